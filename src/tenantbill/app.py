@@ -1,0 +1,60 @@
+"""The application object: wires a store, a mailer and a clock into the services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tenantbill.clock import SystemClock
+from tenantbill.errors import InvalidInput
+from tenantbill.ports import Clock, Mailer, Store
+from tenantbill.services.access import AccessService
+from tenantbill.services.accounts import AccountService, UserService
+from tenantbill.services.base import Context
+
+__all__ = ["Tenantbill"]
+
+
+class Tenantbill:
+    """The entry point: ``app.accounts``, ``app.access``, ``app.users``, ``app.invoices``,
+    ``app.subscriptions`` and ``app.billing``.
+
+    ``store`` defaults to a SQLite file ``tenantbill.db`` in the working
+    directory; ``mailer`` to one that keeps messages in memory; ``clock`` to the
+    system clock. ``invitation_ttl`` is how long an invitation stays valid.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        mailer: Mailer | None = None,
+        clock: Clock | None = None,
+        *,
+        invitation_ttl: timedelta = timedelta(days=7),
+        sender: str = "tenantbill <no-reply@tenantbill.invalid>",
+    ) -> None:
+        if not isinstance(invitation_ttl, timedelta) or invitation_ttl <= timedelta(0):
+            raise InvalidInput("invitation_ttl must be a positive timedelta")
+        if store is None:
+            from tenantbill.sql import SqlStore
+
+            store = SqlStore("sqlite:///tenantbill.db")
+        if mailer is None:
+            from tenantbill.memory import MemoryMailer
+
+            mailer = MemoryMailer()
+        self.store: Store = store
+        self.mailer: Mailer = mailer
+        self.clock: Clock = clock or SystemClock()
+        self._ctx = Context(
+            store=self.store,
+            mailer=self.mailer,
+            clock=self.clock,
+            invitation_ttl=invitation_ttl,
+            sender=sender,
+        )
+        self.accounts = AccountService(self._ctx)
+        """Sign-up, accounts and their invoice setup."""
+        self.access = AccessService(self._ctx)
+        """Invitations, memberships and ownership."""
+        self.users = UserService(self._ctx)
+        """Users' own preferences."""

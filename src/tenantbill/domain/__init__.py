@@ -1,0 +1,1 @@
+"""Pure domain rules and immutable values; no I/O, no adapters."""

@@ -1,0 +1,122 @@
+"""Accounts, users, memberships, invitations and the audit trail: immutable values."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+__all__ = [
+    "Account",
+    "AuditEvent",
+    "Invitation",
+    "InvitationState",
+    "IssuedInvitation",
+    "Membership",
+    "NewUser",
+    "Role",
+    "User",
+]
+
+
+class Role(enum.Enum):
+    """A member's role on an account; the policy maps each role to capabilities."""
+
+    OWNER = "owner"
+    MEMBER = "member"
+    BILLING = "billing"
+
+
+@attrs.frozen
+class User:
+    """A login: a person with a name and an e-mail address (one user per address)."""
+
+    id: str
+    name: str
+    email: str
+    invoice_emails: bool = False
+
+
+@attrs.frozen
+class NewUser:
+    """The details of a user created while accepting an invitation."""
+
+    name: str
+    email: str
+
+
+@attrs.frozen
+class Account:
+    """A tenant that issues invoices, with its invoice setup.
+
+    ``org_number`` and ``bank_account`` are the normalized digit strings (or a
+    compact IBAN for foreign bank accounts), or ``None``.
+    """
+
+    id: str
+    name: str
+    owner_id: str
+    org_number: str | None = None
+    bank_account: str | None = None
+    address: str = ""
+    currency: str = "NOK"
+    locale: str = "nb"
+    timezone: str = "Europe/Oslo"
+    payment_terms_days: int = 14
+    vat_registered: bool = False
+    logo: bytes | None = attrs.field(default=None, repr=False)
+    invoice_recipients: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Membership:
+    """A user's access to an account, with a role."""
+
+    account_id: str
+    user_id: str
+    role: Role
+
+
+class InvitationState(enum.Enum):
+    """Where an invitation is in its life: pending until accepted or revoked."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+
+
+@attrs.frozen
+class Invitation:
+    """A stored invitation. Holds only a hash of the token, never the token itself."""
+
+    id: str
+    account_id: str
+    email: str
+    role: Role
+    token_hash: str = attrs.field(repr=False)
+    invited_by: str
+    created_at: datetime
+    expires_at: datetime
+    state: InvitationState = InvitationState.PENDING
+    accepted_by: str | None = None
+
+
+@attrs.frozen
+class IssuedInvitation:
+    """What :meth:`AccessService.invite` returns: the record and its secret token, shown once."""
+
+    invitation: Invitation
+    token: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class AuditEvent:
+    """One change of access on an account: who did what to whom, and when."""
+
+    account_id: str
+    at: datetime
+    actor_id: str | None
+    action: str
+    target: str
+    detail: str = ""

@@ -1,0 +1,310 @@
+"""Invoices, credit notes, VAT and the balance ledger: pure rules and immutable values.
+
+An invoice is computed once, from a draft, when it is issued: line amounts are
+rounded to the currency's minor unit, VAT is grouped per rate and rounded once
+per rate, and any credit on the customer's balance is applied. Issued invoices
+never change; a credit note is the only correction.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+
+import attrs
+
+from tenantbill.domain.billing import BillingCycle, Period
+from tenantbill.domain.money import normalize_currency, round_money, to_decimal
+from tenantbill.errors import InvalidInvoice, SeriesError
+
+__all__ = [
+    "Invoice",
+    "InvoiceDraft",
+    "InvoiceKind",
+    "InvoiceLine",
+    "LedgerEntry",
+    "Line",
+    "Party",
+    "Seller",
+    "Series",
+    "VatGroup",
+    "compute_lines",
+    "credit_lines",
+    "vat_breakdown",
+]
+
+_ZERO = Decimal(0)
+
+
+def _text(what: str, *, required: bool = False) -> Callable[[object], str]:
+    def convert(value: object) -> str:
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str):
+            raise InvalidInvoice(f"{what} must be text, got {type(value).__name__}")
+        value = value.strip()
+        if required and not value:
+            raise InvalidInvoice(f"{what} must not be empty")
+        return value
+
+    return convert
+
+
+def _decimal(what: str) -> Callable[[object], Decimal]:
+    return lambda value: to_decimal(value, what)
+
+
+def _vat_rate(value: object) -> Decimal:
+    rate = to_decimal(value, "vat_rate")
+    if not _ZERO <= rate < 1:
+        raise InvalidInvoice(f"vat_rate is a fraction in [0, 1) (25 % is Decimal('0.25')), got {rate}")
+    return rate
+
+
+def _emails(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidInvoice("emails must be a list of addresses")
+    return tuple(value)
+
+
+@attrs.frozen
+class Party:
+    """Who an invoice is billed to (or, for :class:`Seller`, who issues it)."""
+
+    name: str = attrs.field(converter=_text("the party's name", required=True))
+    address: str = attrs.field(default="", converter=_text("address"))
+    org_number: str | None = None
+    emails: tuple[str, ...] = attrs.field(default=(), converter=_emails)
+
+
+@attrs.frozen
+class Seller:
+    """The issuing account's details as they were when the invoice was issued."""
+
+    name: str
+    address: str = ""
+    org_number: str | None = None
+    bank_account: str | None = None
+    vat_registered: bool = False
+    logo: bytes | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class Line:
+    """A line of a draft: what is sold, how many, at what unit price and VAT rate."""
+
+    description: str = attrs.field(converter=_text("a line's description", required=True))
+    quantity: Decimal = attrs.field(converter=_decimal("quantity"))
+    unit_price: Decimal = attrs.field(converter=_decimal("unit_price"))
+    vat_rate: Decimal = attrs.field(default=_ZERO, converter=_vat_rate)
+
+
+def _lines(value: object) -> tuple[Line, ...]:
+    if not isinstance(value, Iterable) or isinstance(value, str):
+        raise InvalidInvoice("lines must be a list of tenantbill.Line")
+    lines = tuple(value)
+    if not lines:
+        raise InvalidInvoice("an invoice needs at least one line")
+    for line in lines:
+        if not isinstance(line, Line):
+            raise InvalidInvoice(f"lines must be tenantbill.Line values, got {type(line).__name__}")
+    return lines
+
+
+def _currency(value: object) -> str:
+    try:
+        return normalize_currency(value)
+    except InvalidInvoice:
+        raise
+    except ValueError as error:
+        raise InvalidInvoice(str(error)) from None
+
+
+@attrs.frozen
+class InvoiceDraft:
+    """An invoice before it is issued: no number, no dates, nothing rounded yet.
+
+    ``customer`` is an optional key (for platform billing, the customer
+    account's id) whose balance ledger the invoice draws credit from.
+    """
+
+    bill_to: Party
+    lines: tuple[Line, ...] = attrs.field(converter=_lines)
+    currency: str = attrs.field(default="NOK", converter=_currency)
+    period: Period | None = None
+    cycle: BillingCycle | None = None
+    customer: str | None = None
+    note: str = attrs.field(default="", converter=_text("note"))
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.bill_to, Party):
+            raise InvalidInvoice("bill_to must be a tenantbill.Party")
+
+
+@attrs.frozen
+class InvoiceLine:
+    """An issued line: the draft line plus its rounded net amount."""
+
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    vat_rate: Decimal
+    amount: Decimal
+
+
+@attrs.frozen
+class VatGroup:
+    """The VAT for one rate: the net base and the VAT on it, rounded once."""
+
+    rate: Decimal
+    base: Decimal
+    vat: Decimal
+
+
+class InvoiceKind(enum.Enum):
+    """An invoice or a credit note; both are numbered in the account's one series."""
+
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
+@attrs.frozen
+class Invoice:
+    """An issued, numbered, immutable invoice or credit note.
+
+    Amounts are rounded to the currency's minor unit; a credit note carries
+    negative amounts. ``amount_due`` is ``total - balance_applied``.
+    """
+
+    id: str
+    account_id: str
+    sequence: int
+    number: str
+    kind: InvoiceKind
+    issued_at: datetime
+    issue_date: date
+    due_date: date
+    seller: Seller
+    bill_to: Party
+    currency: str
+    locale: str
+    lines: tuple[InvoiceLine, ...]
+    vat: tuple[VatGroup, ...]
+    net_total: Decimal
+    vat_total: Decimal
+    total: Decimal
+    balance_applied: Decimal
+    amount_due: Decimal
+    period: Period | None = None
+    cycle: BillingCycle | None = None
+    customer: str | None = None
+    credits_invoice_id: str | None = None
+    credits_number: str | None = None
+    credited_lines: tuple[int, ...] = ()
+    note: str = ""
+    subscription_id: str | None = None
+
+    @property
+    def is_credit_note(self) -> bool:
+        """Whether this is a credit note."""
+        return self.kind is InvoiceKind.CREDIT_NOTE
+
+
+@attrs.frozen
+class Series:
+    """An account's invoice number series and its display format."""
+
+    account_id: str
+    next_sequence: int = 1
+    prefix: str = ""
+    width: int = 0
+    last_used: int | None = None
+
+    def format(self, sequence: int) -> str:
+        """The number printed on the invoice: prefix and zero-padded digits."""
+        return f"{self.prefix}{sequence:0{self.width}d}"
+
+    def reconfigured(self, *, start: int | None, prefix: str | None, width: int | None) -> Series:
+        """A new configuration; the start may never reuse a number already issued."""
+        new_start = self.next_sequence if start is None else start
+        if isinstance(new_start, bool) or not isinstance(new_start, int) or new_start < 1:
+            raise SeriesError(f"the series start must be a whole number of at least 1, got {start!r}")
+        if self.last_used is not None and new_start <= self.last_used:
+            raise SeriesError(
+                f"the series cannot restart at {new_start}: number {self.last_used} is already "
+                f"used, so the next number must be at least {self.last_used + 1}"
+            )
+        new_width = self.width if width is None else width
+        if isinstance(new_width, bool) or not isinstance(new_width, int) or not 0 <= new_width <= 20:
+            raise SeriesError(f"width is the number of digits to pad to (0-20), got {width!r}")
+        new_prefix = self.prefix if prefix is None else prefix
+        if not isinstance(new_prefix, str) or len(new_prefix) > 20 or not new_prefix.isprintable():
+            raise SeriesError(f"prefix must be printable text of at most 20 characters, got {prefix!r}")
+        return attrs.evolve(self, next_sequence=new_start, prefix=new_prefix, width=new_width)
+
+    def taken(self, sequence: int) -> Series:
+        """The series after ``sequence`` has been allocated."""
+        return attrs.evolve(self, next_sequence=sequence + 1, last_used=sequence)
+
+
+@attrs.frozen
+class LedgerEntry:
+    """A movement on a customer's balance: a credit (positive) or credit applied (negative)."""
+
+    id: str
+    account_id: str
+    customer: str
+    at: datetime
+    amount: Decimal
+    currency: str
+    kind: str
+    invoice_id: str | None = None
+    memo: str = ""
+
+
+def compute_lines(lines: Sequence[Line], currency: str) -> tuple[InvoiceLine, ...]:
+    """Issued lines with each net amount rounded to the currency's minor unit."""
+    return tuple(
+        InvoiceLine(
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            vat_rate=line.vat_rate,
+            amount=round_money(line.quantity * line.unit_price, currency),
+        )
+        for line in lines
+    )
+
+
+def vat_breakdown(lines: Sequence[InvoiceLine], currency: str) -> tuple[VatGroup, ...]:
+    """VAT grouped per rate (ascending), each rounded once on the rate's net base."""
+    bases: dict[Decimal, Decimal] = {}
+    for line in lines:
+        bases[line.vat_rate] = bases.get(line.vat_rate, _ZERO) + line.amount
+    return tuple(
+        VatGroup(rate=rate, base=base, vat=round_money(base * rate, currency))
+        for rate, base in sorted(bases.items())
+    )
+
+
+def credit_lines(invoice: Invoice, indexes: Sequence[int] | None, already: Iterable[int]) -> tuple[int, ...]:
+    """The line indexes a credit note may credit: all that are left, or the ones asked for."""
+    done = set(already)
+    left = [i for i in range(len(invoice.lines)) if i not in done]
+    if not left:
+        raise InvalidInvoice(f"invoice {invoice.number} is already fully credited")
+    if indexes is None:
+        return tuple(left)
+    chosen = tuple(dict.fromkeys(indexes))
+    if not chosen:
+        raise InvalidInvoice("choose at least one line to credit")
+    for index in chosen:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(invoice.lines):
+            raise InvalidInvoice(
+                f"invoice {invoice.number} has lines 0 to {len(invoice.lines) - 1}, got {index!r}"
+            )
+        if index in done:
+            raise InvalidInvoice(f"line {index} of invoice {invoice.number} is already credited")
+    return chosen

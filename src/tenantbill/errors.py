@@ -1,0 +1,137 @@
+"""The errors tenantbill raises on purpose.
+
+Every one derives from :class:`TenantbillError` and carries a message a user
+can act on. Errors about bad input also derive from :class:`ValueError`, so
+callers that already catch ``ValueError`` keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyBilled",
+    "AlreadyMember",
+    "CurrencyMismatch",
+    "BankAccountTaken",
+    "DeliveryError",
+    "EmailTaken",
+    "InvalidBankAccount",
+    "InvalidEmail",
+    "InvalidInput",
+    "InvalidInvoice",
+    "InvalidOrgNumber",
+    "InvalidPeriod",
+    "InvitationAlreadyUsed",
+    "InvitationError",
+    "InvitationExpired",
+    "InvitationRevoked",
+    "NotFound",
+    "NumberTaken",
+    "OrgNumberTaken",
+    "OwnerCannotLeave",
+    "PermissionDenied",
+    "SeriesError",
+    "number_taken",
+    "TenantbillError",
+]
+
+
+class TenantbillError(Exception):
+    """Base class of every error tenantbill raises on purpose."""
+
+
+class InvalidInput(TenantbillError, ValueError):
+    """A value given by the caller is malformed or out of range."""
+
+
+class InvalidOrgNumber(InvalidInput):
+    """An organisation number failed validation (length, format or check digit)."""
+
+
+class InvalidBankAccount(InvalidInput):
+    """A bank account number or IBAN failed validation."""
+
+
+class InvalidEmail(InvalidInput):
+    """An e-mail address is not syntactically valid."""
+
+
+class InvalidInvoice(InvalidInput):
+    """An invoice draft, line or credit request breaks an invoicing rule."""
+
+
+class InvalidPeriod(InvalidInput):
+    """A billing period or cycle argument is not usable (end before start, n < 0, …)."""
+
+
+class SeriesError(InvalidInput):
+    """An invoice series configuration would reuse or skip numbers."""
+
+
+class PermissionDenied(TenantbillError):
+    """The acting user's role on the account does not allow the action."""
+
+
+class NotFound(TenantbillError, LookupError):
+    """The account, user, invitation, invoice or subscription does not exist (or is not visible)."""
+
+
+class NumberTaken(TenantbillError):
+    """An org or bank account number already belongs to another owner's account."""
+
+
+class OrgNumberTaken(NumberTaken):
+    """The organisation number is used by an account owned by someone else."""
+
+
+class BankAccountTaken(NumberTaken):
+    """The bank account number is used by an account owned by someone else."""
+
+
+class EmailTaken(TenantbillError):
+    """A user with this e-mail address already exists."""
+
+
+class AlreadyMember(TenantbillError):
+    """The user already has a membership on the account."""
+
+
+class OwnerCannotLeave(TenantbillError):
+    """The owner cannot leave or be removed; transfer ownership first."""
+
+
+class InvitationError(TenantbillError):
+    """An invitation cannot be accepted."""
+
+
+class InvitationExpired(InvitationError):
+    """The invitation is past its expiry time."""
+
+
+class InvitationRevoked(InvitationError):
+    """The invitation was revoked by the account owner."""
+
+
+class InvitationAlreadyUsed(InvitationError):
+    """The invitation has already been accepted once."""
+
+
+class DeliveryError(TenantbillError):
+    """A mailer could not send a message (the outbox keeps it for a retry)."""
+
+
+class CurrencyMismatch(InvalidInput):
+    """Amounts in different currencies were combined."""
+
+
+class AlreadyBilled(TenantbillError):
+    """A subscription was already billed for this date (another run got there first)."""
+
+
+def number_taken(kind: str, number: str, message: str | None = None) -> NumberTaken:
+    """The error for ``number`` (kind ``"org"`` or ``"bank"``) held by another owner's account."""
+    label, cls = ("org number", OrgNumberTaken) if kind == "org" else ("bank account", BankAccountTaken)
+    return cls(
+        message
+        or f"{label} {number} is already used by an account with another owner; "
+        "only the owner of that account can reuse it for a new account"
+    )

@@ -1,0 +1,337 @@
+"""In-memory backends: a real :class:`~tenantbill.ports.Store` and a recording mailer.
+
+``MemoryStore`` has the same semantics as the SQL store: transactions are
+serialized by one lock, and a transaction that raises is undone from its undo
+log, so a failed call leaves the store exactly as it was. Use it in tests and
+demos; state lives only as long as the object.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from email.message import EmailMessage
+from typing import Any
+
+from tenantbill.domain.accounts import Account, AuditEvent, Invitation, Membership, User
+from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
+from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.subscriptions import Subscription, Usage
+from tenantbill.errors import (
+    AlreadyBilled,
+    AlreadyMember,
+    EmailTaken,
+    NotFound,
+    number_taken,
+)
+
+__all__ = ["MemoryMailer", "MemoryStore"]
+
+_MISSING: Any = object()
+
+
+class MemoryStore:
+    """A store in the process's memory with real, serialized, undoable transactions."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._tables: dict[str, dict[Any, Any]] = {}
+        self._undo: list[Callable[[], None]] | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[_MemoryTransaction]:
+        """Open a transaction; undone if the block raises, kept otherwise."""
+        with self._lock:
+            if self._undo is not None:
+                raise RuntimeError("MemoryStore transactions do not nest")
+            self._undo = []
+            try:
+                yield _MemoryTransaction(self)
+            except BaseException:
+                for undo in reversed(self._undo):
+                    undo()
+                raise
+            finally:
+                self._undo = None
+
+    # primitive operations, each recorded in the undo log
+    def _table(self, name: str) -> dict[Any, Any]:
+        return self._tables.setdefault(name, {})
+
+    def _put(self, name: str, key: Any, value: Any) -> None:
+        table = self._table(name)
+        old = table.get(key, _MISSING)
+        table[key] = value
+        assert self._undo is not None
+        self._undo.append(lambda: _restore(table, key, old))
+
+    def _delete(self, name: str, key: Any) -> None:
+        table = self._table(name)
+        if key not in table:
+            return
+        old = table.pop(key)
+        assert self._undo is not None
+        self._undo.append(lambda: _restore(table, key, old))
+
+    def _append(self, name: str, key: Any, value: Any) -> None:
+        """Append to a list value; undone by popping."""
+        table = self._table(name)
+        items = table.get(key)
+        if items is None:
+            items = table[key] = []
+        items.append(value)
+        assert self._undo is not None
+        self._undo.append(items.pop)
+
+    def _get(self, name: str, key: Any) -> Any:
+        return self._table(name).get(key)
+
+
+def _restore(table: dict[Any, Any], key: Any, old: Any) -> None:
+    if old is _MISSING:
+        table.pop(key, None)
+    else:
+        table[key] = old
+
+
+class _MemoryTransaction:
+    """The unit of work of a :class:`MemoryStore` (see :class:`tenantbill.ports.Transaction`)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    # users
+    def add_user(self, user: User) -> None:
+        key = user.email.casefold()
+        if self._s._get("user_email", key) is not None:
+            raise EmailTaken(f"a user with the e-mail address {user.email} already exists")
+        self._s._put("users", user.id, user)
+        self._s._put("user_email", key, user.id)
+
+    def save_user(self, user: User) -> None:
+        self._require("users", user.id, "user")
+        self._s._put("users", user.id, user)
+
+    def get_user(self, user_id: str) -> User | None:
+        user: User | None = self._s._get("users", user_id)
+        return user
+
+    def user_by_email(self, email: str) -> User | None:
+        user_id = self._s._get("user_email", email.casefold())
+        return None if user_id is None else self.get_user(user_id)
+
+    # accounts and memberships
+    def add_account(self, account: Account) -> None:
+        self._s._put("accounts", account.id, account)
+        self._s._put("series", account.id, Series(account_id=account.id))
+
+    def save_account(self, account: Account) -> None:
+        self._require("accounts", account.id, "account")
+        self._s._put("accounts", account.id, account)
+
+    def get_account(self, account_id: str) -> Account | None:
+        account: Account | None = self._s._get("accounts", account_id)
+        return account
+
+    def accounts_of_user(self, user_id: str) -> list[Account]:
+        ids = self._s._get("user_accounts", user_id) or []
+        accounts = (self.get_account(i) for i in ids if self.get_membership(i, user_id))
+        return [a for a in accounts if a is not None]
+
+    def add_membership(self, membership: Membership) -> None:
+        key = (membership.account_id, membership.user_id)
+        if self._s._get("memberships", key) is not None:
+            raise AlreadyMember(f"user {membership.user_id} is already a member of this account")
+        self._s._put("memberships", key, membership)
+        self._s._append("account_members", membership.account_id, membership.user_id)
+        self._s._append("user_accounts", membership.user_id, membership.account_id)
+
+    def save_membership(self, membership: Membership) -> None:
+        key = (membership.account_id, membership.user_id)
+        self._require("memberships", key, "membership")
+        self._s._put("memberships", key, membership)
+
+    def remove_membership(self, account_id: str, user_id: str) -> None:
+        self._s._delete("memberships", (account_id, user_id))
+
+    def get_membership(self, account_id: str, user_id: str) -> Membership | None:
+        membership: Membership | None = self._s._get("memberships", (account_id, user_id))
+        return membership
+
+    def memberships_of_account(self, account_id: str) -> list[Membership]:
+        seen: dict[str, None] = dict.fromkeys(self._s._get("account_members", account_id) or [])
+        found = (self.get_membership(account_id, user_id) for user_id in seen)
+        return [m for m in found if m is not None]
+
+    # uniqueness claims
+    def claim_number(self, kind: str, number: str, account_id: str, owner_id: str) -> None:
+        owner = self._s._get("number_owner", (kind, number))
+        if owner is not None and owner != owner_id:
+            raise number_taken(kind, number)
+        self._s._put("number_owner", (kind, number), owner_id)
+        self._s._put("number_claims", (kind, number, account_id), True)
+
+    def release_number(self, kind: str, number: str, account_id: str) -> None:
+        self._s._delete("number_claims", (kind, number, account_id))
+        if not self.number_holders(kind, number):
+            self._s._delete("number_owner", (kind, number))
+
+    def number_holders(self, kind: str, number: str) -> list[str]:
+        claims = self._s._table("number_claims")
+        return sorted(a for (k, n, a) in claims if k == kind and n == number)
+
+    def set_number_owner(self, kind: str, number: str, owner_id: str) -> None:
+        self._s._put("number_owner", (kind, number), owner_id)
+
+    # invitations
+    def add_invitation(self, invitation: Invitation) -> None:
+        self._s._put("invitations", invitation.id, invitation)
+        self._s._put("invitation_token", invitation.token_hash, invitation.id)
+
+    def save_invitation(self, invitation: Invitation) -> None:
+        old = self._require("invitations", invitation.id, "invitation")
+        self._s._delete("invitation_token", old.token_hash)
+        self.add_invitation(invitation)
+
+    def get_invitation(self, invitation_id: str) -> Invitation | None:
+        invitation: Invitation | None = self._s._get("invitations", invitation_id)
+        return invitation
+
+    def invitation_by_token_hash(self, token_hash: str) -> Invitation | None:
+        invitation_id = self._s._get("invitation_token", token_hash)
+        return None if invitation_id is None else self.get_invitation(invitation_id)
+
+    # audit trail
+    def add_audit(self, event: AuditEvent) -> None:
+        self._s._append("audit", event.account_id, event)
+
+    def audit_of_account(self, account_id: str) -> list[AuditEvent]:
+        return list(self._s._get("audit", account_id) or [])
+
+    # series, invoices, ledger
+    def get_series(self, account_id: str) -> Series:
+        series: Series = self._require("series", account_id, "invoice series")
+        return series
+
+    def save_series(self, series: Series) -> None:
+        self._s._put("series", series.account_id, series)
+
+    def allocate_sequence(self, account_id: str) -> int:
+        series = self.get_series(account_id)
+        self.save_series(series.taken(series.next_sequence))
+        return series.next_sequence
+
+    def add_invoice(self, invoice: Invoice) -> None:
+        self._s._put("invoices", invoice.id, invoice)
+        self._s._append("account_invoices", invoice.account_id, invoice.id)
+        if invoice.credits_invoice_id is not None:
+            self._s._append("credit_notes", invoice.credits_invoice_id, invoice.id)
+
+    def get_invoice(self, invoice_id: str) -> Invoice | None:
+        invoice: Invoice | None = self._s._get("invoices", invoice_id)
+        return invoice
+
+    def invoices_of_account(self, account_id: str) -> Iterator[Invoice]:
+        ids = list(self._s._get("account_invoices", account_id) or [])
+        invoices = [self._s._get("invoices", i) for i in ids]
+        return iter(sorted(invoices, key=lambda invoice: invoice.sequence))
+
+    def credit_notes_of(self, invoice_id: str) -> list[Invoice]:
+        ids = self._s._get("credit_notes", invoice_id) or []
+        return [self._s._get("invoices", i) for i in ids]
+
+    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+        self._s._append("ledger", (entry.account_id, entry.customer), entry)
+
+    def ledger(self, account_id: str, customer_key: str) -> list[LedgerEntry]:
+        return list(self._s._get("ledger", (account_id, customer_key)) or [])
+
+    def balance(self, account_id: str, customer_key: str, currency: str) -> Decimal:
+        entries = self.ledger(account_id, customer_key)
+        return sum((e.amount for e in entries if e.currency == currency), Decimal(0))
+
+    # subscriptions and usage
+    def add_subscription(self, subscription: Subscription) -> None:
+        self._s._put("subscriptions", subscription.id, subscription)
+
+    def save_subscription(self, subscription: Subscription) -> None:
+        self._require("subscriptions", subscription.id, "subscription")
+        self._s._put("subscriptions", subscription.id, subscription)
+
+    def get_subscription(self, subscription_id: str) -> Subscription | None:
+        subscription: Subscription | None = self._s._get("subscriptions", subscription_id)
+        return subscription
+
+    def due_subscription_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
+        due = sorted(
+            s.id
+            for s in self._s._table("subscriptions").values()
+            if (after is None or s.id > after) and s.next_due is not None and s.next_due <= as_of
+        )
+        return due[:limit]
+
+    def lock_subscription(self, subscription_id: str) -> Subscription | None:
+        return self.get_subscription(subscription_id)
+
+    def add_usage(self, usage: Usage) -> None:
+        self._s._append("usage", usage.subscription_id, usage)
+
+    def usage_between(self, subscription_id: str, start: date, end: date) -> list[Usage]:
+        usages: list[Usage] = self._s._get("usage", subscription_id) or []
+        return [u for u in usages if start <= u.on < end]
+
+    def add_billing_mark(self, subscription_id: str, due: date, invoice_id: str | None) -> None:
+        if self._s._get("billing_marks", (subscription_id, due)) is not None:
+            raise AlreadyBilled(f"subscription {subscription_id} is already billed for {due}")
+        self._s._put("billing_marks", (subscription_id, due), invoice_id or "")
+
+    # outbox
+    def add_outbox(self, message: OutboxMessage) -> bool:
+        if self._s._get("outbox_keys", message.key) is not None:
+            return False
+        self._s._put("outbox", message.id, message)
+        self._s._put("outbox_keys", message.key, message.id)
+        if message.invoice_id is not None:
+            self._s._append("invoice_outbox", message.invoice_id, message.id)
+        return True
+
+    def save_outbox(self, message: OutboxMessage) -> None:
+        self._require("outbox", message.id, "outbox message")
+        self._s._put("outbox", message.id, message)
+
+    def get_outbox(self, message_id: str) -> OutboxMessage | None:
+        message: OutboxMessage | None = self._s._get("outbox", message_id)
+        return message
+
+    def due_outbox(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        pending = (m for m in self._s._table("outbox").values() if m.sent_at is None)
+        due = sorted(
+            (m for m in pending if m.next_attempt_at <= now),
+            key=lambda m: (m.next_attempt_at, m.created_at, m.id),
+        )
+        return due[:limit]
+
+    def outbox_of_invoice(self, invoice_id: str) -> list[OutboxMessage]:
+        ids = self._s._get("invoice_outbox", invoice_id) or []
+        return [self._s._get("outbox", i) for i in ids]
+
+    def _require(self, table: str, key: Any, what: str) -> Any:
+        value = self._s._get(table, key)
+        if value is None:
+            raise NotFound(f"no {what} {key!r}")
+        return value
+
+
+class MemoryMailer:
+    """A mailer that keeps every message it is given in :attr:`sent`."""
+
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+        """The messages delivered so far, in order."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Record ``message`` as delivered."""
+        self.sent.append(message)

@@ -1,0 +1,257 @@
+"""Memberships and invitations: who has access to an account, and how it changes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from email.message import EmailMessage
+
+import attrs
+
+from tenantbill.domain.accounts import (
+    AuditEvent,
+    Invitation,
+    InvitationState,
+    IssuedInvitation,
+    Membership,
+    NewUser,
+    Role,
+)
+from tenantbill.domain.identity import Email
+from tenantbill.domain.policy import Action
+from tenantbill.errors import (
+    AlreadyMember,
+    InvalidInput,
+    InvitationAlreadyUsed,
+    InvitationExpired,
+    InvitationRevoked,
+    NotFound,
+    OwnerCannotLeave,
+    number_taken,
+)
+from tenantbill.ports import Transaction
+from tenantbill.services.accounts import create_user
+from tenantbill.services.base import Context, authorize, load_account, new_id
+from tenantbill.services.delivery import deliver_now, queue_message
+
+__all__ = ["AccessService", "hash_token"]
+
+
+def hash_token(token: str) -> str:
+    """The stored form of an invitation token (SHA-256; the token has 256 random bits)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AccessService:
+    """Invitations, memberships, leaving, removal and ownership transfer, with an audit trail."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def invite(
+        self, actor_id: str, account_id: str, *, email: str, role: Role = Role.MEMBER
+    ) -> IssuedInvitation:
+        """Invite an address to the account with a role (owner only); the token is e-mailed and returned once."""
+        if role not in (Role.MEMBER, Role.BILLING):
+            raise InvalidInput("an invitation offers the MEMBER or BILLING role; use transfer_ownership for OWNER")
+        address = Email.parse(email).value
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.MANAGE_INVITATIONS)
+            existing = tx.user_by_email(address)
+            if existing is not None and tx.get_membership(account_id, existing.id) is not None:
+                raise AlreadyMember(f"{address} is already a member of this account")
+            now = self._ctx.now()
+            token = secrets.token_urlsafe(32)
+            invitation = Invitation(
+                id=new_id(),
+                account_id=account_id,
+                email=address,
+                role=role,
+                token_hash=hash_token(token),
+                invited_by=actor_id,
+                created_at=now,
+                expires_at=now + self._ctx.invitation_ttl,
+            )
+            tx.add_invitation(invitation)
+            outbox_id = self._queue_invitation(tx, invitation, token, f"invitation:{invitation.id}:1")
+            _audit(tx, invitation.account_id, actor_id, "invited", address, role.value, now)
+        deliver_now(self._ctx, outbox_id)
+        return IssuedInvitation(invitation=invitation, token=token)
+
+    def resend(self, actor_id: str, invitation_id: str) -> IssuedInvitation:
+        """Send a pending invitation again with a new token and a new expiry; the old token stops working."""
+        with self._ctx.store.transaction() as tx:
+            old = _load_invitation(tx, invitation_id)
+            authorize(tx, actor_id, old.account_id, Action.MANAGE_INVITATIONS)
+            _require_pending(old)
+            now = self._ctx.now()
+            token = secrets.token_urlsafe(32)
+            invitation = attrs.evolve(
+                old, token_hash=hash_token(token), expires_at=now + self._ctx.invitation_ttl
+            )
+            tx.save_invitation(invitation)
+            outbox_id = self._queue_invitation(tx, invitation, token, f"invitation:{old.id}:{new_id()}")
+            _audit(tx, old.account_id, actor_id, "resent", old.email, "", now)
+        deliver_now(self._ctx, outbox_id)
+        return IssuedInvitation(invitation=invitation, token=token)
+
+    def revoke(self, actor_id: str, invitation_id: str) -> Invitation:
+        """Withdraw a pending invitation (owner only); its token can no longer be accepted."""
+        with self._ctx.store.transaction() as tx:
+            invitation = _load_invitation(tx, invitation_id)
+            authorize(tx, actor_id, invitation.account_id, Action.MANAGE_INVITATIONS)
+            _require_pending(invitation)
+            invitation = attrs.evolve(invitation, state=InvitationState.REVOKED)
+            tx.save_invitation(invitation)
+            _audit(tx, invitation.account_id, actor_id, "revoked", invitation.email, "", self._ctx.now())
+            return invitation
+
+    def accept(
+        self, token: str, *, user_id: str | None = None, new_user: NewUser | None = None
+    ) -> Membership:
+        """Accept an invitation as an existing user, or create the user while accepting."""
+        if (user_id is None) == (new_user is None):
+            raise InvalidInput("accept with exactly one of user_id= (an existing user) or new_user=")
+        if not isinstance(token, str) or not token:
+            raise NotFound("this invitation link is not valid")
+        token_hash = hash_token(token)
+        with self._ctx.store.transaction() as tx:
+            invitation = tx.invitation_by_token_hash(token_hash)
+            if invitation is None or not hmac.compare_digest(invitation.token_hash, token_hash):
+                raise NotFound("this invitation link is not valid (it may have been re-sent with a new one)")
+            _require_pending(invitation)
+            now = self._ctx.now()
+            if now >= invitation.expires_at:
+                raise InvitationExpired(
+                    f"this invitation expired at {invitation.expires_at:%Y-%m-%d %H:%M} UTC; "
+                    "ask the account owner to send it again"
+                )
+            if new_user is not None:
+                if not isinstance(new_user, NewUser):
+                    raise InvalidInput("new_user must be a tenantbill.NewUser")
+                user = create_user(tx, new_user.name, new_user.email)
+            else:
+                found = tx.get_user(user_id) if isinstance(user_id, str) else None
+                if found is None:
+                    raise NotFound(f"there is no user {user_id!r}")
+                user = found
+            membership = Membership(invitation.account_id, user.id, invitation.role)
+            tx.add_membership(membership)
+            tx.save_invitation(
+                attrs.evolve(invitation, state=InvitationState.ACCEPTED, accepted_by=user.id)
+            )
+            _audit(tx, invitation.account_id, user.id, "accepted", user.email, invitation.role.value, now)
+            return membership
+
+    def remove(self, actor_id: str, account_id: str, user_id: str) -> None:
+        """Remove another member (owner only). The owner cannot be removed."""
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.REMOVE_MEMBER)
+            target = tx.get_membership(account_id, user_id)
+            if target is None:
+                raise NotFound(f"user {user_id!r} is not a member of this account")
+            if target.role is Role.OWNER:
+                raise OwnerCannotLeave(
+                    "the owner cannot be removed; transfer ownership to another member first"
+                )
+            tx.remove_membership(account_id, user_id)
+            _audit(tx, account_id, actor_id, "removed", user_id, target.role.value, self._ctx.now())
+
+    def leave(self, actor_id: str, account_id: str) -> None:
+        """Leave an account. The owner cannot leave; transfer ownership first."""
+        with self._ctx.store.transaction() as tx:
+            membership = tx.get_membership(account_id, actor_id) if isinstance(actor_id, str) else None
+            if membership is not None and membership.role is Role.OWNER:
+                raise OwnerCannotLeave(
+                    "the owner cannot leave the account; transfer ownership to another member first"
+                )
+            authorize(tx, actor_id, account_id, Action.LEAVE)
+            tx.remove_membership(account_id, actor_id)
+            _audit(tx, account_id, actor_id, "left", actor_id, "", self._ctx.now())
+
+    def transfer_ownership(self, actor_id: str, account_id: str, to_user_id: str) -> Membership:
+        """Make another member the owner; the former owner stays on as a MEMBER.
+
+        Refused if the account shares an org or bank number with another
+        account of the same owner: the number would then have two owners.
+        """
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.TRANSFER_OWNERSHIP)
+            target = tx.get_membership(account_id, to_user_id) if isinstance(to_user_id, str) else None
+            if target is None:
+                raise NotFound(f"user {to_user_id!r} is not a member of this account; invite them first")
+            if target.role is Role.OWNER:
+                raise InvalidInput("that user already owns the account")
+            account = load_account(tx, account_id)
+            _move_number_claims(tx, account.id, account.org_number, account.bank_account, to_user_id)
+            tx.save_account(attrs.evolve(account, owner_id=to_user_id))
+            tx.save_membership(Membership(account_id, actor_id, Role.MEMBER))
+            new_owner = Membership(account_id, to_user_id, Role.OWNER)
+            tx.save_membership(new_owner)
+            _audit(tx, account_id, actor_id, "ownership_transferred", to_user_id, "", self._ctx.now())
+            return new_owner
+
+    def members(self, actor_id: str, account_id: str) -> list[Membership]:
+        """Everyone with access to the account, with their roles."""
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.VIEW_MEMBERS)
+            return tx.memberships_of_account(account_id)
+
+    def audit(self, actor_id: str, account_id: str) -> list[AuditEvent]:
+        """The account's access changes, oldest first (owner only)."""
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.VIEW_AUDIT)
+            return tx.audit_of_account(account_id)
+
+    def _queue_invitation(self, tx: Transaction, invitation: Invitation, token: str, key: str) -> str:
+        account = load_account(tx, invitation.account_id)
+        message = EmailMessage()
+        message["From"] = self._ctx.sender
+        message["To"] = invitation.email
+        message["Subject"] = f"You are invited to {account.name}"
+        message.set_content(
+            f"You have been invited to join {account.name} with the {invitation.role.value} role.\n\n"
+            f"Your invitation code: {token}\n\n"
+            f"It can be used once and expires at {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
+        )
+        return queue_message(tx, self._ctx, key=key, recipient=invitation.email, message=message)
+
+
+def _load_invitation(tx: Transaction, invitation_id: str) -> Invitation:
+    invitation = tx.get_invitation(invitation_id) if isinstance(invitation_id, str) else None
+    if invitation is None:
+        raise NotFound(f"there is no invitation {invitation_id!r}")
+    return invitation
+
+
+def _require_pending(invitation: Invitation) -> None:
+    if invitation.state is InvitationState.ACCEPTED:
+        raise InvitationAlreadyUsed("this invitation has already been accepted; each can be used once")
+    if invitation.state is InvitationState.REVOKED:
+        raise InvitationRevoked("this invitation was revoked by the account owner")
+
+
+def _move_number_claims(
+    tx: Transaction, account_id: str, org: str | None, bank: str | None, new_owner: str
+) -> None:
+    for kind, number, label in (("org", org, "org number"), ("bank", bank, "bank account")):
+        if number is None:
+            continue
+        others = [a for a in tx.number_holders(kind, number) if a != account_id]
+        if others:
+            raise number_taken(
+                kind,
+                f"cannot transfer: the {label} {number} is also used by another account of the "
+                "same owner, and two owners may not share a number; change one account's "
+                f"{label} first",
+            )
+        tx.set_number_owner(kind, number, new_owner)
+
+
+def _audit(
+    tx: Transaction, account_id: str, actor_id: str, action: str, target: str, detail: str, now: datetime
+) -> None:
+    tx.add_audit(AuditEvent(account_id, now, actor_id, action, target, detail))
+
