@@ -40,7 +40,8 @@ if TYPE_CHECKING:
         Party,
         VatGroup,
     )
-    from tenantbill.domain.subscriptions import Plan, Subscription
+    from tenantbill.domain.invoices import Seller, Series
+    from tenantbill.domain.subscriptions import Plan, Subscription, Usage
 
 __version__ = "0.1.0.dev0"
 
@@ -59,7 +60,8 @@ _LAZY = {
          "VatGroup"],
         "tenantbill.domain.invoices",
     ),
-    **dict.fromkeys(["Plan", "Subscription"], "tenantbill.domain.subscriptions"),
+    **dict.fromkeys(["Plan", "Subscription", "Usage"], "tenantbill.domain.subscriptions"),
+    **dict.fromkeys(["Series", "Seller"], "tenantbill.domain.invoices"),
 }  # fmt: skip
 
 __all__ = [*errors.__all__, *sorted(_LAZY), "__version__"]

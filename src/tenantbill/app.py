@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from email.message import EmailMessage
 
 from tenantbill.clock import SystemClock
+from tenantbill.domain.invoices import Invoice
+from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.errors import InvalidInput
 from tenantbill.ports import Clock, Mailer, Store
 from tenantbill.services.access import AccessService
 from tenantbill.services.accounts import AccountService, UserService
 from tenantbill.services.base import Context
+from tenantbill.services.billing import BillingService, SubscriptionService
+from tenantbill.services.invoices import InvoiceService
 
 __all__ = ["Tenantbill"]
 
@@ -58,3 +63,20 @@ class Tenantbill:
         """Invitations, memberships and ownership."""
         self.users = UserService(self._ctx)
         """Users' own preferences."""
+        self.invoices = InvoiceService(self._ctx)
+        """The number series, invoices, credit notes, the balance ledger and PDFs."""
+        self.subscriptions = SubscriptionService(self._ctx)
+        """Plans, usage, plan changes and cancellation."""
+        self.billing = BillingService(self._ctx, self._invoice_message)
+        """The billing run and the delivery of queued e-mails."""
+        self._pdf_cache: tuple[str, bytes] | None = None
+
+    def _invoice_message(self, entry: OutboxMessage, invoice: Invoice) -> EmailMessage:
+        """The e-mail of an invoice to one recipient, with the PDF (rendered once per invoice)."""
+        from tenantbill.render.mail import invoice_message
+        from tenantbill.render.pdf import render_invoice
+
+        cached = self._pdf_cache
+        if cached is None or cached[0] != invoice.id:
+            cached = self._pdf_cache = (invoice.id, render_invoice(invoice))
+        return invoice_message(invoice, recipient=entry.recipient, sender=self._ctx.sender, pdf=cached[1])

@@ -137,8 +137,15 @@ class BillingCycle:
             _require_date(anchor, "the anchor")
         if type(n) is not int or n < 0:
             _require_index(n)
+        # Both bounds inline rather than through _shift(): period() is the hot path.
         months = self.months
-        return _period(_shift(anchor, n * months), _shift(anchor, (n + 1) * months))
+        year, day = anchor.year, anchor.day
+        first = anchor.month - 1 + n * months
+        after = first + months
+        return _period(
+            _clamped_date(year + first // 12, first % 12 + 1, day),
+            _clamped_date(year + after // 12, after % 12 + 1, day),
+        )
 
     def period_containing(self, anchor: date, day: date) -> Period:
         """Return the period whose ``[start, end)`` holds `day`."""
@@ -185,10 +192,12 @@ def _require_index(n: object) -> None:
 
 def _shift(anchor: date, months: int) -> date:
     """Return `anchor` moved `months` months ahead, its day clamped to the month's end."""
-    years, month_index = divmod(anchor.month - 1 + months, 12)
-    year = anchor.year + years
-    month = month_index + 1
-    day = anchor.day
+    index = anchor.month - 1 + months
+    return _clamped_date(anchor.year + index // 12, index % 12 + 1, anchor.day)
+
+
+def _clamped_date(year: int, month: int, day: int) -> date:
+    """Return ``date(year, month, day)``, with `day` clamped to the month's last day."""
     # Only February is shorter than 30 days and only day 31 overflows the
     # other short months: the test spares most calls to monthrange().
     if day > 28 and (day == 31 or month == 2):
@@ -196,9 +205,7 @@ def _shift(anchor: date, months: int) -> date:
     try:
         return date(year, month, day)
     except ValueError:
-        raise InvalidPeriod(
-            f"{anchor} + {months} months is beyond the calendar (year {year})"
-        ) from None
+        raise InvalidPeriod(f"a period in the year {year} is beyond the calendar") from None
 
 
 def prorate(

@@ -32,6 +32,7 @@ __all__ = [
     "VatGroup",
     "compute_lines",
     "credit_lines",
+    "parse_vat_rate",
     "vat_breakdown",
 ]
 
@@ -56,7 +57,8 @@ def _decimal(what: str) -> Callable[[object], Decimal]:
     return lambda value: to_decimal(value, what)
 
 
-def _vat_rate(value: object) -> Decimal:
+def parse_vat_rate(value: object) -> Decimal:
+    """A VAT rate as a Decimal fraction in [0, 1), or :class:`InvalidInvoice`."""
     rate = to_decimal(value, "vat_rate")
     if not _ZERO <= rate < 1:
         raise InvalidInvoice(f"vat_rate is a fraction in [0, 1) (25 % is Decimal('0.25')), got {rate}")
@@ -98,7 +100,7 @@ class Line:
     description: str = attrs.field(converter=_text("a line's description", required=True))
     quantity: Decimal = attrs.field(converter=_decimal("quantity"))
     unit_price: Decimal = attrs.field(converter=_decimal("unit_price"))
-    vat_rate: Decimal = attrs.field(default=_ZERO, converter=_vat_rate)
+    vat_rate: Decimal = attrs.field(default=_ZERO, converter=parse_vat_rate)
 
 
 def _lines(value: object) -> tuple[Line, ...]:

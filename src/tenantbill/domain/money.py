@@ -44,10 +44,6 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     return _quantize(value, _quantum(normalize_currency(currency)))
 
 
-def _amount(value: Decimal | int | str) -> Decimal:
-    return _decimal(value, "amount", InvalidInput)
-
-
 def to_decimal(value: object, what: str) -> Decimal:
     """Return `value` as a finite Decimal, or raise InvalidInvoice naming `what`.
 
@@ -55,6 +51,10 @@ def to_decimal(value: object, what: str) -> Decimal:
     represent money exactly), booleans, NaN and infinities.
     """
     return _decimal(value, what, InvalidInvoice)
+
+
+def _amount(value: Decimal | int | str) -> Decimal:
+    return _decimal(value, "amount", InvalidInput)
 
 
 @attrs.frozen
@@ -66,7 +66,7 @@ class Money:
 
     @classmethod
     def zero(cls, currency: str) -> Money:
-        """Return nothing, in `currency`: the start value of a sum."""
+        """Return a zero amount in `currency`: the start value of a sum."""
         return cls(Decimal(0), currency)
 
     def rounded(self) -> Money:

@@ -19,13 +19,14 @@ from email.parser import BytesParser
 
 import attrs
 
+from tenantbill.domain.invoices import Invoice
 from tenantbill.domain.outbox import OutboxMessage, backoff
 from tenantbill.ports import Transaction
 from tenantbill.services.base import Context, new_id
 
 __all__ = ["DeliveryReport", "MessageBuilder", "deliver", "deliver_now", "message_id", "queue_message"]
 
-MessageBuilder = Callable[[Transaction, OutboxMessage], EmailMessage]
+MessageBuilder = Callable[[OutboxMessage, Invoice], EmailMessage]
 """Builds the e-mail of an invoice outbox entry at delivery time."""
 
 _BATCH = 200
@@ -62,14 +63,14 @@ def queue_message(
     return entry.id
 
 
-def _build(tx: Transaction, entry: OutboxMessage, invoice_builder: MessageBuilder | None) -> EmailMessage:
+def _build(entry: OutboxMessage, invoice: Invoice | None, builder: MessageBuilder | None) -> EmailMessage:
     if entry.payload is not None:
         message = BytesParser(policy=email.policy.default).parsebytes(entry.payload)
         assert isinstance(message, EmailMessage)
-    elif invoice_builder is not None:
-        message = invoice_builder(tx, entry)
-    else:  # pragma: no cover - an invoice entry always has a builder in Tenantbill
-        raise RuntimeError("no builder for invoice e-mails")
+    elif invoice is not None and builder is not None:
+        message = builder(entry, invoice)
+    else:  # pragma: no cover - an invoice entry always has its invoice and a builder
+        raise RuntimeError(f"outbox entry {entry.id} has neither a payload nor an invoice")
     if "Message-ID" in message:
         del message["Message-ID"]
     message["Message-ID"] = message_id(entry.key)
@@ -77,7 +78,19 @@ def _build(tx: Transaction, entry: OutboxMessage, invoice_builder: MessageBuilde
     return message
 
 
-def _attempt(ctx: Context, entry: OutboxMessage, message: EmailMessage) -> str | None:
+def _load_batch(tx: Transaction, entries: list[OutboxMessage]) -> list[tuple[OutboxMessage, Invoice | None]]:
+    invoices: dict[str, Invoice | None] = {}
+    for entry in entries:
+        if entry.invoice_id is not None and entry.invoice_id not in invoices:
+            invoices[entry.invoice_id] = tx.get_invoice(entry.invoice_id)
+    return [(entry, invoices.get(entry.invoice_id or "")) for entry in entries]
+
+
+def _attempt(ctx: Context, build: Callable[[], EmailMessage]) -> str | None:
+    try:
+        message = build()
+    except Exception as error:  # noqa: BLE001 - a message that cannot be built stays queued with the reason
+        return f"could not build the message: {type(error).__name__}: {error}"
     try:
         ctx.mailer.send(message)
     except Exception as error:  # noqa: BLE001 - any failure of the mailer is a failed attempt
@@ -106,11 +119,11 @@ def deliver(ctx: Context, invoice_builder: MessageBuilder | None = None) -> Deli
     while True:
         with ctx.store.transaction() as tx:
             batch = [e for e in tx.due_outbox(ctx.now(), _BATCH + len(skip)) if e.id not in skip]
-            built = [(entry, _build(tx, entry, invoice_builder)) for entry in batch[:_BATCH]]
-        if not built:
+            loaded = _load_batch(tx, batch[:_BATCH])
+        if not loaded:
             return DeliveryReport(sent=sent, failed=failed, errors=tuple(errors))
-        for entry, message in built:
-            error = _attempt(ctx, entry, message)
+        for entry, invoice in loaded:
+            error = _attempt(ctx, lambda: _build(entry, invoice, invoice_builder))  # noqa: B023
             _record(ctx, entry, error)
             if error is None:
                 sent += 1
@@ -126,6 +139,4 @@ def deliver_now(ctx: Context, outbox_id: str) -> None:
         entry = tx.get_outbox(outbox_id)
         if entry is None or entry.sent or entry.payload is None:
             return
-        built = [(entry, _build(tx, entry, None))]
-    for entry, message in built:
-        _record(ctx, entry, _attempt(ctx, entry, message))
+    _record(ctx, entry, _attempt(ctx, lambda: _build(entry, None, None)))

@@ -1,0 +1,294 @@
+"""Subscriptions and the billing run: bill every period that is due, exactly once."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import attrs
+
+from tenantbill.domain.billing import BillingCycle, local_date, prorate
+from tenantbill.domain.invoices import Invoice, InvoiceDraft, Line, Party, parse_vat_rate
+from tenantbill.domain.money import to_decimal
+from tenantbill.domain.policy import Action
+from tenantbill.domain.subscriptions import Plan, PlanChange, Subscription, Usage, usage_lines
+from tenantbill.errors import AlreadyBilled, InvalidInput, NotFound
+from tenantbill.ports import Transaction
+from tenantbill.services.base import Context, authorize, load_account, new_id
+from tenantbill.services.delivery import DeliveryReport, MessageBuilder, deliver
+from tenantbill.services.invoices import issue_in
+
+__all__ = ["BillingReport", "BillingService", "SubscriptionService"]
+
+_PAGE = 500
+
+
+def _day(value: object, what: str) -> date:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise InvalidInput(f"{what} must be a date (a calendar day), got {value!r}")
+    return value
+
+
+def _plan(value: object) -> Plan:
+    if not isinstance(value, Plan):
+        raise InvalidInput("plan must be a tenantbill.Plan")
+    return value
+
+
+class SubscriptionService:
+    """Start subscriptions, record usage, change plans and cancel."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def start(
+        self, provider_id: str, customer_account_id: str, plan: Plan, *, anchor: date, actor_id: str | None = None
+    ) -> Subscription:
+        """Subscribe a customer account to a plan of the provider account, from ``anchor``.
+
+        ``anchor`` may be in the past: the next run bills every period due
+        since then. ``actor_id`` (optional) must be allowed to manage
+        customers on the provider account.
+        """
+        plan = _plan(plan)
+        anchor = _day(anchor, "anchor")
+        with self._ctx.store.transaction() as tx:
+            provider = load_account(tx, provider_id)
+            load_account(tx, customer_account_id)
+            if actor_id is not None:
+                authorize(tx, actor_id, provider_id, Action.MANAGE_CUSTOMERS)
+            if customer_account_id == provider.id:
+                raise InvalidInput("an account cannot subscribe to itself")
+            subscription = Subscription(
+                id=new_id(),
+                provider_id=provider.id,
+                customer_id=customer_account_id,
+                anchor=anchor,
+                plans=(PlanChange(anchor, plan),),
+                fee_anchor=anchor,
+            )
+            tx.add_subscription(subscription)
+            return subscription
+
+    def get(self, subscription_id: str) -> Subscription:
+        """The subscription, or :class:`NotFound`."""
+        with self._ctx.store.transaction() as tx:
+            return _load(tx, subscription_id)
+
+    def record_usage(
+        self,
+        subscription_id: str,
+        *,
+        item: str,
+        quantity: Decimal,
+        unit_price: Decimal,
+        at: datetime | date | None = None,
+        vat_rate: Decimal | None = None,
+    ) -> Usage:
+        """Record metered usage or an add-on; billed in arrears with the monthly period it falls in.
+
+        ``at`` is an aware instant (converted to the provider's calendar) or a
+        date; it defaults to now. The VAT rate defaults to the plan's.
+        """
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidInput("item names what was used (non-empty text)")
+        qty = to_decimal(quantity, "quantity")
+        price = to_decimal(unit_price, "unit_price")
+        with self._ctx.store.transaction() as tx:
+            subscription = _load(tx, subscription_id)
+            provider = load_account(tx, subscription.provider_id)
+            on = self._on(at, provider.timezone)
+            if on < subscription.anchor:
+                raise InvalidInput(f"usage on {on} is before the subscription started ({subscription.anchor})")
+            rate = subscription.plan_at(on).vat_rate if vat_rate is None else vat_rate
+            usage = Usage(
+                id=new_id(),
+                subscription_id=subscription.id,
+                on=on,
+                item=item.strip(),
+                quantity=qty,
+                unit_price=price,
+                vat_rate=parse_vat_rate(rate),
+                recorded_at=self._ctx.now(),
+            )
+            tx.add_usage(usage)
+            return usage
+
+    def change_plan(self, subscription_id: str, new_plan: Plan, *, at: datetime | date | None = None) -> Subscription:
+        """Move to another plan from ``at``, prorated by days.
+
+        On the same cycle: a credit for the unused part of the current period
+        on the old plan and a charge for the rest of it on the new plan, both
+        billed with the next monthly usage invoice; later periods bill the new
+        plan. On another cycle the fee periods restart at ``at`` (the new
+        plan's first period is billed in advance from that day) and the unused
+        part of the old period is credited.
+        """
+        new_plan = _plan(new_plan)
+        with self._ctx.store.transaction() as tx:
+            subscription = _load(tx, subscription_id)
+            provider = load_account(tx, subscription.provider_id)
+            on = self._on(at, provider.timezone)
+            old_plan = subscription.plan
+            if new_plan.currency != old_plan.currency:
+                raise InvalidInput(f"the new plan is in {new_plan.currency}, the subscription in {old_plan.currency}")
+            if subscription.cancel_at is not None and on >= subscription.cancel_at:
+                raise InvalidInput("the subscription has ended; start a new one")
+            if on < subscription.anchor:
+                raise InvalidInput("a plan change cannot take effect before the subscription starts")
+            current = old_plan.cycle.period_containing(subscription.fee_anchor, on)
+            period_n = _index_of(subscription, current.start)
+            billed = subscription.fee_n > period_n
+            if new_plan.cycle != old_plan.cycle and not billed and on > current.start:
+                raise InvalidInput(
+                    f"bill the subscription up to {on} first (run billing), then change to a plan "
+                    "with another cycle"
+                )
+            plans = (*subscription.plans, PlanChange(on, new_plan))
+            if on == current.start and not billed:
+                changed = attrs.evolve(subscription, plans=plans)
+            elif new_plan.cycle == old_plan.cycle:
+                self._adjust(tx, subscription, on, f"{old_plan.name}: unused", -prorate(
+                    old_plan.price, current, on, current.end, currency=old_plan.currency), old_plan)
+                self._adjust(tx, subscription, on, f"{new_plan.name}: rest of period", prorate(
+                    new_plan.price, current, on, current.end, currency=new_plan.currency), new_plan)
+                changed = attrs.evolve(subscription, plans=plans)
+            else:
+                if on > current.start:
+                    self._adjust(tx, subscription, on, f"{old_plan.name}: unused", -prorate(
+                        old_plan.price, current, on, current.end, currency=old_plan.currency), old_plan)
+                changed = attrs.evolve(subscription, plans=plans, fee_anchor=on, fee_n=0)
+            tx.save_subscription(changed)
+            return changed
+
+    def cancel(self, subscription_id: str, *, at: datetime | date | None = None) -> Subscription:
+        """End the subscription at the end of the fee period that contains ``at`` (default: now)."""
+        with self._ctx.store.transaction() as tx:
+            subscription = _load(tx, subscription_id)
+            provider = load_account(tx, subscription.provider_id)
+            on = max(self._on(at, provider.timezone), subscription.anchor)
+            end = subscription.plan.cycle.period_containing(subscription.fee_anchor, on).end
+            changed = attrs.evolve(subscription, cancel_at=end)
+            tx.save_subscription(changed)
+            return changed
+
+    def _on(self, at: datetime | date | None, timezone: str) -> date:
+        if at is None:
+            return local_date(self._ctx.now(), timezone)
+        if isinstance(at, datetime):
+            return local_date(at, timezone)
+        return _day(at, "at")
+
+    def _adjust(self, tx: Transaction, sub: Subscription, on: date, item: str, amount: Decimal, plan: Plan) -> None:
+        if amount:
+            tx.add_usage(Usage(new_id(), sub.id, on, item, Decimal(1), amount, plan.vat_rate, self._ctx.now()))
+
+
+def _index_of(subscription: Subscription, start: date) -> int:
+    cycle = subscription.plan.cycle
+    months = (start.year - subscription.fee_anchor.year) * 12 + start.month - subscription.fee_anchor.month
+    return months // cycle.months
+
+
+def _load(tx: Transaction, subscription_id: str) -> Subscription:
+    subscription = tx.get_subscription(subscription_id) if isinstance(subscription_id, str) else None
+    if subscription is None:
+        raise NotFound(f"there is no subscription {subscription_id!r}")
+    return subscription
+
+
+@attrs.frozen
+class BillingReport:
+    """What a billing run did: invoices issued and the periods found already billed."""
+
+    as_of: date
+    issued: int = 0
+    invoice_ids: tuple[str, ...] = ()
+    already_billed: int = 0
+
+
+class BillingService:
+    """The billing run and the delivery of queued invoice e-mails."""
+
+    def __init__(self, ctx: Context, invoice_builder: MessageBuilder) -> None:
+        self._ctx = ctx
+        self._builder = invoice_builder
+
+    def run(self, as_of: date) -> BillingReport:
+        """Bill everything due on or before ``as_of``; safe to re-run (nothing is billed twice).
+
+        Each subscription period is billed in its own transaction, so a run
+        that stops half-way can be run again to finish the rest.
+        """
+        as_of = _day(as_of, "as_of")
+        issued: list[str] = []
+        already = 0
+        after: str | None = None
+        while True:
+            with self._ctx.store.transaction() as tx:
+                page = tx.due_subscription_ids(as_of, after, _PAGE)
+            if not page:
+                return BillingReport(as_of=as_of, issued=len(issued), invoice_ids=tuple(issued),
+                                     already_billed=already)  # fmt: skip
+            for subscription_id in page:
+                ids, skipped = self._bill(subscription_id, as_of)
+                issued.extend(ids)
+                already += skipped
+            after = page[-1]
+
+    def deliver(self) -> DeliveryReport:
+        """Send the queued e-mails through the mailer; failures stay queued and are retried later."""
+        return deliver(self._ctx, self._builder)
+
+    def _bill(self, subscription_id: str, as_of: date) -> tuple[list[str], int]:
+        issued: list[str] = []
+        while True:
+            try:
+                with self._ctx.store.transaction() as tx:
+                    subscription = tx.lock_subscription(subscription_id)
+                    if subscription is None:
+                        return issued, 0
+                    due = subscription.next_due
+                    if due is None or due > as_of:
+                        return issued, 0
+                    invoice = self._bill_due(tx, subscription, due)
+            except AlreadyBilled:
+                return issued, 1
+            if invoice is not None:
+                issued.append(invoice.id)
+
+    def _bill_due(self, tx: Transaction, sub: Subscription, due: date) -> Invoice | None:
+        lines: list[Line] = []
+        period = cycle = None
+        fee_n, usage_n = sub.fee_n, sub.usage_n
+        if sub.next_fee_date == due:
+            period = sub.fee_period(sub.fee_n)
+            plan = sub.plan_at(period.start)
+            cycle = plan.cycle
+            if plan.price:
+                label = f"{plan.name} {period.start.isoformat()}–{period.last_day.isoformat()}"
+                lines.append(Line(description=label, quantity=Decimal(1), unit_price=plan.price,
+                                  vat_rate=plan.vat_rate))  # fmt: skip
+            fee_n += 1
+        if sub.next_usage_date == due:
+            usage_period = sub.usage_period(sub.usage_n)
+            lines.extend(usage_lines(tx.usage_between(sub.id, usage_period.start, usage_period.end)))
+            if period is None:
+                period, cycle = usage_period, BillingCycle.MONTHLY
+            usage_n += 1
+        invoice = None
+        if lines:
+            provider = load_account(tx, sub.provider_id)
+            customer = load_account(tx, sub.customer_id)
+            draft = InvoiceDraft(
+                bill_to=Party(name=customer.name, address=customer.address, org_number=customer.org_number),
+                lines=lines,
+                currency=sub.plan.currency,
+                period=period,
+                cycle=cycle,
+                customer=customer.id,
+            )
+            invoice = issue_in(tx, self._ctx, provider, draft, locale=customer.locale, subscription_id=sub.id)
+        tx.add_billing_mark(sub.id, due, None if invoice is None else invoice.id)
+        tx.save_subscription(attrs.evolve(sub, fee_n=fee_n, usage_n=usage_n))
+        return invoice

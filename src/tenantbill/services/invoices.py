@@ -1,0 +1,357 @@
+"""Issuing invoices and credit notes, the number series, the balance ledger and PDFs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from decimal import Decimal
+
+import attrs
+
+from tenantbill.domain.accounts import Account, Membership
+from tenantbill.domain.billing import local_date
+from tenantbill.domain.identity import Email
+from tenantbill.domain.invoices import (
+    Invoice,
+    InvoiceDraft,
+    InvoiceKind,
+    InvoiceLine,
+    LedgerEntry,
+    Seller,
+    Series,
+    compute_lines,
+    credit_lines,
+    vat_breakdown,
+)
+from tenantbill.domain.money import normalize_currency, round_money, to_decimal
+from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.policy import Action, allowed, check
+from tenantbill.errors import InvalidInput, InvalidInvoice, NotFound
+from tenantbill.ports import Transaction
+from tenantbill.services.base import Context, authorize, load_account, new_id
+
+__all__ = ["InvoiceService", "invoice_recipients", "issue_in"]
+
+_ZERO = Decimal(0)
+
+
+def issue_in(
+    tx: Transaction,
+    ctx: Context,
+    account: Account,
+    draft: InvoiceDraft,
+    *,
+    locale: str | None = None,
+    subscription_id: str | None = None,
+) -> Invoice:
+    """Issue ``draft`` inside the caller's transaction: number it, apply balance, store it, queue its e-mails.
+
+    The number is taken from the account's series in this transaction, so if
+    anything later fails and the transaction rolls back, the number is unused.
+    """
+    if not isinstance(draft, InvoiceDraft):
+        raise InvalidInvoice("issue() takes a tenantbill.InvoiceDraft")
+    now = ctx.now()
+    issue_date = local_date(now, account.timezone)
+    lines = compute_lines(draft.lines, draft.currency)
+    vat = vat_breakdown(lines, draft.currency)
+    net = sum((group.base for group in vat), _ZERO)
+    vat_total = sum((group.vat for group in vat), _ZERO)
+    total = net + vat_total
+    applied = _ZERO
+    if draft.customer is not None and total > 0:
+        balance = tx.balance(account.id, draft.customer, draft.currency)
+        applied = min(balance, total) if balance > 0 else _ZERO
+    sequence = tx.allocate_sequence(account.id)
+    series = tx.get_series(account.id)
+    invoice = Invoice(
+        id=new_id(),
+        account_id=account.id,
+        sequence=sequence,
+        number=series.format(sequence),
+        kind=InvoiceKind.INVOICE,
+        issued_at=now,
+        issue_date=issue_date,
+        due_date=issue_date + timedelta(days=account.payment_terms_days),
+        seller=seller_of(account),
+        bill_to=draft.bill_to,
+        currency=draft.currency,
+        locale=locale or account.locale,
+        lines=lines,
+        vat=vat,
+        net_total=net,
+        vat_total=vat_total,
+        total=total,
+        balance_applied=applied,
+        amount_due=total - applied,
+        period=draft.period,
+        cycle=draft.cycle,
+        customer=draft.customer,
+        note=draft.note,
+        subscription_id=subscription_id,
+    )
+    tx.add_invoice(invoice)
+    if applied:
+        _ledger(tx, ctx, invoice, -applied, "applied", f"applied to invoice {invoice.number}")
+    queue_invoice_emails(tx, ctx, invoice)
+    return invoice
+
+
+def seller_of(account: Account) -> Seller:
+    """The seller block of an invoice: the account's details as they are now."""
+    return Seller(
+        name=account.name,
+        address=account.address,
+        org_number=account.org_number,
+        bank_account=account.bank_account,
+        vat_registered=account.vat_registered,
+        logo=account.logo,
+    )
+
+
+def invoice_recipients(tx: Transaction, invoice: Invoice) -> list[str]:
+    """Who receives an invoice e-mail, each address once (compared case-insensitively).
+
+    The party's own addresses; and when the invoice is billed to an account,
+    that account's members whose role receives invoices and who opted in, and
+    the account's extra invoice recipients.
+    """
+    addresses = list(invoice.bill_to.emails)
+    customer = tx.get_account(invoice.customer) if invoice.customer else None
+    if customer is not None:
+        for membership in tx.memberships_of_account(customer.id):
+            user = tx.get_user(membership.user_id)
+            if user is not None and user.invoice_emails and allowed(membership, Action.RECEIVE_INVOICE_EMAILS):
+                addresses.append(user.email)
+        addresses.extend(customer.invoice_recipients)
+    unique: dict[str, str] = {}
+    for address in addresses:
+        unique.setdefault(Email.parse(address).key, address)
+    return list(unique.values())
+
+
+def queue_invoice_emails(tx: Transaction, ctx: Context, invoice: Invoice) -> int:
+    """Queue one e-mail per recipient of ``invoice`` in the outbox; returns how many."""
+    now = ctx.now()
+    queued = 0
+    for address in invoice_recipients(tx, invoice):
+        entry = OutboxMessage(
+            id=new_id(),
+            key=f"invoice:{invoice.id}:{address.casefold()}",
+            recipient=address,
+            created_at=now,
+            next_attempt_at=now,
+            invoice_id=invoice.id,
+        )
+        queued += tx.add_outbox(entry)
+    return queued
+
+
+def _ledger(tx: Transaction, ctx: Context, invoice: Invoice, amount: Decimal, kind: str, memo: str) -> None:
+    assert invoice.customer is not None
+    tx.add_ledger_entry(
+        LedgerEntry(
+            id=new_id(),
+            account_id=invoice.account_id,
+            customer=invoice.customer,
+            at=ctx.now(),
+            amount=amount,
+            currency=invoice.currency,
+            kind=kind,
+            invoice_id=invoice.id,
+            memo=memo,
+        )
+    )
+
+
+def _viewer(tx: Transaction, actor_id: str, invoice: Invoice) -> Membership:
+    """The actor may see an invoice as a member of the issuing or of the billed account."""
+    for account_id in (invoice.account_id, invoice.customer):
+        membership = tx.get_membership(account_id, actor_id) if account_id else None
+        if allowed(membership, Action.VIEW_INVOICES):
+            assert membership is not None
+            return membership
+    check(None, Action.VIEW_INVOICES, account_id=invoice.account_id)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class InvoiceService:
+    """Invoices: the series, issuing, credit notes, the balance ledger and PDFs."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def configure_series(
+        self,
+        actor_id: str,
+        account_id: str,
+        *,
+        start: int | None = None,
+        prefix: str | None = None,
+        width: int | None = None,
+    ) -> Series:
+        """Set the next number to allocate and the display format (prefix, zero padding).
+
+        ``start`` must be above every number already used; the format changes
+        only how numbers are printed, never the sequence.
+        """
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.EDIT_INVOICE_SETUP)
+            series = tx.get_series(account_id).reconfigured(start=start, prefix=prefix, width=width)
+            tx.save_series(series)
+            return series
+
+    def series(self, actor_id: str, account_id: str) -> Series:
+        """The account's series: the next sequence and the display format."""
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
+            return tx.get_series(account_id)
+
+    def issue(self, actor_id: str, account_id: str, draft: InvoiceDraft) -> Invoice:
+        """Issue a draft: it gets the next number of the account's series and is stored for good."""
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.ISSUE_INVOICES)
+            account = load_account(tx, account_id)
+            return issue_in(tx, self._ctx, account, draft)
+
+    def credit(
+        self,
+        actor_id: str,
+        invoice_id: str,
+        *,
+        reason: str,
+        lines: Sequence[int] | None = None,
+    ) -> Invoice:
+        """Issue a credit note for the whole invoice, or for some of its lines (by index).
+
+        The credit note is numbered in the same series, references the
+        invoice, and carries negative amounts. Each line can be credited once;
+        crediting what is already credited raises :class:`InvalidInvoice`. If
+        the invoice was billed to a customer key, the credited amount goes to
+        that customer's balance.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInvoice("a credit note needs a reason (it is printed on the credit note)")
+        with self._ctx.store.transaction() as tx:
+            original = self._load(tx, invoice_id)
+            authorize(tx, actor_id, original.account_id, Action.ISSUE_INVOICES)
+            if original.is_credit_note:
+                raise InvalidInvoice(f"{original.number} is a credit note; credit notes cannot be credited")
+            done = [i for note in tx.credit_notes_of(original.id) for i in note.credited_lines]
+            chosen = credit_lines(original, lines, done)
+            credited = tuple(_negated(original.lines[i]) for i in chosen)
+            vat = vat_breakdown(credited, original.currency)
+            net = sum((group.base for group in vat), _ZERO)
+            vat_total = sum((group.vat for group in vat), _ZERO)
+            account = load_account(tx, original.account_id)
+            now = self._ctx.now()
+            issue_date = local_date(now, account.timezone)
+            sequence = tx.allocate_sequence(account.id)
+            note = attrs.evolve(
+                original,
+                id=new_id(),
+                sequence=sequence,
+                number=tx.get_series(account.id).format(sequence),
+                kind=InvoiceKind.CREDIT_NOTE,
+                issued_at=now,
+                issue_date=issue_date,
+                due_date=issue_date,
+                seller=seller_of(account),
+                lines=credited,
+                vat=vat,
+                net_total=net,
+                vat_total=vat_total,
+                total=net + vat_total,
+                balance_applied=_ZERO,
+                amount_due=net + vat_total,
+                credits_invoice_id=original.id,
+                credits_number=original.number,
+                credited_lines=chosen,
+                note=reason.strip(),
+            )
+            tx.add_invoice(note)
+            if note.customer is not None:
+                _ledger(tx, self._ctx, note, -note.total, "credit_note", f"credit note {note.number}")
+            queue_invoice_emails(tx, self._ctx, note)
+            return note
+
+    def get(self, actor_id: str, invoice_id: str) -> Invoice:
+        """An invoice, for members of the issuing account or of the billed account."""
+        with self._ctx.store.transaction() as tx:
+            invoice = self._load(tx, invoice_id)
+            _viewer(tx, actor_id, invoice)
+            return invoice
+
+    def of_account(self, actor_id: str, account_id: str) -> Iterator[Invoice]:
+        """The account's invoices and credit notes in number order (read as you go)."""
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
+            invoices = list(tx.invoices_of_account(account_id))
+        return iter(invoices)
+
+    def pdf(self, actor_id: str, invoice_id: str, locale: str | None = None) -> bytes:
+        """The invoice as a PDF, in ``locale`` or the invoice's own locale."""
+        from tenantbill.render.pdf import render_invoice
+
+        invoice = self.get(actor_id, invoice_id)
+        return render_invoice(invoice, locale=locale)
+
+    def add_credit(
+        self,
+        actor_id: str,
+        account_id: str,
+        customer: str,
+        amount: Decimal,
+        *,
+        currency: str | None = None,
+        kind: str = "prepayment",
+        memo: str = "",
+    ) -> LedgerEntry:
+        """Put credit (a prepayment or goodwill) on a customer's balance; the next invoice uses it."""
+        if kind not in ("prepayment", "goodwill"):
+            raise InvalidInput("kind is 'prepayment' or 'goodwill'")
+        value = to_decimal(amount, "amount")
+        if value <= 0:
+            raise InvalidInput(f"a credit must be a positive amount, got {value}")
+        if not isinstance(customer, str) or not customer:
+            raise InvalidInput("customer is the key of the billed customer (for platform billing, its account id)")
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.ISSUE_INVOICES)
+            account = load_account(tx, account_id)
+            code = normalize_currency(currency or account.currency)
+            entry = LedgerEntry(
+                id=new_id(),
+                account_id=account_id,
+                customer=customer,
+                at=self._ctx.now(),
+                amount=round_money(value, code),
+                currency=code,
+                kind=kind,
+                memo=memo,
+            )
+            tx.add_ledger_entry(entry)
+            return entry
+
+    def balance(self, actor_id: str, account_id: str, customer: str, *, currency: str | None = None) -> Decimal:
+        """The customer's credit left at the account, in ``currency`` (the account's by default)."""
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
+            code = normalize_currency(currency or load_account(tx, account_id).currency)
+            return tx.balance(account_id, customer, code)
+
+    def ledger(self, actor_id: str, account_id: str, customer: str) -> list[LedgerEntry]:
+        """The customer's balance movements at the account, oldest first."""
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
+            return tx.ledger(account_id, customer)
+
+    @staticmethod
+    def _load(tx: Transaction, invoice_id: str) -> Invoice:
+        invoice = tx.get_invoice(invoice_id) if isinstance(invoice_id, str) else None
+        if invoice is None:
+            raise NotFound(f"there is no invoice {invoice_id!r}")
+        return invoice
+
+
+def _negated(line: InvoiceLine) -> InvoiceLine:
+    return attrs.evolve(line, quantity=-line.quantity, amount=-line.amount)
