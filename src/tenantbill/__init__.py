@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from tenantbill import errors
-from tenantbill.errors import *  # noqa: F403
+from tenantbill.errors import *
 
 if TYPE_CHECKING:
     from tenantbill import ports
@@ -38,9 +38,10 @@ if TYPE_CHECKING:
         LedgerEntry,
         Line,
         Party,
+        Seller,
+        Series,
         VatGroup,
     )
-    from tenantbill.domain.invoices import Seller, Series
     from tenantbill.domain.subscriptions import Plan, Subscription, Usage
 
 __version__ = "0.1.0.dev0"

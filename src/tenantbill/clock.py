@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tenantbill.errors import InvalidInput
 
@@ -15,7 +15,7 @@ def _aware(at: object) -> datetime:
         raise InvalidInput(f"a clock needs a datetime, got {type(at).__name__}")
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidInput("a clock needs an aware datetime (with a time zone), got a naive one")
-    return at.astimezone(timezone.utc)
+    return at.astimezone(UTC)
 
 
 class SystemClock:
@@ -23,7 +23,7 @@ class SystemClock:
 
     def now(self) -> datetime:
         """The current instant."""
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FixedClock:

@@ -10,8 +10,8 @@ from __future__ import annotations
 __all__ = [
     "AlreadyBilled",
     "AlreadyMember",
-    "CurrencyMismatch",
     "BankAccountTaken",
+    "CurrencyMismatch",
     "DeliveryError",
     "EmailTaken",
     "InvalidBankAccount",
@@ -30,8 +30,8 @@ __all__ = [
     "OwnerCannotLeave",
     "PermissionDenied",
     "SeriesError",
-    "number_taken",
     "TenantbillError",
+    "number_taken",
 ]
 
 

@@ -221,7 +221,7 @@ class Transaction(Protocol):
         ...
 
     def due_subscription_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
-        """Up to ``limit`` ids (ascending, greater than ``after``) of subscriptions with work due on or before ``as_of``."""
+        """Up to ``limit`` ids (ascending, above ``after``) of subscriptions with work due by ``as_of``."""
         ...
 
     def lock_subscription(self, subscription_id: str) -> Subscription | None:
@@ -260,4 +260,3 @@ class Transaction(Protocol):
     def outbox_of_invoice(self, invoice_id: str) -> list[OutboxMessage]:
         """The messages queued for an invoice."""
         ...
-

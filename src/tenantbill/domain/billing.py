@@ -227,9 +227,7 @@ def prorate(
         raise InvalidPeriod(f"period must be a Period, not {type(period).__name__}")
     span = Period(start, end)
     if not span.overlaps(period):
-        raise InvalidPeriod(
-            f"[{start}, {end}) shares no day with the period [{period.start}, {period.end})"
-        )
+        raise InvalidPeriod(f"[{start}, {end}) shares no day with the period [{period.start}, {period.end})")
     days = (min(end, period.end) - max(start, period.start)).days
     share = value * days / period.days
     if currency is not None:
@@ -245,9 +243,7 @@ def local_date(instant: datetime, timezone: str) -> date:
     if not isinstance(instant, datetime):
         raise InvalidInput(f"an instant must be a datetime, not {type(instant).__name__}")
     if instant.utcoffset() is None:
-        raise InvalidInput(
-            f"{instant} has no time zone: pass an aware datetime, e.g. with tzinfo=UTC"
-        )
+        raise InvalidInput(f"{instant} has no time zone: pass an aware datetime, e.g. with tzinfo=UTC")
     local = instant.astimezone(_zone(timezone))
     return date(local.year, local.month, local.day)
 
@@ -262,6 +258,4 @@ def _zone(name: object) -> tzinfo:
     try:
         return pendulum.timezone(name)
     except (ValueError, LookupError):
-        raise InvalidInput(
-            f"unknown time zone {name!r}: use an IANA name such as 'Europe/Oslo'"
-        ) from None
+        raise InvalidInput(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Oslo'") from None

@@ -77,9 +77,7 @@ class BankAccount:
 
     def __attrs_post_init__(self) -> None:
         if _parse_bank_account(self.value) != (self.value, self.kind):
-            raise InvalidBankAccount(
-                f"{self!r} is not in normal form; build it with BankAccount.parse"
-            )
+            raise InvalidBankAccount(f"{self!r} is not in normal form; build it with BankAccount.parse")
 
     def __str__(self) -> str:
         """Return the domestic digits or the compact IBAN."""
@@ -123,9 +121,7 @@ def _parse_org_number(text: object) -> tuple[str, str]:
     if country != "SE" and number.endswith("MVA"):
         country, number = "NO", number.removesuffix("MVA")
     if not isdigits(number):
-        raise InvalidOrgNumber(
-            f"an org number contains only digits (and spaces, dots, dashes), got {text!r}"
-        )
+        raise InvalidOrgNumber(f"an org number contains only digits (and spaces, dots, dashes), got {text!r}")
     # Without a country code the length decides; shorter numbers read as Norwegian
     # so that a missing digit is reported against the 9-digit rule.
     country = country or ("NO" if len(number) < _ORG_NUMBER_LENGTH["SE"] else "SE")
@@ -187,9 +183,7 @@ def _validate_iban(number: str, text: object) -> str:
 def _parse_email(text: object) -> str:
     """Return email-validator's normalized form of an address."""
     if not isinstance(text, str):
-        raise InvalidEmail(
-            f"an e-mail address is given as text, got {text!r} ({type(text).__name__})"
-        )
+        raise InvalidEmail(f"an e-mail address is given as text, got {text!r} ({type(text).__name__})")
     address = text.strip()
     try:
         return email_validator.validate_email(address, check_deliverability=False).normalized

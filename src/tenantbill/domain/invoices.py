@@ -9,7 +9,7 @@ never change; a credit note is the only correction.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -39,22 +39,35 @@ __all__ = [
 _ZERO = Decimal(0)
 
 
-def _text(what: str, *, required: bool = False) -> Callable[[object], str]:
-    def convert(value: object) -> str:
-        if value is None and not required:
-            return ""
-        if not isinstance(value, str):
-            raise InvalidInvoice(f"{what} must be text, got {type(value).__name__}")
-        value = value.strip()
-        if required and not value:
-            raise InvalidInvoice(f"{what} must not be empty")
-        return value
-
-    return convert
+def _text(value: object, what: str, *, required: bool) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInvoice(f"{what} must be text, got {type(value).__name__}")
+    value = value.strip()
+    if required and not value:
+        raise InvalidInvoice(f"{what} must not be empty")
+    return value
 
 
-def _decimal(what: str) -> Callable[[object], Decimal]:
-    return lambda value: to_decimal(value, what)
+def _party_name(value: object) -> str:
+    return _text(value, "the party's name", required=True)
+
+
+def _description(value: object) -> str:
+    return _text(value, "a line's description", required=True)
+
+
+def _optional_text(value: object) -> str:
+    return _text(value, "address and note", required=False)
+
+
+def _quantity(value: object) -> Decimal:
+    return to_decimal(value, "quantity")
+
+
+def _unit_price(value: object) -> Decimal:
+    return to_decimal(value, "unit_price")
 
 
 def parse_vat_rate(value: object) -> Decimal:
@@ -75,8 +88,8 @@ def _emails(value: object) -> tuple[str, ...]:
 class Party:
     """Who an invoice is billed to (or, for :class:`Seller`, who issues it)."""
 
-    name: str = attrs.field(converter=_text("the party's name", required=True))
-    address: str = attrs.field(default="", converter=_text("address"))
+    name: str = attrs.field(converter=_party_name)
+    address: str = attrs.field(default="", converter=_optional_text)
     org_number: str | None = None
     emails: tuple[str, ...] = attrs.field(default=(), converter=_emails)
 
@@ -97,9 +110,9 @@ class Seller:
 class Line:
     """A line of a draft: what is sold, how many, at what unit price and VAT rate."""
 
-    description: str = attrs.field(converter=_text("a line's description", required=True))
-    quantity: Decimal = attrs.field(converter=_decimal("quantity"))
-    unit_price: Decimal = attrs.field(converter=_decimal("unit_price"))
+    description: str = attrs.field(converter=_description)
+    quantity: Decimal = attrs.field(converter=_quantity)
+    unit_price: Decimal = attrs.field(converter=_unit_price)
     vat_rate: Decimal = attrs.field(default=_ZERO, converter=parse_vat_rate)
 
 
@@ -138,7 +151,7 @@ class InvoiceDraft:
     period: Period | None = None
     cycle: BillingCycle | None = None
     customer: str | None = None
-    note: str = attrs.field(default="", converter=_text("note"))
+    note: str = attrs.field(default="", converter=_optional_text)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.bill_to, Party):

@@ -27,9 +27,7 @@ __all__ = [
 def normalize_currency(code: object) -> str:
     """Return `code` as an upper-case ISO 4217 code, or raise InvalidInput if unknown."""
     if not isinstance(code, str):
-        raise InvalidInput(
-            f"a currency must be an ISO 4217 code such as 'NOK', not {type(code).__name__}"
-        )
+        raise InvalidInput(f"a currency must be an ISO 4217 code such as 'NOK', not {type(code).__name__}")
     return _known_currency(code)
 
 

@@ -73,6 +73,5 @@ def check(membership: Membership | None, action: Action, *, account_id: str) -> 
     if membership is None:
         raise PermissionDenied(f"you are not a member of account {account_id}, so you cannot {action.value}")
     raise PermissionDenied(
-        f"a user with the {membership.role.value.upper()} role cannot {action.value} "
-        f"on account {account_id}"
+        f"a user with the {membership.role.value.upper()} role cannot {action.value} on account {account_id}"
     )

@@ -53,9 +53,11 @@ class AccessService:
     def invite(
         self, actor_id: str, account_id: str, *, email: str, role: Role = Role.MEMBER
     ) -> IssuedInvitation:
-        """Invite an address to the account with a role (owner only); the token is e-mailed and returned once."""
+        """Invite an address with a role (owner only); the token is e-mailed and returned once."""
         if role not in (Role.MEMBER, Role.BILLING):
-            raise InvalidInput("an invitation offers the MEMBER or BILLING role; use transfer_ownership for OWNER")
+            raise InvalidInput(
+                "an invitation offers the MEMBER or BILLING role; use transfer_ownership for OWNER"
+            )
         address = Email.parse(email).value
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.MANAGE_INVITATIONS)
@@ -105,7 +107,15 @@ class AccessService:
             _require_pending(invitation)
             invitation = attrs.evolve(invitation, state=InvitationState.REVOKED)
             tx.save_invitation(invitation)
-            _audit(tx, invitation.account_id, actor_id, "revoked", invitation.email, "", self._ctx.now())
+            _audit(
+                tx,
+                invitation.account_id,
+                actor_id,
+                "revoked",
+                invitation.email,
+                "",
+                self._ctx.now(),
+            )
             return invitation
 
     def accept(
@@ -139,10 +149,16 @@ class AccessService:
                 user = found
             membership = Membership(invitation.account_id, user.id, invitation.role)
             tx.add_membership(membership)
-            tx.save_invitation(
-                attrs.evolve(invitation, state=InvitationState.ACCEPTED, accepted_by=user.id)
+            tx.save_invitation(attrs.evolve(invitation, state=InvitationState.ACCEPTED, accepted_by=user.id))
+            _audit(
+                tx,
+                invitation.account_id,
+                user.id,
+                "accepted",
+                user.email,
+                invitation.role.value,
+                now,
             )
-            _audit(tx, invitation.account_id, user.id, "accepted", user.email, invitation.role.value, now)
             return membership
 
     def remove(self, actor_id: str, account_id: str, user_id: str) -> None:
@@ -251,7 +267,12 @@ def _move_number_claims(
 
 
 def _audit(
-    tx: Transaction, account_id: str, actor_id: str, action: str, target: str, detail: str, now: datetime
+    tx: Transaction,
+    account_id: str,
+    actor_id: str,
+    action: str,
+    target: str,
+    detail: str,
+    now: datetime,
 ) -> None:
     tx.add_audit(AuditEvent(account_id, now, actor_id, action, target, detail))
-

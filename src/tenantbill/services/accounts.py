@@ -17,7 +17,15 @@ from tenantbill.services.base import Context, authorize, load_account, new_id
 
 __all__ = ["AccountService", "UserService", "claim_numbers", "create_user"]
 
-_SETUP_FIELDS = ("address", "currency", "locale", "timezone", "payment_terms_days", "vat_registered", "logo")
+_SETUP_FIELDS = (
+    "address",
+    "currency",
+    "locale",
+    "timezone",
+    "payment_terms_days",
+    "vat_registered",
+    "logo",
+)
 _INVOICE_SETUP = frozenset({"org_number", "bank_account", "currency", "locale", "timezone",
                             "payment_terms_days", "vat_registered", "logo"})  # fmt: skip
 
@@ -91,7 +99,7 @@ class AccountService:
     def _insert(
         self, tx: Transaction, owner_id: str, fields: dict[str, Any], numbers: dict[str, str | None]
     ) -> Account:
-        account = Account(id=new_id(), owner_id=owner_id, **fields, **numbers)
+        account = Account(id=new_id(), owner_id=owner_id, **{**fields, **numbers})
         tx.add_account(account)
         tx.add_membership(Membership(account.id, owner_id, Role.OWNER))
         claim_numbers(tx, account)
@@ -128,7 +136,9 @@ class AccountService:
         numbers = _parse_numbers(org_number, bank_account)
         changes = {**fields, **numbers}
         with self._ctx.store.transaction() as tx:
-            action = Action.EDIT_INVOICE_SETUP if _INVOICE_SETUP & changes.keys() else Action.EDIT_COMPANY_DETAILS
+            action = (
+                Action.EDIT_INVOICE_SETUP if _INVOICE_SETUP & changes.keys() else Action.EDIT_COMPANY_DETAILS
+            )
             authorize(tx, actor_id, account_id, action)
             old = load_account(tx, account_id)
             new = attrs.evolve(old, **changes)

@@ -42,7 +42,13 @@ class SubscriptionService:
         self._ctx = ctx
 
     def start(
-        self, provider_id: str, customer_account_id: str, plan: Plan, *, anchor: date, actor_id: str | None = None
+        self,
+        provider_id: str,
+        customer_account_id: str,
+        plan: Plan,
+        *,
+        anchor: date,
+        actor_id: str | None = None,
     ) -> Subscription:
         """Subscribe a customer account to a plan of the provider account, from ``anchor``.
 
@@ -99,7 +105,9 @@ class SubscriptionService:
             provider = load_account(tx, subscription.provider_id)
             on = self._on(at, provider.timezone)
             if on < subscription.anchor:
-                raise InvalidInput(f"usage on {on} is before the subscription started ({subscription.anchor})")
+                raise InvalidInput(
+                    f"usage on {on} is before the subscription started ({subscription.anchor})"
+                )
             rate = subscription.plan_at(on).vat_rate if vat_rate is None else vat_rate
             usage = Usage(
                 id=new_id(),
@@ -114,7 +122,9 @@ class SubscriptionService:
             tx.add_usage(usage)
             return usage
 
-    def change_plan(self, subscription_id: str, new_plan: Plan, *, at: datetime | date | None = None) -> Subscription:
+    def change_plan(
+        self, subscription_id: str, new_plan: Plan, *, at: datetime | date | None = None
+    ) -> Subscription:
         """Move to another plan from ``at``, prorated by days.
 
         On the same cycle: a credit for the unused part of the current period
@@ -131,7 +141,9 @@ class SubscriptionService:
             on = self._on(at, provider.timezone)
             old_plan = subscription.plan
             if new_plan.currency != old_plan.currency:
-                raise InvalidInput(f"the new plan is in {new_plan.currency}, the subscription in {old_plan.currency}")
+                raise InvalidInput(
+                    f"the new plan is in {new_plan.currency}, the subscription in {old_plan.currency}"
+                )
             if subscription.cancel_at is not None and on >= subscription.cancel_at:
                 raise InvalidInput("the subscription has ended; start a new one")
             if on < subscription.anchor:
@@ -148,15 +160,33 @@ class SubscriptionService:
             if on == current.start and not billed:
                 changed = attrs.evolve(subscription, plans=plans)
             elif new_plan.cycle == old_plan.cycle:
-                self._adjust(tx, subscription, on, f"{old_plan.name}: unused", -prorate(
-                    old_plan.price, current, on, current.end, currency=old_plan.currency), old_plan)
-                self._adjust(tx, subscription, on, f"{new_plan.name}: rest of period", prorate(
-                    new_plan.price, current, on, current.end, currency=new_plan.currency), new_plan)
+                self._adjust(
+                    tx,
+                    subscription,
+                    on,
+                    f"{old_plan.name}: unused",
+                    -prorate(old_plan.price, current, on, current.end, currency=old_plan.currency),
+                    old_plan,
+                )
+                self._adjust(
+                    tx,
+                    subscription,
+                    on,
+                    f"{new_plan.name}: rest of period",
+                    prorate(new_plan.price, current, on, current.end, currency=new_plan.currency),
+                    new_plan,
+                )
                 changed = attrs.evolve(subscription, plans=plans)
             else:
                 if on > current.start:
-                    self._adjust(tx, subscription, on, f"{old_plan.name}: unused", -prorate(
-                        old_plan.price, current, on, current.end, currency=old_plan.currency), old_plan)
+                    self._adjust(
+                        tx,
+                        subscription,
+                        on,
+                        f"{old_plan.name}: unused",
+                        -prorate(old_plan.price, current, on, current.end, currency=old_plan.currency),
+                        old_plan,
+                    )
                 changed = attrs.evolve(subscription, plans=plans, fee_anchor=on, fee_n=0)
             tx.save_subscription(changed)
             return changed
@@ -179,9 +209,13 @@ class SubscriptionService:
             return local_date(at, timezone)
         return _day(at, "at")
 
-    def _adjust(self, tx: Transaction, sub: Subscription, on: date, item: str, amount: Decimal, plan: Plan) -> None:
+    def _adjust(
+        self, tx: Transaction, sub: Subscription, on: date, item: str, amount: Decimal, plan: Plan
+    ) -> None:
         if amount:
-            tx.add_usage(Usage(new_id(), sub.id, on, item, Decimal(1), amount, plan.vat_rate, self._ctx.now()))
+            tx.add_usage(
+                Usage(new_id(), sub.id, on, item, Decimal(1), amount, plan.vat_rate, self._ctx.now())
+            )
 
 
 def _index_of(subscription: Subscription, start: date) -> int:

@@ -24,7 +24,14 @@ from tenantbill.domain.outbox import OutboxMessage, backoff
 from tenantbill.ports import Transaction
 from tenantbill.services.base import Context, new_id
 
-__all__ = ["DeliveryReport", "MessageBuilder", "deliver", "deliver_now", "message_id", "queue_message"]
+__all__ = [
+    "DeliveryReport",
+    "MessageBuilder",
+    "deliver",
+    "deliver_now",
+    "message_id",
+    "queue_message",
+]
 
 MessageBuilder = Callable[[OutboxMessage, Invoice], EmailMessage]
 """Builds the e-mail of an invoice outbox entry at delivery time."""
@@ -46,9 +53,7 @@ def message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@tenantbill>"
 
 
-def queue_message(
-    tx: Transaction, ctx: Context, *, key: str, recipient: str, message: EmailMessage
-) -> str:
+def queue_message(tx: Transaction, ctx: Context, *, key: str, recipient: str, message: EmailMessage) -> str:
     """Put a ready message in the outbox (inside the caller's transaction); returns its id."""
     now = ctx.now()
     entry = OutboxMessage(
@@ -89,11 +94,11 @@ def _load_batch(tx: Transaction, entries: list[OutboxMessage]) -> list[tuple[Out
 def _attempt(ctx: Context, build: Callable[[], EmailMessage]) -> str | None:
     try:
         message = build()
-    except Exception as error:  # noqa: BLE001 - a message that cannot be built stays queued with the reason
+    except Exception as error:
         return f"could not build the message: {type(error).__name__}: {error}"
     try:
         ctx.mailer.send(message)
-    except Exception as error:  # noqa: BLE001 - any failure of the mailer is a failed attempt
+    except Exception as error:
         return f"{type(error).__name__}: {error}"
     return None
 
@@ -105,7 +110,10 @@ def _record(ctx: Context, entry: OutboxMessage, error: str | None) -> None:
         done = attrs.evolve(entry, attempts=attempts, sent_at=now, last_error=None)
     else:
         done = attrs.evolve(
-            entry, attempts=attempts, last_error=error[:500], next_attempt_at=now + backoff(attempts)
+            entry,
+            attempts=attempts,
+            last_error=error[:500],
+            next_attempt_at=now + backoff(attempts),
         )
     with ctx.store.transaction() as tx:
         tx.save_outbox(done)

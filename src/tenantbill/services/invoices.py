@@ -121,7 +121,11 @@ def invoice_recipients(tx: Transaction, invoice: Invoice) -> list[str]:
     if customer is not None:
         for membership in tx.memberships_of_account(customer.id):
             user = tx.get_user(membership.user_id)
-            if user is not None and user.invoice_emails and allowed(membership, Action.RECEIVE_INVOICE_EMAILS):
+            if (
+                user is not None
+                and user.invoice_emails
+                and allowed(membership, Action.RECEIVE_INVOICE_EMAILS)
+            ):
                 addresses.append(user.email)
         addresses.extend(customer.invoice_recipients)
     unique: dict[str, str] = {}
@@ -314,7 +318,9 @@ class InvoiceService:
         if value <= 0:
             raise InvalidInput(f"a credit must be a positive amount, got {value}")
         if not isinstance(customer, str) or not customer:
-            raise InvalidInput("customer is the key of the billed customer (for platform billing, its account id)")
+            raise InvalidInput(
+                "customer is the key of the billed customer (for platform billing, its account id)"
+            )
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.ISSUE_INVOICES)
             account = load_account(tx, account_id)
@@ -332,7 +338,9 @@ class InvoiceService:
             tx.add_ledger_entry(entry)
             return entry
 
-    def balance(self, actor_id: str, account_id: str, customer: str, *, currency: str | None = None) -> Decimal:
+    def balance(
+        self, actor_id: str, account_id: str, customer: str, *, currency: str | None = None
+    ) -> Decimal:
         """The customer's credit left at the account, in ``currency`` (the account's by default)."""
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
