@@ -1,0 +1,294 @@
+"""The e-mail that carries an invoice or credit note to one recipient.
+
+A short letter in the invoice's language (plain text with an HTML
+alternative) says what is attached, how much to pay, by when and to which
+account; the PDF is attached. The texts live in :data:`_CATALOGUE`, one entry
+per language: adding a language is adding an entry.
+
+The message is a pure function of its arguments (the ``Date`` header comes
+from the invoice and the MIME boundaries from a hash of the content), so the
+same invoice always yields the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from email.errors import HeaderParseError
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import attrs
+
+from tenantbill.domain.invoices import Invoice
+from tenantbill.errors import InvalidEmail, InvalidInput
+
+__all__ = ["invoice_message"]
+
+
+@attrs.frozen
+class _Texts:
+    """The words of the invoice e-mail in one language (``str.format`` templates)."""
+
+    subject_invoice: str
+    subject_credit_note: str
+    greeting: str
+    attached_invoice: str
+    attached_credit_note: str
+    credits_invoice: str
+    amount_due: str
+    due_date: str
+    bank_account: str
+    invoice_number: str
+    payment_reference: str
+    nothing_to_pay: str
+    amount_credited: str
+    credited_invoice: str
+    credit_note_number: str
+    regards: str
+
+
+_CATALOGUE: dict[str, _Texts] = {
+    "nb": _Texts(
+        subject_invoice="Faktura {number} fra {seller}",
+        subject_credit_note="Kreditnota {number} fra {seller}",
+        greeting="Hei {customer},",
+        attached_invoice="Vedlagt er faktura {number} fra {seller}.",
+        attached_credit_note="Vedlagt er kreditnota {number} fra {seller}.",
+        credits_invoice="Kreditnotaen krediterer faktura {number}.",
+        amount_due="Å betale",
+        due_date="Forfallsdato",
+        bank_account="Kontonummer",
+        invoice_number="Fakturanummer",
+        payment_reference="Oppgi fakturanummeret når du betaler.",
+        nothing_to_pay="Du har ingenting å betale: beløpet er dekket av kreditten din.",
+        amount_credited="Kreditert beløp",
+        credited_invoice="Gjelder faktura",
+        credit_note_number="Kreditnotanummer",
+        regards="Vennlig hilsen",
+    ),
+    "sv": _Texts(
+        subject_invoice="Faktura {number} från {seller}",
+        subject_credit_note="Kreditfaktura {number} från {seller}",
+        greeting="Hej {customer},",
+        attached_invoice="Bifogat finns faktura {number} från {seller}.",
+        attached_credit_note="Bifogat finns kreditfaktura {number} från {seller}.",
+        credits_invoice="Kreditfakturan krediterar faktura {number}.",
+        amount_due="Att betala",
+        due_date="Förfallodatum",
+        bank_account="Kontonummer",
+        invoice_number="Fakturanummer",
+        payment_reference="Ange fakturanumret när du betalar.",
+        nothing_to_pay="Du har inget att betala: beloppet täcks av ditt tillgodohavande.",
+        amount_credited="Krediterat belopp",
+        credited_invoice="Avser faktura",
+        credit_note_number="Kreditfakturanummer",
+        regards="Med vänliga hälsningar",
+    ),
+    "en": _Texts(
+        subject_invoice="Invoice {number} from {seller}",
+        subject_credit_note="Credit note {number} from {seller}",
+        greeting="Hello {customer},",
+        attached_invoice="Please find attached invoice {number} from {seller}.",
+        attached_credit_note="Please find attached credit note {number} from {seller}.",
+        credits_invoice="It credits invoice {number}.",
+        amount_due="Amount due",
+        due_date="Due date",
+        bank_account="Bank account",
+        invoice_number="Invoice number",
+        payment_reference="Please quote the invoice number with your payment.",
+        nothing_to_pay="There is nothing to pay: the amount is covered by your credit balance.",
+        amount_credited="Amount credited",
+        credited_invoice="Credits invoice",
+        credit_note_number="Credit note number",
+        regards="Kind regards",
+    ),
+}
+
+_FALLBACK = "en"
+
+# Languages without an entry of their own that read one of the catalogue's well.
+_ALIASES = {"no": "nb", "nn": "nb"}
+
+_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@attrs.frozen
+class _Letter:
+    """What the e-mail says, before it is written out as text or HTML."""
+
+    lang: str
+    subject: str
+    greeting: str
+    paragraphs: tuple[str, ...]
+    facts: tuple[tuple[str, str], ...]
+    closing: tuple[str, ...]
+
+
+def invoice_message(
+    invoice: Invoice, *, recipient: str, sender: str, pdf: bytes, locale: str | None = None
+) -> EmailMessage:
+    """The e-mail of ``invoice`` to ``recipient``, in ``locale`` (default: the invoice's), with ``pdf`` attached.
+
+    Languages with texts are Norwegian (``nb``), Swedish (``sv``) and English
+    (``en``); a regional code such as ``nb_NO`` uses its language, and any other
+    language gets English. Raises :class:`~tenantbill.errors.InvalidEmail` for
+    a recipient or sender that is not one address, and
+    :class:`~tenantbill.errors.InvalidInput` for ``pdf`` that is not a PDF.
+    """
+    if not isinstance(pdf, bytes) or not pdf.startswith(b"%PDF-"):
+        raise InvalidInput("pdf must be the bytes of a PDF document (starting with b'%PDF-')")
+    letter = _letter(invoice, locale or invoice.locale)
+    text = _as_text(letter)
+    markup = _as_html(letter)
+    filename = _filename(invoice.number)
+
+    message = EmailMessage()
+    _set_address(message, "From", "sender", sender)
+    _set_address(message, "To", "recipient", recipient)
+    message["Subject"] = _one_line(letter.subject)
+    message["Date"] = format_datetime(invoice.issued_at)
+    message.set_content(text, cte="quoted-printable")
+    message.add_alternative(markup, subtype="html", cte="quoted-printable")
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
+
+    # Fixed boundaries instead of random ones keep the bytes reproducible; hashing
+    # the content makes it practically impossible for the content to contain them.
+    digest = hashlib.sha256(
+        b"\0".join(part.encode() for part in (sender, recipient, text, markup, filename)) + pdf
+    ).hexdigest()[:32]
+    message.set_boundary(f"tenantbill-mixed-{digest}")
+    alternative = message.get_payload(0)
+    assert isinstance(alternative, EmailMessage)
+    alternative.set_boundary(f"tenantbill-alternative-{digest}")
+    return message
+
+
+def _letter(invoice: Invoice, locale: str) -> _Letter:
+    """The content of the e-mail in the catalogue language closest to ``locale``."""
+    from babel.dates import format_date
+    from babel.numbers import format_currency
+
+    lang, fmt_locale = _resolve(locale)
+    t = _CATALOGUE[lang]
+    seller = _one_line(invoice.seller.name)
+    number = invoice.number
+
+    def money(amount: object) -> str:
+        return str(format_currency(amount, invoice.currency, locale=fmt_locale))
+
+    facts: list[tuple[str, str]]
+    if invoice.is_credit_note:
+        subject = t.subject_credit_note.format(number=number, seller=seller)
+        paragraphs = [t.attached_credit_note.format(number=number, seller=seller)]
+        if invoice.credits_number:
+            paragraphs.append(t.credits_invoice.format(number=invoice.credits_number))
+        facts = [(t.amount_credited, money(-invoice.total)), (t.credit_note_number, number)]
+        if invoice.credits_number:
+            facts.append((t.credited_invoice, invoice.credits_number))
+    else:
+        subject = t.subject_invoice.format(number=number, seller=seller)
+        paragraphs = [t.attached_invoice.format(number=number, seller=seller)]
+        facts = [(t.amount_due, money(invoice.amount_due))]
+        if invoice.amount_due > 0:
+            facts.append((t.due_date, str(format_date(invoice.due_date, "long", locale=fmt_locale))))
+            if invoice.seller.bank_account:
+                facts.append((t.bank_account, _display_account(invoice.seller.bank_account)))
+            facts.append((t.invoice_number, number))
+            paragraphs.append(t.payment_reference)
+        else:
+            facts.append((t.invoice_number, number))
+            paragraphs.append(t.nothing_to_pay)
+    return _Letter(
+        lang=lang,
+        subject=subject,
+        greeting=t.greeting.format(customer=invoice.bill_to.name),
+        paragraphs=tuple(paragraphs),
+        facts=tuple(facts),
+        closing=(t.regards, invoice.seller.name),
+    )
+
+
+def _resolve(locale: str) -> tuple[str, str]:
+    """The catalogue language for ``locale`` and the locale to format numbers and dates in.
+
+    A regional locale of a catalogue language keeps its region for formatting
+    (``en_GB`` writes "29 January 2026"); anything else is formatted like the
+    catalogue language the texts are in, so words and numbers agree.
+    """
+    from babel import Locale, UnknownLocaleError
+
+    code = locale.strip().replace("-", "_")
+    language = code.split("_", 1)[0].split("@", 1)[0].split(".", 1)[0].lower()
+    lang = _ALIASES.get(language, language)
+    if lang not in _CATALOGUE:
+        return _FALLBACK, _FALLBACK
+    try:
+        parsed = Locale.parse(code)
+    except (ValueError, UnknownLocaleError):
+        return lang, lang
+    return lang, str(parsed) if parsed.language == lang else lang
+
+
+def _as_text(letter: _Letter) -> str:
+    """The plain-text body."""
+    width = max(len(label) for label, _ in letter.facts)
+    facts = [f"{label + ':':<{width + 1}} {value}" for label, value in letter.facts]
+    blocks = [letter.greeting, *letter.paragraphs, "\n".join(facts), "\n".join(letter.closing)]
+    return "\n\n".join(blocks) + "\n"
+
+
+def _as_html(letter: _Letter) -> str:
+    """The HTML body; every piece of text is escaped, since names and numbers come from users."""
+    e = html.escape
+    rows = "\n".join(
+        f'<tr><th align="left">{e(label)}</th><td>{e(value)}</td></tr>'
+        for label, value in letter.facts
+    )
+    paragraphs = "\n".join(f"<p>{e(p)}</p>" for p in letter.paragraphs)
+    closing = "<br>\n".join(e(line) for line in letter.closing)
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="{e(letter.lang)}">\n'
+        f'<head><meta charset="utf-8"><title>{e(letter.subject)}</title></head>\n'
+        "<body>\n"
+        f"<p>{e(letter.greeting)}</p>\n"
+        f"{paragraphs}\n"
+        f"<table>\n{rows}\n</table>\n"
+        f"<p>{closing}</p>\n"
+        "</body>\n"
+        "</html>\n"
+    )
+
+
+def _set_address(message: EmailMessage, field: str, role: str, value: str) -> None:
+    """Set header ``field`` to ``value`` if it is exactly one address with a domain, else :class:`InvalidEmail`."""
+    problem = f"the {role} must be one e-mail address such as name@example.com, got {value!r}"
+    if not isinstance(value, str):
+        raise InvalidEmail(problem)
+    try:
+        message[field] = value
+    except (ValueError, IndexError, HeaderParseError):
+        raise InvalidEmail(problem) from None
+    addresses = message[field].addresses
+    if len(addresses) != 1 or not addresses[0].username or not addresses[0].domain:
+        raise InvalidEmail(problem)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and runs of spaces collapsed, fit for a header."""
+    return " ".join(text.split())
+
+
+def _filename(number: str) -> str:
+    """``<number>.pdf`` with anything unsafe in a file name (``/``, spaces, …) replaced by ``_``."""
+    stem = _UNSAFE_IN_FILENAME.sub("_", number).strip("._-")
+    return f"{stem or 'invoice'}.pdf"
+
+
+def _display_account(account: str) -> str:
+    """A bank account as people write it: ``1234.56.78903`` for Norwegian digits, an IBAN in fours."""
+    if len(account) == 11 and account.isdigit():
+        return f"{account[:4]}.{account[4:6]}.{account[6:]}"
+    return " ".join(account[i : i + 4] for i in range(0, len(account), 4))
