@@ -326,12 +326,21 @@ class _MemoryTransaction:
 
 
 class MemoryMailer:
-    """A mailer that keeps every message it is given in :attr:`sent`."""
+    """A mailer that keeps every message it is given in :attr:`sent`.
 
-    def __init__(self) -> None:
+    With ``keep=False`` it only counts them (:attr:`count`), for long runs
+    where holding every message would dominate memory.
+    """
+
+    def __init__(self, *, keep: bool = True) -> None:
         self.sent: list[EmailMessage] = []
         """The messages delivered so far, in order."""
+        self.count = 0
+        """How many messages were delivered."""
+        self._keep = keep
 
     def send(self, message: EmailMessage) -> None:
         """Record ``message`` as delivered."""
-        self.sent.append(message)
+        self.count += 1
+        if self._keep:
+            self.sent.append(message)

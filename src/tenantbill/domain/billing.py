@@ -14,6 +14,7 @@ enough to compute periods on the fly instead of storing them.
 
 from __future__ import annotations
 
+import functools
 from calendar import monthrange
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, tzinfo
@@ -251,6 +252,12 @@ def local_date(instant: datetime, timezone: str) -> date:
 def _zone(name: object) -> tzinfo:
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"a time zone must be an IANA name such as 'Europe/Oslo', got {name!r}")
+    return _load_zone(name)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_zone(name: str) -> tzinfo:
+    """The zone for an IANA name, loaded once (zone files are read from disk)."""
     # Imported on first use: pendulum is only needed here, and importing
     # tenantbill should stay cheap.
     import pendulum

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from decimal import Decimal
 from email.errors import HeaderParseError
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -129,7 +130,7 @@ class _Letter:
 def invoice_message(
     invoice: Invoice, *, recipient: str, sender: str, pdf: bytes, locale: str | None = None
 ) -> EmailMessage:
-    """The e-mail of ``invoice`` to ``recipient``, in ``locale`` (default: the invoice's), with ``pdf`` attached.
+    """The e-mail of ``invoice`` to ``recipient`` with ``pdf`` attached, in ``locale`` or the invoice's.
 
     Languages with texts are Norwegian (``nb``), Swedish (``sv``) and English
     (``en``); a regional code such as ``nb_NO`` uses its language, and any other
@@ -175,7 +176,7 @@ def _letter(invoice: Invoice, locale: str) -> _Letter:
     seller = _one_line(invoice.seller.name)
     number = invoice.number
 
-    def money(amount: object) -> str:
+    def money(amount: Decimal) -> str:
         return str(format_currency(amount, invoice.currency, locale=fmt_locale))
 
     facts: list[tuple[str, str]]
@@ -243,8 +244,7 @@ def _as_html(letter: _Letter) -> str:
     """The HTML body; every piece of text is escaped, since names and numbers come from users."""
     e = html.escape
     rows = "\n".join(
-        f'<tr><th align="left">{e(label)}</th><td>{e(value)}</td></tr>'
-        for label, value in letter.facts
+        f'<tr><th align="left">{e(label)}</th><td>{e(value)}</td></tr>' for label, value in letter.facts
     )
     paragraphs = "\n".join(f"<p>{e(p)}</p>" for p in letter.paragraphs)
     closing = "<br>\n".join(e(line) for line in letter.closing)
@@ -263,7 +263,7 @@ def _as_html(letter: _Letter) -> str:
 
 
 def _set_address(message: EmailMessage, field: str, role: str, value: str) -> None:
-    """Set header ``field`` to ``value`` if it is exactly one address with a domain, else :class:`InvalidEmail`."""
+    """Set header ``field`` to ``value``, which must be exactly one address with a domain."""
     problem = f"the {role} must be one e-mail address such as name@example.com, got {value!r}"
     if not isinstance(value, str):
         raise InvalidEmail(problem)
