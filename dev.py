@@ -68,7 +68,7 @@ def lint() -> None:
 
 def docs() -> None:
     setup()
-    run(BIN / "mkdocs", "build", "--strict", "--site-dir", str(ROOT / ".site"))
+    run(BIN / "mkdocs", "build", "--strict", "--site-dir", str(ROOT / ".site"), env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
 
 
 def examples() -> None:

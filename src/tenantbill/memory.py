@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from email.message import EmailMessage
+from email.utils import getaddresses
 from typing import Any
 
 from tenantbill.domain.accounts import Account, AuditEvent, Invitation, Membership, User
@@ -23,6 +24,7 @@ from tenantbill.domain.subscriptions import Subscription, Usage
 from tenantbill.errors import (
     AlreadyBilled,
     AlreadyMember,
+    DeliveryError,
     EmailTaken,
     NotFound,
     number_taken,
@@ -340,7 +342,10 @@ class MemoryMailer:
         self._keep = keep
 
     def send(self, message: EmailMessage) -> None:
-        """Record ``message`` as delivered."""
+        """Record ``message`` as delivered; a message with no recipients is refused like SMTP refuses it."""
+        fields = [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]
+        if not any(address for _, address in getaddresses(fields)):
+            raise DeliveryError("the message has no recipients; set its To, Cc or Bcc header before sending")
         self.count += 1
         if self._keep:
             self.sent.append(message)

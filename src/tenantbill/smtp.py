@@ -143,7 +143,7 @@ class SmtpMailer:
         if isinstance(error, smtplib.SMTPResponseException):
             return f"{where} replied {_reply(error.smtp_code, error.smtp_error)} while {step}"
         if isinstance(error, smtplib.SMTPServerDisconnected):
-            return f"{where} closed the connection while {step}"
+            return f"{where} closed the connection or stopped answering while {step} ({error})"
         return f"{where} failed while {step}: {error}"
 
 

@@ -124,6 +124,7 @@ class _Letter:
     greeting: str
     paragraphs: tuple[str, ...]
     facts: tuple[tuple[str, str], ...]
+    notes: tuple[str, ...]
     closing: tuple[str, ...]
 
 
@@ -180,6 +181,7 @@ def _letter(invoice: Invoice, locale: str) -> _Letter:
         return str(format_currency(amount, invoice.currency, locale=fmt_locale))
 
     facts: list[tuple[str, str]]
+    notes: list[str] = []
     if invoice.is_credit_note:
         subject = t.subject_credit_note.format(number=number, seller=seller)
         paragraphs = [t.attached_credit_note.format(number=number, seller=seller)]
@@ -197,16 +199,17 @@ def _letter(invoice: Invoice, locale: str) -> _Letter:
             if invoice.seller.bank_account:
                 facts.append((t.bank_account, _display_account(invoice.seller.bank_account)))
             facts.append((t.invoice_number, number))
-            paragraphs.append(t.payment_reference)
+            notes.append(t.payment_reference)
         else:
             facts.append((t.invoice_number, number))
-            paragraphs.append(t.nothing_to_pay)
+            notes.append(t.nothing_to_pay)
     return _Letter(
         lang=lang,
         subject=subject,
         greeting=t.greeting.format(customer=invoice.bill_to.name),
         paragraphs=tuple(paragraphs),
         facts=tuple(facts),
+        notes=tuple(notes),
         closing=(t.regards, invoice.seller.name),
     )
 
@@ -236,7 +239,7 @@ def _as_text(letter: _Letter) -> str:
     """The plain-text body."""
     width = max(len(label) for label, _ in letter.facts)
     facts = [f"{label + ':':<{width + 1}} {value}" for label, value in letter.facts]
-    blocks = [letter.greeting, *letter.paragraphs, "\n".join(facts), "\n".join(letter.closing)]
+    blocks = [letter.greeting, *letter.paragraphs, "\n".join(facts), *letter.notes, "\n".join(letter.closing)]
     return "\n\n".join(blocks) + "\n"
 
 
@@ -247,6 +250,7 @@ def _as_html(letter: _Letter) -> str:
         f'<tr><th align="left">{e(label)}</th><td>{e(value)}</td></tr>' for label, value in letter.facts
     )
     paragraphs = "\n".join(f"<p>{e(p)}</p>" for p in letter.paragraphs)
+    notes = "".join(f"<p>{e(n)}</p>\n" for n in letter.notes)
     closing = "<br>\n".join(e(line) for line in letter.closing)
     return (
         "<!DOCTYPE html>\n"
@@ -256,6 +260,7 @@ def _as_html(letter: _Letter) -> str:
         f"<p>{e(letter.greeting)}</p>\n"
         f"{paragraphs}\n"
         f"<table>\n{rows}\n</table>\n"
+        f"{notes}"
         f"<p>{closing}</p>\n"
         "</body>\n"
         "</html>\n"
