@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -11,6 +12,7 @@ import pytest
 import tenantbill as tb
 from tenantbill.clock import FixedClock
 from tenantbill.memory import MemoryMailer, MemoryStore
+from tenantbill.ports import Store
 
 AT = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
@@ -23,9 +25,15 @@ OTHER_BANK = "12345678903"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
 
-@pytest.fixture
-def app() -> tb.Tenantbill:
-    return tb.Tenantbill(store=MemoryStore(), mailer=MemoryMailer(), clock=FixedClock(AT))
+@pytest.fixture(params=["memory", "sqlite"])
+def app(request: pytest.FixtureRequest, tmp_path: Path) -> tb.Tenantbill:
+    if request.param == "memory":
+        store: Store = MemoryStore()
+    else:
+        from tenantbill.sql import SqlStore
+
+        store = SqlStore(f"sqlite:///{tmp_path / 'accounts.db'}")
+    return tb.Tenantbill(store=store, mailer=MemoryMailer(), clock=FixedClock(AT))
 
 
 def join(app: tb.Tenantbill, owner: tb.User, account: tb.Account, email: str) -> tb.User:
@@ -52,9 +60,7 @@ def test_sign_up_creates_an_account_owned_by_a_user_with_the_same_name(
     assert account.owner_id == user.id
     assert app.users.get(user.id) == user
     assert app.accounts.get(user.id, account.id) == account
-    assert app.access.members(user.id, account.id) == [
-        tb.Membership(account.id, user.id, tb.Role.OWNER)
-    ]
+    assert app.access.members(user.id, account.id) == [tb.Membership(account.id, user.id, tb.Role.OWNER)]
     assert app.accounts.of_user(user.id) == [account]
 
 
@@ -122,9 +128,7 @@ def test_a_failed_sign_up_leaves_neither_user_nor_account(app: tb.Tenantbill) ->
 
     # the user is inserted first, then the account's number is refused
     with pytest.raises(tb.OrgNumberTaken):
-        app.accounts.sign_up(
-            name="Late AS", email="late@example.no", org_number=ORG, bank_account=BANK
-        )
+        app.accounts.sign_up(name="Late AS", email="late@example.no", org_number=ORG, bank_account=BANK)
 
     user, account = app.accounts.sign_up(name="Late AS", email="late@example.no")
     assert app.accounts.of_user(user.id) == [account]
@@ -167,9 +171,7 @@ def test_a_user_can_create_more_accounts_and_owns_each(app: tb.Tenantbill) -> No
     assert second.id != first.id
     assert second.owner_id == user.id
     assert second.currency == "EUR"
-    assert app.access.members(user.id, second.id) == [
-        tb.Membership(second.id, user.id, tb.Role.OWNER)
-    ]
+    assert app.access.members(user.id, second.id) == [tb.Membership(second.id, user.id, tb.Role.OWNER)]
     assert app.accounts.of_user(user.id) == [first, second]
 
 
@@ -198,16 +200,27 @@ def test_an_account_disappears_from_the_list_after_leaving_it(app: tb.Tenantbill
     assert app.accounts.of_user(owner.id) == [account]
 
 
-def test_an_account_rejoined_after_leaving_is_listed_once(app: tb.Tenantbill) -> None:
-    owner, account = sign_up(app, "Acme")
-    member = join(app, owner, account, "ola@example.no")
-    app.access.leave(member.id, account.id)
+def test_an_account_rejoined_after_leaving_is_listed_once_as_the_newest_membership(
+    app: tb.Tenantbill,
+) -> None:
+    ola, own = sign_up(app, "Ola")
+    owner, acme = sign_up(app, "Acme")
+    other_owner, other = sign_up(app, "Other")
+    per = join(app, owner, acme, "per@example.no")
+    for account_owner, account in ((owner, acme), (other_owner, other)):
+        issued = app.access.invite(account_owner.id, account.id, email=ola.email)
+        app.access.accept(issued.token, user_id=ola.id)
+    app.access.leave(ola.id, acme.id)
 
-    issued = app.access.invite(owner.id, account.id, email=member.email)
-    app.access.accept(issued.token, user_id=member.id)
+    issued = app.access.invite(owner.id, acme.id, email=ola.email)
+    app.access.accept(issued.token, user_id=ola.id)
 
-    assert app.accounts.of_user(member.id) == [account]
-    assert [m.user_id for m in app.access.members(owner.id, account.id)] == [owner.id, member.id]
+    assert app.accounts.of_user(ola.id) == [own, other, acme]
+    assert [m.user_id for m in app.access.members(owner.id, acme.id)] == [
+        owner.id,
+        per.id,
+        ola.id,
+    ]
 
 
 # Updating the invoice setup
@@ -248,9 +261,7 @@ def test_update_with_nothing_changes_nothing(app: tb.Tenantbill) -> None:
 
 
 def test_update_with_none_clears_the_optional_fields(app: tb.Tenantbill) -> None:
-    owner, account = sign_up(
-        app, "Acme", org_number=ORG, bank_account=BANK, address="Storgata 1", logo=PNG
-    )
+    owner, account = sign_up(app, "Acme", org_number=ORG, bank_account=BANK, address="Storgata 1", logo=PNG)
 
     updated = app.accounts.update(
         owner.id, account.id, org_number=None, bank_account=None, address=None, logo=None
@@ -417,9 +428,7 @@ def test_a_norwegian_iban_collides_with_its_domestic_number(
 def test_the_owner_may_reuse_their_numbers_for_a_new_account(app: tb.Tenantbill) -> None:
     owner, first = sign_up(app, "Acme", org_number=ORG, bank_account=BANK)
 
-    second = app.accounts.create(
-        owner.id, name="Acme avd. Bergen", org_number=ORG, bank_account=BANK_IBAN
-    )
+    second = app.accounts.create(owner.id, name="Acme avd. Bergen", org_number=ORG, bank_account=BANK_IBAN)
 
     assert (second.org_number, second.bank_account) == (first.org_number, first.bank_account)
 
@@ -466,6 +475,22 @@ def test_updating_to_a_number_of_the_same_owners_other_account_is_allowed(
     updated = app.accounts.update(owner.id, second.id, org_number=ORG, bank_account=BANK)
 
     assert (updated.org_number, updated.bank_account) == (ORG, BANK)
+
+
+def test_numbers_are_checked_against_the_accounts_owner_not_the_acting_member(
+    app: tb.Tenantbill,
+) -> None:
+    owner, _ = sign_up(app, "Acme", org_number=ORG)
+    second = app.accounts.create(owner.id, name="Acme 2")
+    member, _ = sign_up(app, "Per", org_number=OTHER_ORG)
+    issued = app.access.invite(owner.id, second.id, email=member.email)
+    app.access.accept(issued.token, user_id=member.id)
+
+    # the owner's number may go on the owner's other account, whoever types it in
+    assert app.accounts.update(member.id, second.id, org_number=ORG).org_number == ORG
+    # the member's own number may not: the account belongs to someone else
+    with pytest.raises(tb.OrgNumberTaken):
+        app.accounts.update(member.id, second.id, org_number=OTHER_ORG)
 
 
 def test_clearing_a_number_frees_it_for_other_owners(app: tb.Tenantbill) -> None:

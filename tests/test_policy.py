@@ -51,9 +51,7 @@ def test_the_expected_table_covers_every_action_of_the_policy() -> None:
 
 @pytest.mark.parametrize("action", list(Action), ids=lambda a: a.name)
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r.name)
-def test_each_role_is_allowed_exactly_the_actions_of_the_table(
-    role: tb.Role, action: Action
-) -> None:
+def test_each_role_is_allowed_exactly_the_actions_of_the_table(role: tb.Role, action: Action) -> None:
     membership = tb.Membership("acc-1", "user-1", role)
 
     assert allowed(membership, action) is expected(role, action)
@@ -79,6 +77,7 @@ class World:
     """An account with a user of each role, a spare member to act on and a pending invitation."""
 
     app: tb.Tenantbill
+    mailer: MemoryMailer
     account: tb.Account
     users: dict[tb.Role, tb.User]
     spare: tb.User
@@ -95,11 +94,12 @@ class World:
             self.app.accounts.get(owner, account),
             self.app.access.members(owner, account),
             self.app.access.audit(owner, account),
-            len(self.app.mailer.sent),  # type: ignore[attr-defined]
+            len(self.mailer.sent),
         )
 
 
 def make_world(app: tb.Tenantbill, prefix: str = "") -> World:
+    assert isinstance(app.mailer, MemoryMailer)
     owner, account = app.accounts.sign_up(
         name=f"{prefix}Acme AS",
         email=f"{prefix}owner@example.no",
@@ -117,7 +117,7 @@ def make_world(app: tb.Tenantbill, prefix: str = "") -> World:
         else:
             users[role] = user
     pending = app.access.invite(owner.id, account.id, email=f"{prefix}later@example.no")
-    return World(app=app, account=account, users=users, spare=spare, pending=pending)
+    return World(app=app, mailer=app.mailer, account=account, users=users, spare=spare, pending=pending)
 
 
 @pytest.fixture
@@ -165,15 +165,11 @@ CALLS: dict[str, tuple[Action, Call]] = {
     ),
     "update name and vat": (
         Action.EDIT_INVOICE_SETUP,
-        lambda w, actor: w.app.accounts.update(
-            actor, w.account.id, name="Renamed AS", vat_registered=True
-        ),
+        lambda w, actor: w.app.accounts.update(actor, w.account.id, name="Renamed AS", vat_registered=True),
     ),
     "invite": (
         Action.MANAGE_INVITATIONS,
-        lambda w, actor: w.app.access.invite(
-            actor, w.account.id, email="new@example.no", role=BILLING
-        ),
+        lambda w, actor: w.app.access.invite(actor, w.account.id, email="new@example.no", role=BILLING),
     ),
     "revoke": (
         Action.MANAGE_INVITATIONS,

@@ -15,34 +15,94 @@ from tenantbill import errors
 from tenantbill.errors import *
 
 if TYPE_CHECKING:
-    from tenantbill import ports
-    from tenantbill.app import Tenantbill
+    from tenantbill import ports as ports
+    from tenantbill.app import (
+        Tenantbill as Tenantbill,
+    )
     from tenantbill.domain.accounts import (
-        Account,
-        AuditEvent,
-        Invitation,
-        InvitationState,
-        IssuedInvitation,
-        Membership,
-        NewUser,
-        Role,
-        User,
+        Account as Account,
     )
-    from tenantbill.domain.billing import BillingCycle, Period, prorate
-    from tenantbill.domain.identity import BankAccount, Email, OrgNumber
+    from tenantbill.domain.accounts import (
+        AuditEvent as AuditEvent,
+    )
+    from tenantbill.domain.accounts import (
+        Invitation as Invitation,
+    )
+    from tenantbill.domain.accounts import (
+        InvitationState as InvitationState,
+    )
+    from tenantbill.domain.accounts import (
+        IssuedInvitation as IssuedInvitation,
+    )
+    from tenantbill.domain.accounts import (
+        Membership as Membership,
+    )
+    from tenantbill.domain.accounts import (
+        NewUser as NewUser,
+    )
+    from tenantbill.domain.accounts import (
+        Role as Role,
+    )
+    from tenantbill.domain.accounts import (
+        User as User,
+    )
+    from tenantbill.domain.billing import (
+        BillingCycle as BillingCycle,
+    )
+    from tenantbill.domain.billing import (
+        Period as Period,
+    )
+    from tenantbill.domain.billing import (
+        prorate as prorate,
+    )
+    from tenantbill.domain.identity import (
+        BankAccount as BankAccount,
+    )
+    from tenantbill.domain.identity import (
+        Email as Email,
+    )
+    from tenantbill.domain.identity import (
+        OrgNumber as OrgNumber,
+    )
     from tenantbill.domain.invoices import (
-        Invoice,
-        InvoiceDraft,
-        InvoiceKind,
-        InvoiceLine,
-        LedgerEntry,
-        Line,
-        Party,
-        Seller,
-        Series,
-        VatGroup,
+        Invoice as Invoice,
     )
-    from tenantbill.domain.subscriptions import Plan, Subscription, Usage
+    from tenantbill.domain.invoices import (
+        InvoiceDraft as InvoiceDraft,
+    )
+    from tenantbill.domain.invoices import (
+        InvoiceKind as InvoiceKind,
+    )
+    from tenantbill.domain.invoices import (
+        InvoiceLine as InvoiceLine,
+    )
+    from tenantbill.domain.invoices import (
+        LedgerEntry as LedgerEntry,
+    )
+    from tenantbill.domain.invoices import (
+        Line as Line,
+    )
+    from tenantbill.domain.invoices import (
+        Party as Party,
+    )
+    from tenantbill.domain.invoices import (
+        Seller as Seller,
+    )
+    from tenantbill.domain.invoices import (
+        Series as Series,
+    )
+    from tenantbill.domain.invoices import (
+        VatGroup as VatGroup,
+    )
+    from tenantbill.domain.subscriptions import (
+        Plan as Plan,
+    )
+    from tenantbill.domain.subscriptions import (
+        Subscription as Subscription,
+    )
+    from tenantbill.domain.subscriptions import (
+        Usage as Usage,
+    )
 
 __version__ = "0.1.0.dev0"
 

@@ -140,7 +140,7 @@ class _MemoryTransaction:
 
     def accounts_of_user(self, user_id: str) -> list[Account]:
         ids = self._s._get("user_accounts", user_id) or []
-        accounts = (self.get_account(i) for i in ids if self.get_membership(i, user_id))
+        accounts = (self.get_account(i) for i in ids)
         return [a for a in accounts if a is not None]
 
     def add_membership(self, membership: Membership) -> None:
@@ -157,15 +157,21 @@ class _MemoryTransaction:
         self._s._put("memberships", key, membership)
 
     def remove_membership(self, account_id: str, user_id: str) -> None:
+        if self._s._get("memberships", (account_id, user_id)) is None:
+            return
         self._s._delete("memberships", (account_id, user_id))
+        members = self._s._get("account_members", account_id) or []
+        self._s._put("account_members", account_id, [u for u in members if u != user_id])
+        accounts = self._s._get("user_accounts", user_id) or []
+        self._s._put("user_accounts", user_id, [a for a in accounts if a != account_id])
 
     def get_membership(self, account_id: str, user_id: str) -> Membership | None:
         membership: Membership | None = self._s._get("memberships", (account_id, user_id))
         return membership
 
     def memberships_of_account(self, account_id: str) -> list[Membership]:
-        seen: dict[str, None] = dict.fromkeys(self._s._get("account_members", account_id) or [])
-        found = (self.get_membership(account_id, user_id) for user_id in seen)
+        user_ids = self._s._get("account_members", account_id) or []
+        found = (self.get_membership(account_id, user_id) for user_id in user_ids)
         return [m for m in found if m is not None]
 
     # uniqueness claims

@@ -32,6 +32,7 @@ __all__ = [
     "VatGroup",
     "compute_lines",
     "credit_lines",
+    "credit_vat",
     "parse_vat_rate",
     "vat_breakdown",
 ]
@@ -323,3 +324,24 @@ def credit_lines(invoice: Invoice, indexes: Sequence[int] | None, already: Itera
         if index in done:
             raise InvalidInvoice(f"line {index} of invoice {invoice.number} is already credited")
     return chosen
+
+
+def credit_vat(
+    invoice: Invoice, credited: Sequence[InvoiceLine], chosen: Sequence[int], prior: Sequence[Invoice]
+) -> tuple[VatGroup, ...]:
+    """The VAT of a credit note, so that crediting every line one by one cancels the invoice exactly.
+
+    A rate whose last lines are credited now gets what is left of the
+    invoice's VAT for that rate; other rates are rounded as usual.
+    """
+    groups = vat_breakdown(credited, invoice.currency)
+    done = {i for note in prior for i in note.credited_lines} | set(chosen)
+    rates_left = {line.vat_rate for i, line in enumerate(invoice.lines) if i not in done}
+    left = {group.rate: group.vat for group in invoice.vat}
+    for note in prior:
+        for group in note.vat:
+            left[group.rate] = left.get(group.rate, _ZERO) + group.vat
+    return tuple(
+        group if group.rate in rates_left else attrs.evolve(group, vat=-left.get(group.rate, _ZERO))
+        for group in groups
+    )

@@ -296,19 +296,23 @@ class BillingService:
         period = cycle = None
         fee_n, usage_n = sub.fee_n, sub.usage_n
         if sub.next_fee_date == due:
-            period = sub.fee_period(sub.fee_n)
-            plan = sub.plan_at(period.start)
-            cycle = plan.cycle
+            fee_period = sub.fee_period(sub.fee_n)
+            plan = sub.plan_at(fee_period.start)
             if plan.price:
-                label = f"{plan.name} {period.start.isoformat()}–{period.last_day.isoformat()}"
-                lines.append(Line(description=label, quantity=Decimal(1), unit_price=plan.price,
-                                  vat_rate=plan.vat_rate))  # fmt: skip
+                period, cycle = fee_period, plan.cycle
+                label = f"{plan.name} {fee_period.start.isoformat()}–{fee_period.last_day.isoformat()}"
+                lines.append(
+                    Line(
+                        description=label, quantity=Decimal(1), unit_price=plan.price, vat_rate=plan.vat_rate
+                    )
+                )
             fee_n += 1
         if sub.next_usage_date == due:
             usage_period = sub.usage_period(sub.usage_n)
-            lines.extend(usage_lines(tx.usage_between(sub.id, usage_period.start, usage_period.end)))
-            if period is None:
+            usage = usage_lines(tx.usage_between(sub.id, usage_period.start, usage_period.end))
+            if usage and period is None:
                 period, cycle = usage_period, BillingCycle.MONTHLY
+            lines.extend(usage)
             usage_n += 1
         invoice = None
         if lines:

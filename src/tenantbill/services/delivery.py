@@ -142,9 +142,17 @@ def deliver(ctx: Context, invoice_builder: MessageBuilder | None = None) -> Deli
 
 
 def deliver_now(ctx: Context, outbox_id: str) -> None:
-    """Try to send one just-queued message at once; if it fails, it stays queued for :func:`deliver`."""
-    with ctx.store.transaction() as tx:
-        entry = tx.get_outbox(outbox_id)
+    """Try to send one just-queued message at once (best effort).
+
+    Called after the change that queued it has committed, so nothing here may
+    fail the caller: if sending or recording fails, the message stays queued
+    for :func:`deliver`.
+    """
+    try:
+        with ctx.store.transaction() as tx:
+            entry = tx.get_outbox(outbox_id)
         if entry is None or entry.sent or entry.payload is None:
             return
-    _record(ctx, entry, _attempt(ctx, lambda: _build(entry, None, None)))
+        _record(ctx, entry, _attempt(ctx, lambda: _build(entry, None, None)))
+    except Exception:  # noqa: BLE001, S110 - best effort by design; deliver() retries
+        return

@@ -21,6 +21,7 @@ from tenantbill.domain.invoices import (
     Series,
     compute_lines,
     credit_lines,
+    credit_vat,
     vat_breakdown,
 )
 from tenantbill.domain.money import normalize_currency, round_money, to_decimal
@@ -241,10 +242,10 @@ class InvoiceService:
             authorize(tx, actor_id, original.account_id, Action.ISSUE_INVOICES)
             if original.is_credit_note:
                 raise InvalidInvoice(f"{original.number} is a credit note; credit notes cannot be credited")
-            done = [i for note in tx.credit_notes_of(original.id) for i in note.credited_lines]
-            chosen = credit_lines(original, lines, done)
+            prior = tx.credit_notes_of(original.id)
+            chosen = credit_lines(original, lines, [i for note in prior for i in note.credited_lines])
             credited = tuple(_negated(original.lines[i]) for i in chosen)
-            vat = vat_breakdown(credited, original.currency)
+            vat = credit_vat(original, credited, chosen, prior)
             net = sum((group.base for group in vat), _ZERO)
             vat_total = sum((group.vat for group in vat), _ZERO)
             account = load_account(tx, original.account_id)

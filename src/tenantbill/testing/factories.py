@@ -39,9 +39,7 @@ class SignedUp:
     account: Account
     _factory: Factory = attrs.field(repr=False)
 
-    def member(
-        self, role: Role = Role.MEMBER, *, name: str | None = None, email: str | None = None
-    ) -> User:
+    def member(self, role: Role = Role.MEMBER, *, name: str | None = None, email: str | None = None) -> User:
         """Invite a new user with ``role`` (sent by the owner) and accept it; returns the user."""
         n = self._factory.next_number()
         name = name or f"{role.value.capitalize()} {n}"
@@ -98,9 +96,7 @@ class Factory:
         """A number not handed out before by this factory (for unique names and addresses)."""
         return next(self._numbers)
 
-    def account(
-        self, *, name: str | None = None, email: str | None = None, **setup: Any
-    ) -> SignedUp:
+    def account(self, *, name: str | None = None, email: str | None = None, **setup: Any) -> SignedUp:
         """Sign up a new account and its owner; ``setup`` is passed to ``sign_up`` as is."""
         n = self.next_number()
         owner, account = self.app.accounts.sign_up(
