@@ -12,11 +12,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -54,9 +59,52 @@ def demo(*args: str) -> None:
     run(PY, "examples/demo.py", *args)
 
 
+PG_BIN = Path(os.environ.get("TENANTBILL_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str | None]:
+    """Start a throwaway PostgreSQL for the test run and stop it after; yields its URL.
+
+    Yields ``None`` (and the PostgreSQL tests skip, saying why) when the server
+    binaries are not installed. PostgreSQL refuses to run as root, so as root
+    the server runs as the ``postgres`` user.
+    """
+    if os.environ.get("TENANTBILL_PG_URL"):
+        yield os.environ["TENANTBILL_PG_URL"]
+        return
+    if not (PG_BIN / "pg_ctl").exists():
+        print(f"PostgreSQL not found in {PG_BIN}: the PostgreSQL tests will be skipped", flush=True)
+        yield None
+        return
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = Path(tempfile.mkdtemp(prefix="tenantbill-pg-"))
+    if as_user:
+        shutil.chown(data, "postgres", "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    quiet = {"stdout": subprocess.DEVNULL}
+    subprocess.run([*as_user, str(PG_BIN / "initdb"), "-D", str(data / "db"), "-U", "postgres",
+                    "--auth=trust", "--no-sync", "-E", "UTF8"], check=True, **quiet)  # fmt: skip
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
+    subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data / "db"), "-o", options,
+                    "-l", str(data / "log"), "-w", "start"], check=True, **quiet)  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"],
+                       check=False, **quiet)  # fmt: skip
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test(*args: str) -> None:
     setup()
-    run(PY, "-m", "pytest", *args)
+    with postgres() as url:
+        env = {**os.environ, **({"TENANTBILL_PG_URL": url} if url else {})}
+        run(PY, "-m", "pytest", *args, env=env)
 
 
 def lint() -> None:

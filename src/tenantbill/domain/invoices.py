@@ -16,6 +16,7 @@ from decimal import Decimal
 import attrs
 
 from tenantbill.domain.billing import BillingCycle, Period
+from tenantbill.domain.identity import Email
 from tenantbill.domain.money import normalize_currency, round_money, to_decimal
 from tenantbill.errors import InvalidInvoice, SeriesError
 
@@ -82,7 +83,7 @@ def parse_vat_rate(value: object) -> Decimal:
 def _emails(value: object) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise InvalidInvoice("emails must be a list of addresses")
-    return tuple(value)
+    return tuple(Email.parse(address).value for address in value)
 
 
 @attrs.frozen

@@ -1,0 +1,256 @@
+"""The billing run: bills every period that is due, in order, exactly once, and can finish a broken run."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tenantbill as tb
+from tenantbill.clock import FixedClock
+from tenantbill.memory import MemoryMailer, MemoryStore
+from tenantbill.ports import Store, Transaction
+from tenantbill.testing.factories import Factory, SignedUp
+
+D = Decimal
+STORES = ["memory", "sqlite"]
+
+
+@contextmanager
+def open_store(kind: str, directory: Path) -> Iterator[Store]:
+    """A fresh store: in memory, or in an SQLite file in ``directory``."""
+    if kind == "memory":
+        yield MemoryStore()
+        return
+    from tenantbill.sql import SqlStore
+
+    store = SqlStore(f"sqlite:///{directory / 'tb.db'}")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+class InjectedFault(Exception):
+    """The failure a test plants in the store."""
+
+
+class FaultyStore:
+    """A real store whose chosen calls of chosen methods raise :class:`InjectedFault` (and roll back)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._failing: dict[str, set[int]] = {}
+        self._calls: Counter[str] = Counter()
+
+    def fail(self, method: str, *calls: int) -> None:
+        """Make these calls of ``method`` (1 is the next one) raise; no calls: stop failing."""
+        self._calls[method] = 0
+        self._failing[method] = set(calls)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._store.transaction() as tx:
+            yield _FaultyTransaction(tx, self)
+
+    def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._calls[name] += 1
+            if self._calls[name] in self._failing[name]:
+                raise InjectedFault(f"{name} failed (call {self._calls[name]})")
+            return method(*args, **kwargs)
+
+        return call
+
+
+class _FaultyTransaction:
+    def __init__(self, tx: Transaction, store: FaultyStore) -> None:
+        self._tx = tx
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._tx, name)
+        if name in self._store._failing:
+            return self._store._wrap(name, attribute)
+        return attribute
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FaultyStore]:
+    with open_store(request.param, tmp_path) as store:
+        yield FaultyStore(store)
+
+
+@pytest.fixture
+def app(store: FaultyStore) -> tb.Tenantbill:
+    return tb.Tenantbill(
+        store=store, mailer=MemoryMailer(), clock=FixedClock(datetime(2026, 4, 15, tzinfo=UTC))
+    )
+
+
+@pytest.fixture
+def factory(app: tb.Tenantbill) -> Factory:
+    return Factory(app)
+
+
+@pytest.fixture
+def provider(factory: Factory) -> SignedUp:
+    return factory.account(name="Plattform AS")
+
+
+def plan(price: str = "300") -> tb.Plan:
+    return tb.Plan(code="pro", name="Pro", price=D(price), vat_rate=D("0.25"))
+
+
+def subscribe(provider: SignedUp, customer: SignedUp, anchor: date, price: str = "300") -> tb.Subscription:
+    return provider.app.subscriptions.start(
+        provider.account.id, customer.account.id, plan(price), anchor=anchor
+    )
+
+
+def invoices(provider: SignedUp) -> list[tb.Invoice]:
+    return list(provider.app.invoices.of_account(provider.owner.id, provider.account.id))
+
+
+def billed_periods(provider: SignedUp) -> list[tuple[str | None, date]]:
+    return [(i.subscription_id, i.period.start) for i in invoices(provider) if i.period is not None]
+
+
+def test_an_anchor_in_the_past_is_caught_up_period_by_period_in_order(
+    app: tb.Tenantbill, factory: Factory, provider: SignedUp
+) -> None:
+    subscription = subscribe(provider, factory.account(), date(2026, 1, 1))
+
+    report = app.billing.run(as_of=date(2026, 4, 15))
+
+    assert report.issued == 4
+    issued = invoices(provider)
+    assert [i.id for i in issued] == list(report.invoice_ids)
+    assert [i.sequence for i in issued] == [1, 2, 3, 4]
+    assert billed_periods(provider) == [
+        (subscription.id, date(2026, 1, 1)),
+        (subscription.id, date(2026, 2, 1)),
+        (subscription.id, date(2026, 3, 1)),
+        (subscription.id, date(2026, 4, 1)),
+    ]
+
+
+def test_nothing_is_billed_before_the_anchor(
+    app: tb.Tenantbill, factory: Factory, provider: SignedUp
+) -> None:
+    subscribe(provider, factory.account(), date(2026, 5, 1))
+
+    assert app.billing.run(as_of=date(2026, 4, 30)).issued == 0
+    assert invoices(provider) == []
+
+
+def test_a_period_with_no_fee_and_no_usage_produces_no_invoice(
+    app: tb.Tenantbill, factory: Factory, provider: SignedUp
+) -> None:
+    subscribe(provider, factory.account(), date(2026, 1, 1), price="0")
+
+    report = app.billing.run(as_of=date(2026, 4, 15))
+
+    assert report.issued == 0
+    assert invoices(provider) == []
+
+
+@pytest.mark.parametrize("again", [date(2026, 3, 1), date(2026, 2, 15), date(2026, 1, 1)])
+def test_running_again_for_the_same_or_an_earlier_date_bills_nothing(
+    app: tb.Tenantbill, factory: Factory, provider: SignedUp, again: date
+) -> None:
+    subscription = subscribe(provider, factory.account(), date(2026, 1, 1))
+    app.subscriptions.record_usage(
+        subscription.id, item="sms", quantity=D("3"), unit_price=D("1"), at=date(2026, 2, 10)
+    )
+    app.billing.run(as_of=date(2026, 3, 1))
+    before = invoices(provider)
+
+    report = app.billing.run(as_of=again)
+
+    assert report.issued == 0
+    assert report.invoice_ids == ()
+    assert invoices(provider) == before
+    assert len(before) == 3
+
+
+def test_a_later_run_bills_only_what_became_due_since(
+    app: tb.Tenantbill, factory: Factory, provider: SignedUp
+) -> None:
+    subscribe(provider, factory.account(), date(2026, 1, 1))
+    app.billing.run(as_of=date(2026, 2, 1))
+
+    report = app.billing.run(as_of=date(2026, 3, 1))
+
+    assert report.issued == 1
+    assert [start for _, start in billed_periods(provider)] == [
+        date(2026, 1, 1),
+        date(2026, 2, 1),
+        date(2026, 3, 1),
+    ]
+
+
+def test_a_run_that_fails_half_way_can_be_run_again_to_finish_without_duplicates_or_gaps(
+    app: tb.Tenantbill, store: FaultyStore, factory: Factory, provider: SignedUp
+) -> None:
+    subscriptions = [subscribe(provider, factory.account(), date(2026, 1, 1)) for _ in range(3)]
+    store.fail("add_invoice", 5)
+
+    with pytest.raises(InjectedFault):
+        app.billing.run(as_of=date(2026, 3, 1))
+    assert len(invoices(provider)) == 4
+
+    store.fail("add_invoice")
+    report = app.billing.run(as_of=date(2026, 3, 1))
+
+    assert report.issued == 5
+    assert [i.sequence for i in invoices(provider)] == list(range(1, 10))
+    assert sorted(billed_periods(provider)) == sorted(
+        (s.id, date(2026, month, 1)) for s in subscriptions for month in (1, 2, 3)
+    )
+    assert app.billing.run(as_of=date(2026, 3, 1)).issued == 0
+
+
+def test_two_runs_at_the_same_time_bill_every_period_once(
+    app: tb.Tenantbill, factory: Factory, provider: SignedUp
+) -> None:
+    subscriptions = [subscribe(provider, factory.account(), date(2026, 1, 1)) for _ in range(4)]
+    barrier = threading.Barrier(2)
+    reports: list[Any] = []
+
+    def run() -> None:
+        barrier.wait()
+        reports.append(app.billing.run(as_of=date(2026, 4, 1)))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(report.issued for report in reports) == 16
+    assert [i.sequence for i in invoices(provider)] == list(range(1, 17))
+    assert Counter(billed_periods(provider)) == Counter(
+        {(s.id, date(2026, month, 1)): 1 for s in subscriptions for month in (1, 2, 3, 4)}
+    )
+
+
+def test_each_provider_bills_in_its_own_series(
+    app: tb.Tenantbill, factory: Factory, provider: SignedUp
+) -> None:
+    other = factory.account(name="Annen plattform AS")
+    customer = factory.account()
+    subscribe(provider, customer, date(2026, 1, 1))
+    subscribe(other, customer, date(2026, 1, 1))
+
+    app.billing.run(as_of=date(2026, 2, 1))
+
+    assert [i.sequence for i in invoices(provider)] == [1, 2]
+    assert [i.sequence for i in invoices(other)] == [1, 2]
