@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Set up the development environment and run the project's jobs (stdlib only).
 
-    python3 dev.py demo       # create .venv, install, run the demo on SQLite
-    python3 dev.py test       # create .venv, install, run the whole test suite
-    python3 dev.py lint       # ruff check, ruff format --check, mypy --strict
-    python3 dev.py docs       # mkdocs build --strict
-    python3 dev.py examples   # run every script in examples/
-    python3 dev.py bench      # the benchmark harness
-    python3 dev.py ci         # everything CI runs
+python3 dev.py demo       # create .venv, install, run the demo on SQLite
+python3 dev.py test       # create .venv, install, run the whole test suite
+python3 dev.py lint       # ruff check, ruff format --check, mypy --strict
+python3 dev.py docs       # mkdocs build --strict
+python3 dev.py examples   # run every script in examples/
+python3 dev.py bench      # the benchmark harness
+python3 dev.py ci         # everything CI runs
 """
 
 from __future__ import annotations
@@ -40,8 +40,6 @@ def run(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> Non
 
 def setup() -> None:
     """Create .venv and install the package with its extras (skipped when up to date)."""
-    if sys.version_info < (3, 11):
-        sys.exit("tenantbill needs Python 3.11 or newer")
     if not PY.exists():
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
@@ -87,16 +85,47 @@ def postgres() -> Iterator[str | None]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     quiet = {"stdout": subprocess.DEVNULL}
-    subprocess.run([*as_user, str(PG_BIN / "initdb"), "-D", str(data / "db"), "-U", "postgres",
-                    "--auth=trust", "--no-sync", "-E", "UTF8"], check=True, **quiet)  # fmt: skip
+    subprocess.run(
+        [
+            *as_user,
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data / "db"),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        **quiet,
+    )
     options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
-    subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data / "db"), "-o", options,
-                    "-l", str(data / "log"), "-w", "start"], check=True, **quiet)  # fmt: skip
+    subprocess.run(
+        [
+            *as_user,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data / "db"),
+            "-o",
+            options,
+            "-l",
+            str(data / "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        **quiet,
+    )
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"],
-                       check=False, **quiet)  # fmt: skip
+        subprocess.run(
+            [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"],
+            check=False,
+            **quiet,
+        )
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -116,7 +145,14 @@ def lint() -> None:
 
 def docs() -> None:
     setup()
-    run(BIN / "mkdocs", "build", "--strict", "--site-dir", str(ROOT / ".site"), env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    run(
+        BIN / "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        str(ROOT / ".site"),
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
 
 
 def examples() -> None:
@@ -137,8 +173,16 @@ def ci() -> None:
     docs()
 
 
-COMMANDS = {"demo": demo, "test": test, "lint": lint, "docs": docs, "examples": examples,
-            "bench": bench, "ci": ci, "setup": setup}  # fmt: skip
+COMMANDS = {
+    "demo": demo,
+    "test": test,
+    "lint": lint,
+    "docs": docs,
+    "examples": examples,
+    "bench": bench,
+    "ci": ci,
+    "setup": setup,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -25,9 +25,15 @@ def run(scale: int = 1) -> list[Row]:
     ours = _import_time("import tenantbill", repeats) - bare
     ref = _import_time("import pendulum, babel.numbers, attrs", repeats) - bare
     heavy = subprocess.run(
-        [sys.executable, "-c", "import sys, tenantbill; print(sorted({'fpdf', 'sqlalchemy'} & set(sys.modules)))"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, tenantbill; print(sorted({'fpdf', 'sqlalchemy'} & set(sys.modules)))",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return [
         {"name": "import tenantbill", "value": round(ours * 1000, 1), "unit": "ms"},
         {"name": "import pendulum, babel.numbers, attrs", "value": round(ref * 1000, 1), "unit": "ms"},

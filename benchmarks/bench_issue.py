@@ -35,10 +35,22 @@ def run(scale: int = 1) -> list[Row]:
             n_sql = 300 * scale * factor
             mem = _rate(MemoryStore, n_mem, 3)
             sql = _rate(sqlite_store, n_sql, 3)
-            rows.append({"name": f"issue, in memory ({n_mem} invoices)", "value": round(mem),
-                         "unit": "invoices/s", "target": ">= 20000"})  # fmt: skip
-            rows.append({"name": f"issue, SQLite file ({n_sql} invoices)", "value": round(sql),
-                         "unit": "invoices/s", "target": ">= 1000"})  # fmt: skip
+            rows.append(
+                {
+                    "name": f"issue, in memory ({n_mem} invoices)",
+                    "value": round(mem),
+                    "unit": "invoices/s",
+                    "target": ">= 20000",
+                }
+            )
+            rows.append(
+                {
+                    "name": f"issue, SQLite file ({n_sql} invoices)",
+                    "value": round(sql),
+                    "unit": "invoices/s",
+                    "target": ">= 1000",
+                }
+            )
     return rows
 
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,27 +29,38 @@ def child(count: int, path: str) -> dict[str, float]:
     from tenantbill.render.pdf import render_invoice
     from tenantbill.sql import SqlStore
 
-    clock = FixedClock(datetime(2026, 1, 31, 8, 0, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 1, 31, 8, 0, tzinfo=UTC))
     mailer = MemoryMailer(keep=False)
     app = tb.Tenantbill(store=SqlStore(f"sqlite:///{path}"), mailer=mailer, clock=clock)
-    owner, provider = app.accounts.sign_up(name="Skyhost AS", email="ola@skyhost.example.no",
-                                           org_number="974760673", bank_account="86011117947",
-                                           vat_registered=True)  # fmt: skip
+    _owner, provider = app.accounts.sign_up(
+        name="Skyhost AS",
+        email="ola@skyhost.example.no",
+        org_number="974760673",
+        bank_account="86011117947",
+        vat_registered=True,
+    )
     plan = tb.Plan(code="web", name="Webhotell Pluss", price=Decimal("149"), vat_rate=Decimal("0.25"))
     for i in range(count):
-        user, customer = app.accounts.sign_up(name=f"Kunde {i} AS", email=f"kunde{i}@example.no",
-                                              address=f"Gate {i}\n0155 Oslo")  # fmt: skip
+        user, customer = app.accounts.sign_up(
+            name=f"Kunde {i} AS", email=f"kunde{i}@example.no", address=f"Gate {i}\n0155 Oslo"
+        )
         app.users.set_invoice_emails(user.id, enabled=True)
         sub = app.subscriptions.start(provider.id, customer.id, plan, anchor=date(2026, 1, 1))
-        app.subscriptions.record_usage(sub.id, item="Ekstra domene", quantity=Decimal(1 + i % 3),
-                                       unit_price=Decimal("49"), at=date(2026, 1, 10))  # fmt: skip
-    clock.set(datetime(2026, 2, 1, 6, 0, tzinfo=timezone.utc))
+        app.subscriptions.record_usage(
+            sub.id,
+            item="Ekstra domene",
+            quantity=Decimal(1 + i % 3),
+            unit_price=Decimal("49"),
+            at=date(2026, 1, 10),
+        )
+    clock.set(datetime(2026, 2, 1, 6, 0, tzinfo=UTC))
     begin = time.perf_counter()
     report = app.billing.run(as_of=date(2026, 2, 1))
     delivery = app.billing.deliver()
     run_seconds = time.perf_counter() - begin
     assert report.issued == 2 * count, report.issued
-    assert delivery.sent == 2 * count and mailer.count == 2 * count, delivery
+    assert delivery.sent == 2 * count, delivery
+    assert mailer.count == 2 * count, mailer.count
     # the same PDFs rendered alone, as the reference
     with app.store.transaction() as tx:
         invoices = list(tx.invoices_of_account(provider.id))
@@ -58,15 +69,23 @@ def child(count: int, path: str) -> dict[str, float]:
         render_invoice(invoice)
     render_seconds = time.perf_counter() - begin
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"run_seconds": run_seconds, "render_seconds": render_seconds, "rss_mb": rss_mb, "invoices": len(invoices)}
+    return {
+        "run_seconds": run_seconds,
+        "render_seconds": render_seconds,
+        "rss_mb": rss_mb,
+        "invoices": len(invoices),
+    }
 
 
 def _measure(count: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(count), str(Path(tmp) / "monthend.db")],
-            check=True, capture_output=True, text=True, cwd=HERE,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+        )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -77,14 +96,22 @@ def run(scale: int = 1) -> list[Row]:
     b = _measure(large)
     ratio = b["run_seconds"] / b["render_seconds"]
     return [
-        {"name": f"month-end run, {large} subscriptions ({int(b['invoices'])} invoices)",
-         "value": round(b["run_seconds"], 1), "unit": "s"},
+        {
+            "name": f"month-end run, {large} subscriptions ({int(b['invoices'])} invoices)",
+            "value": round(b["run_seconds"], 1),
+            "unit": "s",
+        },
         {"name": "rendering the same PDFs alone", "value": round(b["render_seconds"], 1), "unit": "s"},
         {"name": "month-end run / render alone", "value": round(ratio, 2), "unit": "×", "target": "<= 1.5"},
         {"name": f"peak RSS, {small} subscriptions", "value": round(a["rss_mb"]), "unit": "MB"},
         {"name": f"peak RSS, {large} subscriptions", "value": round(b["rss_mb"]), "unit": "MB"},
-        {"name": "peak RSS growth", "value": round(b["rss_mb"] - a["rss_mb"]), "unit": "MB", "target": "<= 50"},
-    ]  # fmt: skip
+        {
+            "name": "peak RSS growth",
+            "value": round(b["rss_mb"] - a["rss_mb"]),
+            "unit": "MB",
+            "target": "<= 50",
+        },
+    ]
 
 
 if __name__ == "__main__":

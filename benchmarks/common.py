@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import tenantbill as tb
@@ -14,7 +14,7 @@ from tenantbill.memory import MemoryMailer
 from tenantbill.ports import Store
 
 Row = dict[str, object]
-START = datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 
 
 def median_rate(work: Callable[[], int], repeats: int = 5) -> float:
@@ -39,8 +39,12 @@ def draft(lines: int = 8) -> tb.InvoiceDraft:
     return tb.InvoiceDraft(
         bill_to=tb.Party(name="Kunde AS", address="Storgata 1\n0155 Oslo"),
         lines=[
-            tb.Line(description=f"Tjeneste {i} – støtte og drift", quantity=Decimal(i + 1),
-                    unit_price=Decimal("199.50"), vat_rate=Decimal("0.25"))
+            tb.Line(
+                description=f"Tjeneste {i} – støtte og drift",
+                quantity=Decimal(i + 1),
+                unit_price=Decimal("199.50"),
+                vat_rate=Decimal("0.25"),
+            )
             for i in range(lines)
         ],
-    )  # fmt: skip
+    )

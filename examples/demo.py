@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,7 +37,7 @@ def main() -> int:
     for old in [*pdf_dir.glob("*.pdf"), *out.glob("tenantbill.db*")]:
         old.unlink()
 
-    clock = FixedClock(datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 1, 1, 8, 0, tzinfo=UTC))
     mailer = MemoryMailer()
     app = tb.Tenantbill(store=SqlStore(f"sqlite:///{out / 'tenantbill.db'}"), mailer=mailer, clock=clock)
 
@@ -67,32 +67,49 @@ def main() -> int:
 
     print("2. An invitation")
     kaffe_owner, kaffe = customers[0]
-    issued = app.access.invite(kaffe_owner.id, kaffe.id, email="regnskap@fjordkaffe.example.no", role=tb.Role.BILLING)
-    progress(f"invitation e-mailed to {issued.invitation.email} (expires {issued.invitation.expires_at:%Y-%m-%d})")
-    membership = app.access.accept(issued.token, new_user=tb.NewUser(name="Kari Regnskap", email=issued.invitation.email))
+    issued = app.access.invite(
+        kaffe_owner.id, kaffe.id, email="regnskap@fjordkaffe.example.no", role=tb.Role.BILLING
+    )
+    progress(
+        f"invitation e-mailed to {issued.invitation.email} (expires {issued.invitation.expires_at:%Y-%m-%d})"
+    )
+    membership = app.access.accept(
+        issued.token, new_user=tb.NewUser(name="Kari Regnskap", email=issued.invitation.email)
+    )
     app.users.set_invoice_emails(membership.user_id, enabled=True)
     progress("accepted as a BILLING user, who opted in to invoice e-mails")
     app.accounts.set_invoice_recipients(kaffe_owner.id, kaffe.id, ["bokforing@revisor.example.no"])
     progress("the accountant bokforing@revisor.example.no gets every invoice too")
 
     print("3. Subscriptions and usage")
-    monthly = tb.Plan(code="web", name="Web hosting", price=Decimal("149"), cycle=tb.BillingCycle.MONTHLY,
-                      vat_rate=Decimal("0.25"))  # fmt: skip
-    yearly = tb.Plan(code="pro", name="Pro hosting (yearly)", price=Decimal("2990"), cycle=tb.BillingCycle.YEARLY,
-                     vat_rate=Decimal("0.25"))  # fmt: skip
+    monthly = tb.Plan(
+        code="web",
+        name="Web hosting",
+        price=Decimal("149"),
+        cycle=tb.BillingCycle.MONTHLY,
+        vat_rate=Decimal("0.25"),
+    )
+    yearly = tb.Plan(
+        code="pro",
+        name="Pro hosting (yearly)",
+        price=Decimal("2990"),
+        cycle=tb.BillingCycle.YEARLY,
+        vat_rate=Decimal("0.25"),
+    )
     subs = [
         app.subscriptions.start(platform.id, kaffe.id, monthly, anchor=date(2026, 1, 1)),
         app.subscriptions.start(platform.id, customers[1][1].id, yearly, anchor=date(2026, 1, 1)),
         app.subscriptions.start(platform.id, customers[2][1].id, monthly, anchor=date(2026, 1, 1)),
     ]
     for sub, item, qty in [(subs[0], "Extra site", "2"), (subs[1], "Extra storage (10 GB)", "3")]:
-        app.subscriptions.record_usage(sub.id, item=item, quantity=Decimal(qty), unit_price=Decimal("50"),
-                                       at=date(2026, 1, 20))  # fmt: skip
+        app.subscriptions.record_usage(
+            sub.id, item=item, quantity=Decimal(qty), unit_price=Decimal("50"), at=date(2026, 1, 20)
+        )
         progress(f"{qty} × {item} recorded")
 
     print("4. Month-end runs")
     for run_date in (date(2026, 1, 1), date(2026, 2, 1)):
-        clock.set(datetime(run_date.year, run_date.month, run_date.day, 6, 0, tzinfo=timezone.utc))
+        clock.set(datetime(run_date.year, run_date.month, run_date.day, 6, 0, tzinfo=UTC))
         report = app.billing.run(as_of=run_date)
         progress(f"billing run for {run_date}: {report.issued} invoice(s) issued")
         delivered = app.billing.deliver()
@@ -102,8 +119,10 @@ def main() -> int:
     invoices = list(app.invoices.of_account(ola.id, platform.id))
     for i, invoice in enumerate(invoices, 1):
         (pdf_dir / f"{invoice.number}.pdf").write_bytes(app.invoices.pdf(ola.id, invoice.id))
-        progress(f"[{i}/{len(invoices)}] {invoice.number}  {invoice.bill_to.name:<18} "
-                 f"{invoice.total:>10} {invoice.currency}  due {invoice.due_date}")  # fmt: skip
+        progress(
+            f"[{i}/{len(invoices)}] {invoice.number}  {invoice.bill_to.name:<18} "
+            f"{invoice.total:>10} {invoice.currency}  due {invoice.due_date}"
+        )
 
     print("6. E-mails that went out")
     for message in mailer.sent:

@@ -130,9 +130,7 @@ def test_an_instant_is_refused_where_a_calendar_date_is_needed() -> None:
 
 
 def test_a_pendulum_date_works_as_an_anchor() -> None:
-    assert MONTHLY.period(pendulum.Date(2026, 1, 31), 1) == Period(
-        date(2026, 2, 28), date(2026, 3, 31)
-    )
+    assert MONTHLY.period(pendulum.Date(2026, 1, 31), 1) == Period(date(2026, 2, 28), date(2026, 3, 31))
 
 
 def test_a_period_beyond_the_calendar_is_an_error() -> None:
@@ -217,9 +215,7 @@ def test_periods_until_lists_every_period_that_starts_before_the_given_day() -> 
 
 
 @given(anchors, cycles, st.integers(0, 1200))
-def test_consecutive_periods_tile_the_calendar(
-    anchor: date, cycle: BillingCycle, months: int
-) -> None:
+def test_consecutive_periods_tile_the_calendar(anchor: date, cycle: BillingCycle, months: int) -> None:
     n = months // cycle.months
     this, following = cycle.period(anchor, n), cycle.period(anchor, n + 1)
     assert this.start < this.end
@@ -227,9 +223,7 @@ def test_consecutive_periods_tile_the_calendar(
 
 
 @given(anchors, cycles, st.integers(0, 1200))
-def test_a_period_is_determined_by_the_anchor_alone(
-    anchor: date, cycle: BillingCycle, months: int
-) -> None:
+def test_a_period_is_determined_by_the_anchor_alone(anchor: date, cycle: BillingCycle, months: int) -> None:
     n = months // cycle.months
     reference = pendulum.Date(anchor.year, anchor.month, anchor.day)
     period = cycle.period(anchor, n)
@@ -242,11 +236,7 @@ def test_every_day_from_the_anchor_falls_in_exactly_one_period(
     anchor: date, cycle: BillingCycle, offset: int
 ) -> None:
     day = anchor + timedelta(days=offset)
-    holding = [
-        period
-        for _, period in cycle.periods_until(anchor, day + timedelta(days=1))
-        if day in period
-    ]
+    holding = [period for _, period in cycle.periods_until(anchor, day + timedelta(days=1)) if day in period]
     assert holding == [cycle.period_containing(anchor, day)]
 
 
@@ -261,12 +251,8 @@ def test_half_of_a_thirty_day_month_costs_half_the_price() -> None:
 def test_prorating_rounds_a_half_cent_up() -> None:
     eight_days = Period(date(2026, 3, 1), date(2026, 3, 9))
     # 0.20 x 1/8 = 0.025: half-up gives 0.03 where banker's rounding would give 0.02.
-    assert prorate(Decimal("0.20"), eight_days, date(2026, 3, 1), date(2026, 3, 2)) == Decimal(
-        "0.03"
-    )
-    assert prorate(Decimal("-0.20"), eight_days, date(2026, 3, 1), date(2026, 3, 2)) == Decimal(
-        "-0.03"
-    )
+    assert prorate(Decimal("0.20"), eight_days, date(2026, 3, 1), date(2026, 3, 2)) == Decimal("0.03")
+    assert prorate(Decimal("-0.20"), eight_days, date(2026, 3, 1), date(2026, 3, 2)) == Decimal("-0.03")
 
 
 def test_prorating_in_yen_rounds_to_whole_yen() -> None:
@@ -339,9 +325,7 @@ OSLO = "Europe/Oslo"
         (datetime(2026, 10, 25, 23, 0, tzinfo=UTC), date(2026, 10, 26)),
     ],
 )
-def test_local_date_follows_oslo_across_daylight_saving_changes(
-    instant: datetime, expected: date
-) -> None:
+def test_local_date_follows_oslo_across_daylight_saving_changes(instant: datetime, expected: date) -> None:
     assert local_date(instant, OSLO) == expected
 
 

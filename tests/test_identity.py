@@ -135,9 +135,7 @@ def test_wrong_check_digit_is_refused_for_every_other_digit() -> None:
 # Bank accounts
 
 
-@pytest.mark.parametrize(
-    "text", ["86011117947", "8601.11.17947", "8601 11 17947", " 8601.11.17947 "]
-)
+@pytest.mark.parametrize("text", ["86011117947", "8601.11.17947", "8601 11 17947", " 8601.11.17947 "])
 def test_norwegian_domestic_account_normalizes_to_eleven_digits(text: str) -> None:
     account = BankAccount.parse(text)
 

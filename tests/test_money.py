@@ -31,9 +31,7 @@ currencies = st.sampled_from(["NOK", "SEK", "EUR", "USD", "JPY", "ISK", "KWD"])
 # Currencies and minor units
 
 
-@pytest.mark.parametrize(
-    ("code", "digits"), [("NOK", 2), ("SEK", 2), ("EUR", 2), ("JPY", 0), ("KWD", 3)]
-)
+@pytest.mark.parametrize(("code", "digits"), [("NOK", 2), ("SEK", 2), ("EUR", 2), ("JPY", 0), ("KWD", 3)])
 def test_a_currency_has_the_minor_unit_digits_of_cldr(code: str, digits: int) -> None:
     assert currency_digits(code) == digits
 
@@ -70,9 +68,7 @@ def test_a_currency_that_is_not_a_string_is_refused(code: object) -> None:
         ("10", "SEK", "10.00"),
     ],
 )
-def test_amounts_round_half_up_to_the_currency_minor_unit(
-    amount: str, currency: str, expected: str
-) -> None:
+def test_amounts_round_half_up_to_the_currency_minor_unit(amount: str, currency: str, expected: str) -> None:
     rounded = round_money(Decimal(amount), currency)
     assert rounded == Decimal(expected)
     assert rounded.as_tuple().exponent == Decimal(expected).as_tuple().exponent
@@ -88,9 +84,7 @@ def test_rounding_an_absurdly_large_amount_is_an_error_not_a_crash() -> None:
 
 
 @given(amounts, currencies)
-def test_rounding_moves_an_amount_by_at_most_half_a_minor_unit(
-    amount: Decimal, currency: str
-) -> None:
+def test_rounding_moves_an_amount_by_at_most_half_a_minor_unit(amount: Decimal, currency: str) -> None:
     digits = currency_digits(currency)
     rounded = round_money(amount, currency)
     assert rounded.as_tuple().exponent == -digits
@@ -104,9 +98,7 @@ def test_rounding_moves_an_amount_by_at_most_half_a_minor_unit(
     ("value", "expected"),
     [(Decimal("1.10"), Decimal("1.10")), (3, Decimal(3)), ("2.50", Decimal("2.50"))],
 )
-def test_decimals_ints_and_numeric_strings_are_accepted_as_decimals(
-    value: object, expected: Decimal
-) -> None:
+def test_decimals_ints_and_numeric_strings_are_accepted_as_decimals(value: object, expected: Decimal) -> None:
     assert to_decimal(value, "price") == expected
 
 

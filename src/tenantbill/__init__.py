@@ -110,20 +110,28 @@ _LAZY = {
     "Tenantbill": "tenantbill.app",
     "ports": "tenantbill.ports",
     **dict.fromkeys(
-        ["Account", "AuditEvent", "Invitation", "InvitationState", "IssuedInvitation",
-         "Membership", "NewUser", "Role", "User"],
+        [
+            "Account",
+            "AuditEvent",
+            "Invitation",
+            "InvitationState",
+            "IssuedInvitation",
+            "Membership",
+            "NewUser",
+            "Role",
+            "User",
+        ],
         "tenantbill.domain.accounts",
     ),
     **dict.fromkeys(["BillingCycle", "Period", "prorate"], "tenantbill.domain.billing"),
     **dict.fromkeys(["BankAccount", "Email", "OrgNumber"], "tenantbill.domain.identity"),
     **dict.fromkeys(
-        ["Invoice", "InvoiceDraft", "InvoiceKind", "InvoiceLine", "LedgerEntry", "Line", "Party",
-         "VatGroup"],
+        ["Invoice", "InvoiceDraft", "InvoiceKind", "InvoiceLine", "LedgerEntry", "Line", "Party", "VatGroup"],
         "tenantbill.domain.invoices",
     ),
     **dict.fromkeys(["Plan", "Subscription", "Usage"], "tenantbill.domain.subscriptions"),
     **dict.fromkeys(["Series", "Seller"], "tenantbill.domain.invoices"),
-}  # fmt: skip
+}
 
 __all__ = [*errors.__all__, *sorted(_LAZY), "__version__"]
 

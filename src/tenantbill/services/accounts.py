@@ -26,8 +26,18 @@ _SETUP_FIELDS = (
     "vat_registered",
     "logo",
 )
-_INVOICE_SETUP = frozenset({"org_number", "bank_account", "currency", "locale", "timezone",
-                            "payment_terms_days", "vat_registered", "logo"})  # fmt: skip
+_INVOICE_SETUP = frozenset(
+    {
+        "org_number",
+        "bank_account",
+        "currency",
+        "locale",
+        "timezone",
+        "payment_terms_days",
+        "vat_registered",
+        "logo",
+    }
+)
 
 
 def _parse_numbers(org_number: object, bank_account: object) -> dict[str, str | None]:

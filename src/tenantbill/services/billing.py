@@ -262,8 +262,9 @@ class BillingService:
             with self._ctx.store.transaction() as tx:
                 page = tx.due_subscription_ids(as_of, after, _PAGE)
             if not page:
-                return BillingReport(as_of=as_of, issued=len(issued), invoice_ids=tuple(issued),
-                                     already_billed=already)  # fmt: skip
+                return BillingReport(
+                    as_of=as_of, issued=len(issued), invoice_ids=tuple(issued), already_billed=already
+                )
             for subscription_id in page:
                 ids, skipped = self._bill(subscription_id, as_of)
                 issued.extend(ids)

@@ -154,5 +154,5 @@ def deliver_now(ctx: Context, outbox_id: str) -> None:
         if entry is None or entry.sent or entry.payload is None:
             return
         _record(ctx, entry, _attempt(ctx, lambda: _build(entry, None, None)))
-    except Exception:  # noqa: BLE001, S110 - best effort by design; deliver() retries
+    except Exception:
         return

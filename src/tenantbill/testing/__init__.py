@@ -1,1 +1,1 @@
-"""Test support: clocks, factories, the pytest plugin and the conformance suites for Store and Mailer adapters."""
+"""Test support: the pytest plugin, factories, and conformance suites for Store and Mailer adapters."""
