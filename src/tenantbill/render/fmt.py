@@ -1,0 +1,134 @@
+"""Dates, numbers, percentages and money written the way a locale writes them.
+
+Everything goes through Babel (CLDR data), with the parsed ``Locale`` and the
+number patterns cached, because an invoice formats dozens of values:
+
+>>> from decimal import Decimal
+>>> format_money(Decimal("1990"), "NOK", "nb")
+'1\\xa0990,00\\xa0NOK'
+>>> format_money(Decimal("1990"), "NOK", "en")
+'NOK\\xa01,990.00'
+>>> format_date(date(2026, 3, 1), "nb"), format_date(date(2026, 3, 1), "sv")
+('01.03.2026', '2026-03-01')
+>>> format_date(date(2026, 3, 1), "en")
+'1 Mar 2026'
+
+Decisions an accountant relies on:
+
+- Money carries the ISO 4217 code, never a symbol: "kr" is Norwegian, Swedish
+  and Danish alike. The code sits where the locale puts its currency sign,
+  separated from the digits by a no-break space (CLDR's currency spacing).
+- Amounts show the currency's minor unit ("199,00"); a unit price with more
+  precision keeps its extra digits ("0,125").
+- Dates use the pattern of the locale's invoice catalogue (Norwegian
+  "01.03.2026", Swedish ISO "2026-03-01", English "1 Mar 2026", unambiguous on
+  both sides of the Atlantic); a locale without a catalogue uses CLDR's medium
+  date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date as babel_format_date
+from babel.numbers import format_currency, format_decimal, get_currency_precision, parse_pattern
+from babel.numbers import format_percent as babel_format_percent
+
+from tenantbill.errors import InvalidInput
+from tenantbill.render.labels import CATALOGUES, resolve_locale
+
+__all__ = [
+    "format_amount",
+    "format_date",
+    "format_money",
+    "format_number",
+    "format_percent",
+    "locale_of",
+]
+
+_NBSP = "\xa0"
+_MAX_DIGITS = 6
+
+
+def format_money(amount: Decimal, currency: str, locale: str) -> str:
+    """``amount`` with its ISO currency code, placed and spaced as ``locale`` does."""
+    return format_currency(
+        amount,
+        currency,
+        format=_money_pattern(locale),
+        locale=locale_of(locale),
+        decimal_quantization=False,
+    )
+
+
+def format_amount(amount: Decimal, currency: str, locale: str) -> str:
+    """``amount`` as a number with (at least) the currency's minor-unit digits, no code."""
+    return format_number(amount, locale, min_digits=_currency_digits(currency))
+
+
+def format_number(value: Decimal, locale: str, *, min_digits: int = 0, max_digits: int = _MAX_DIGITS) -> str:
+    """``value`` with the locale's decimal sign and grouping: quantities, rates, prices."""
+    return format_decimal(
+        value,
+        format=_number_pattern(locale, min_digits, max(min_digits, max_digits)),
+        locale=locale_of(locale),
+        decimal_quantization=False,
+    )
+
+
+def format_percent(rate: Decimal, locale: str) -> str:
+    """A VAT rate given as a fraction (``Decimal("0.25")``) as a percentage: "25 %", "25%"."""
+    return babel_format_percent(rate, locale=locale_of(locale), decimal_quantization=False)
+
+
+def format_date(d: date, locale: str) -> str:
+    """``d`` as the locale writes dates on invoices: "01.03.2026", "2026-03-01", "1 Mar 2026"."""
+    return babel_format_date(d, _date_pattern(locale), locale=locale_of(locale))
+
+
+@lru_cache(maxsize=64)
+def locale_of(locale: str) -> Locale:
+    """The Babel ``Locale`` for ``"nb"``, ``"nb_NO"`` or ``"nb-NO"``; InvalidInput if unknown."""
+    try:
+        return Locale.parse(locale.strip().replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError, AttributeError):
+        raise InvalidInput(f"unknown locale {locale!r}: use a code such as 'nb', 'sv' or 'en_GB'") from None
+
+
+@lru_cache(maxsize=256)
+def _number_pattern(locale: str, min_digits: int, max_digits: int) -> Any:
+    integer = _positive(locale_of(locale).decimal_formats[None].pattern).split(".")[0]
+    fraction = "0" * min_digits + "#" * (max_digits - min_digits)
+    return parse_pattern(f"{integer}.{fraction}" if fraction else integer)
+
+
+@lru_cache(maxsize=64)
+def _money_pattern(locale: str) -> Any:
+    pattern = _positive(locale_of(locale).currency_formats["standard"].pattern)
+    if "¤¤" not in pattern:
+        pattern = pattern.replace("¤", "¤¤")
+    # CLDR's currency spacing: a code made of letters never touches the digits.
+    pattern = pattern.replace("¤¤#", f"¤¤{_NBSP}#").replace("0¤¤", f"0{_NBSP}¤¤")
+    return parse_pattern(pattern)
+
+
+@lru_cache(maxsize=64)
+def _date_pattern(locale: str) -> str:
+    try:
+        return CATALOGUES[resolve_locale(locale)].date_pattern
+    except InvalidInput:
+        return "medium"
+
+
+@lru_cache(maxsize=512)
+def _currency_digits(currency: str) -> int:
+    return int(get_currency_precision(currency.upper()))
+
+
+def _positive(pattern: str) -> str:
+    """The positive part of a CLDR number pattern (before any ``;negative`` part)."""
+    return pattern.split(";", 1)[0]

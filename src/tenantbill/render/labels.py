@@ -1,0 +1,238 @@
+"""The words printed on invoices, one catalogue per language.
+
+A locale is supported when it has an entry in :data:`CATALOGUES`: adding a
+language is adding an entry here, not code. Lookups fall back from a regional
+locale to its language (``"nb_NO"`` and ``"nb-NO"`` use ``"nb"``), and
+:data:`ALIASES` maps other names for a language (``"no"``) to its entry.
+
+Templates use :meth:`str.format` fields: ``{number}``, ``{n}``, ``{rate}``,
+``{base}``, ``{account}``, ``{due}``, ``{page}`` and ``{pages}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+
+import attrs
+
+from tenantbill.errors import InvalidInput
+
+__all__ = ["ALIASES", "CATALOGUES", "Labels", "labels_for", "resolve_locale"]
+
+
+@attrs.frozen
+class Labels:
+    """Everything an invoice says in one language, and how that language writes dates."""
+
+    language: str
+    date_pattern: str
+    """A CLDR date pattern (``"dd.MM.y"``) as an accountant in that country expects it."""
+
+    invoice: str
+    credit_note: str
+    credits_invoice: str
+    invoice_number: str
+    credit_note_number: str
+    issue_date: str
+    credit_date: str
+    due_date: str
+    cycle: str
+    period: str
+    bank_account: str
+    iban: str
+    org_number: str
+    vat_number: str
+    bill_to: str
+    description: str
+    quantity: str
+    unit_price: str
+    vat_rate: str
+    amount: str
+    net_total: str
+    vat_line: str
+    vat_total: str
+    total: str
+    credit_total: str
+    balance_applied: str
+    amount_due: str
+    amount_credited: str
+    payment: str
+    note: str
+    page: str
+    continued: str
+    cycles: Mapping[str, str]
+    """Names of billing cycles, keyed by :attr:`BillingCycle.name` ("monthly", "yearly", …)."""
+    every_months: str
+    """The cycle of ``{n}`` months when :attr:`cycles` has no name for it."""
+
+    def cycle_name(self, name: str, months: int) -> str:
+        """The printed name of a billing cycle of ``months`` months called ``name`` in English."""
+        return self.cycles.get(name) or self.every_months.format(n=months)
+
+
+NB = Labels(
+    language="nb",
+    date_pattern="dd.MM.y",
+    invoice="Faktura",
+    credit_note="Kreditnota",
+    credits_invoice="Krediterer faktura {number}",
+    invoice_number="Fakturanummer",
+    credit_note_number="Kreditnotanummer",
+    issue_date="Fakturadato",
+    credit_date="Dato",
+    due_date="Forfallsdato",
+    cycle="Faktureringsintervall",
+    period="Periode",
+    bank_account="Kontonummer",
+    iban="IBAN",
+    org_number="Org.nr.",
+    vat_number="MVA-nr.",
+    bill_to="Fakturamottaker",
+    description="Beskrivelse",
+    quantity="Antall",
+    unit_price="Enhetspris",
+    vat_rate="MVA",
+    amount="Beløp",
+    net_total="Sum eks. MVA",
+    vat_line="MVA {rate} av {base}",
+    vat_total="Sum MVA",
+    total="Fakturabeløp",
+    credit_total="Kreditert beløp",
+    balance_applied="Trukket fra kontosaldo",
+    amount_due="Å betale",
+    amount_credited="Til gode",
+    payment="Betales til konto {account} innen {due}. Merk betalingen med fakturanummer {number}.",
+    note="Merknad",
+    page="Side {page}/{pages}",
+    continued="{title} {number} (forts.)",
+    cycles={
+        "monthly": "månedlig",
+        "quarterly": "kvartalsvis",
+        "half-yearly": "halvårlig",
+        "yearly": "årlig",
+    },
+    every_months="hver {n}. måned",
+)
+
+SV = Labels(
+    language="sv",
+    date_pattern="y-MM-dd",
+    invoice="Faktura",
+    credit_note="Kreditfaktura",
+    credits_invoice="Krediterar faktura {number}",
+    invoice_number="Fakturanummer",
+    credit_note_number="Kreditfakturanummer",
+    issue_date="Fakturadatum",
+    credit_date="Datum",
+    due_date="Förfallodatum",
+    cycle="Faktureringscykel",
+    period="Period",
+    bank_account="Kontonummer",
+    iban="IBAN",
+    org_number="Org.nr",
+    vat_number="Momsreg.nr",
+    bill_to="Fakturamottagare",
+    description="Beskrivning",
+    quantity="Antal",
+    unit_price="À-pris",
+    vat_rate="Moms",
+    amount="Belopp",
+    net_total="Summa exkl. moms",
+    vat_line="Moms {rate} på {base}",
+    vat_total="Summa moms",
+    total="Debiterat belopp",
+    credit_total="Krediterat belopp",
+    balance_applied="Avdrag från kontosaldo",
+    amount_due="Att betala",
+    amount_credited="Till godo",
+    payment="Betala till konto {account} senast {due}. Ange fakturanummer {number} vid betalning.",
+    note="Meddelande",
+    page="Sida {page}/{pages}",
+    continued="{title} {number} (forts.)",
+    cycles={
+        "monthly": "månadsvis",
+        "quarterly": "kvartalsvis",
+        "half-yearly": "halvårsvis",
+        "yearly": "årsvis",
+    },
+    every_months="var {n}:e månad",
+)
+
+EN = Labels(
+    language="en",
+    date_pattern="d MMM y",
+    invoice="Invoice",
+    credit_note="Credit note",
+    credits_invoice="Credits invoice {number}",
+    invoice_number="Invoice number",
+    credit_note_number="Credit note number",
+    issue_date="Invoice date",
+    credit_date="Date",
+    due_date="Due date",
+    cycle="Billing cycle",
+    period="Service period",
+    bank_account="Bank account",
+    iban="IBAN",
+    org_number="Org. no.",
+    vat_number="VAT no.",
+    bill_to="Bill to",
+    description="Description",
+    quantity="Qty",
+    unit_price="Unit price",
+    vat_rate="VAT",
+    amount="Amount",
+    net_total="Net total",
+    vat_line="VAT {rate} on {base}",
+    vat_total="Total VAT",
+    total="Amount charged",
+    credit_total="Total credited",
+    balance_applied="Account balance applied",
+    amount_due="Amount to pay",
+    amount_credited="Credit in your favour",
+    payment="Please pay to account {account} by {due}, quoting invoice number {number}.",
+    note="Note",
+    page="Page {page}/{pages}",
+    continued="{title} {number} (continued)",
+    cycles={
+        "monthly": "monthly",
+        "quarterly": "quarterly",
+        "half-yearly": "half-yearly",
+        "yearly": "yearly",
+    },
+    every_months="every {n} months",
+)
+
+CATALOGUES: Mapping[str, Labels] = {"nb": NB, "sv": SV, "en": EN}
+"""The supported languages: an invoice renders in any locale whose language is a key here."""
+
+ALIASES: Mapping[str, str] = {"no": "nb"}
+"""Other names people use for a supported language."""
+
+
+def resolve_locale(locale: str) -> str:
+    """The catalogue key for ``locale`` (``"nb_NO"`` → ``"nb"``), or raise InvalidInput."""
+    return _resolve(locale) if isinstance(locale, str) else _unknown(locale)
+
+
+def labels_for(locale: str) -> Labels:
+    """The catalogue for ``locale``, falling back to its language; InvalidInput if unsupported."""
+    return CATALOGUES[resolve_locale(locale)]
+
+
+@lru_cache(maxsize=256)
+def _resolve(locale: str) -> str:
+    key = locale.strip().replace("-", "_").lower()
+    for candidate in (key, key.split("_", 1)[0]):
+        candidate = ALIASES.get(candidate, candidate)
+        if candidate in CATALOGUES:
+            return candidate
+    return _unknown(locale)
+
+
+def _unknown(locale: object) -> str:
+    supported = ", ".join(sorted(CATALOGUES))
+    raise InvalidInput(
+        f"no invoice labels for locale {locale!r}: use one of {supported} "
+        "(or a regional form such as 'nb_NO'), or add a catalogue to tenantbill.render.labels"
+    )
