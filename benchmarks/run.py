@@ -37,7 +37,9 @@ def main() -> int:
         results[name] = rows
         for row in rows:
             target = f"  (target {row['target']})" if row.get("target") else ""
-            print(f"  {row['name']:<58} {row['value']!s:>12} {row['unit']}{target}", flush=True)
+            value = row["value"]
+            shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
+            print(f"  {row['name']:<58} {shown:>12} {row['unit']}{target}", flush=True)
         print(f"  [{time.perf_counter() - begin:.0f} s]", flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "scale": args.scale}

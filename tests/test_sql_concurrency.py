@@ -1,0 +1,215 @@
+"""SqlStore on one SQLite file under real concurrency: threads, and processes started with spawn.
+
+Numbers must come out gapless and unique, and a number claimed by several
+owners at once must go to exactly one of them. With ``TENANTBILL_PG_URL`` set
+(a PostgreSQL database the tests may wipe) the same tests run there too.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier as BarrierType
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tenantbill.domain.accounts import Account
+from tenantbill.errors import OrgNumberTaken
+from tenantbill.sql import SqlStore
+from tenantbill.testing.store import make_subscription
+
+ACCOUNT = "account-1"
+PG_URL = os.environ.get("TENANTBILL_PG_URL")
+BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+
+T = TypeVar("T")
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with one account in it: a SQLite file, or the PostgreSQL database emptied."""
+    if request.param == "postgresql":
+        assert PG_URL is not None
+        url = PG_URL
+        _drop_tables(url)
+    else:
+        url = f"sqlite:///{tmp_path / 'tenantbill.db'}"
+    store = SqlStore(url)
+    with store.transaction() as tx:
+        tx.add_account(Account(id=ACCOUNT, name="Acme", owner_id="owner-1"))
+    store.close()
+    return url
+
+
+def _drop_tables(url: str) -> None:
+    import sqlalchemy
+
+    from tenantbill.sql.schema import metadata
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            metadata.drop_all(connection)
+    finally:
+        engine.dispose()
+
+
+def allocate(store: SqlStore, count: int) -> list[int]:
+    """Allocate ``count`` numbers, one transaction each."""
+    numbers = []
+    for _ in range(count):
+        with store.transaction() as tx:
+            numbers.append(tx.allocate_sequence(ACCOUNT))
+    return numbers
+
+
+def allocate_in_process(url: str, count: int) -> list[int]:
+    store = SqlStore(url)
+    try:
+        return allocate(store, count)
+    finally:
+        store.close()
+
+
+def claim(store: SqlStore, start: threading.Barrier | None, n: int) -> bool:
+    """Claim org number 974760673 for account n, owned by owner n; whether it was granted."""
+    if start is not None:
+        start.wait()
+    try:
+        with store.transaction() as tx:
+            tx.claim_number("org", "974760673", f"account-{n}", f"owner-{n}")
+    except OrgNumberTaken:
+        return False
+    return True
+
+
+def claim_in_process(url: str, n: int) -> bool:
+    store = SqlStore(url)
+    try:
+        return claim(store, None, n)
+    finally:
+        store.close()
+
+
+def holders(url: str) -> list[str]:
+    store = SqlStore(url)
+    try:
+        with store.transaction() as tx:
+            return tx.number_holders("org", "974760673")
+    finally:
+        store.close()
+
+
+def test_threads_allocating_on_one_account_get_each_number_once(url: str) -> None:
+    store = SqlStore(url)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        batches = list(pool.map(lambda _: allocate(store, 50), range(8)))
+    store.close()
+    assert all(batch == sorted(batch) for batch in batches)
+    assert sorted(n for batch in batches for n in batch) == list(range(1, 401))
+
+
+def test_threads_racing_for_one_org_number_let_exactly_one_owner_have_it(url: str) -> None:
+    store = SqlStore(url)
+    racers = 16
+    start = threading.Barrier(racers)
+    with ThreadPoolExecutor(max_workers=racers) as pool:
+        granted = list(pool.map(lambda n: claim(store, start, n), range(racers)))
+    store.close()
+    assert granted.count(True) == 1
+    assert holders(url) == [f"account-{granted.index(True)}"]
+
+
+@pytest.mark.slow
+def test_processes_allocating_on_one_account_get_each_number_once(url: str) -> None:
+    batches = in_processes(allocate_in_process, [(url, 100)] * 4)
+    assert sorted(n for batch in batches for n in batch) == list(range(1, 401))
+
+
+@pytest.mark.slow
+def test_processes_racing_for_one_org_number_let_exactly_one_owner_have_it(url: str) -> None:
+    granted = in_processes(claim_in_process, [(url, n) for n in range(6)])
+    assert granted.count(True) == 1
+    assert holders(url) == [f"account-{granted.index(True)}"]
+
+
+@pytest.mark.skipif(PG_URL is None, reason="set TENANTBILL_PG_URL to run on PostgreSQL")
+def test_subscription_locked_by_one_worker_is_skipped_by_another() -> None:
+    assert PG_URL is not None
+    _drop_tables(PG_URL)
+    store = SqlStore(PG_URL)
+    subscription = make_subscription()
+    with store.transaction() as tx:
+        tx.add_subscription(subscription)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.transaction() as tx:
+            assert tx.lock_subscription(subscription.id) == subscription
+            locked.set()
+            release.wait(timeout=30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        with store.transaction() as tx:
+            assert tx.lock_subscription(subscription.id) is None
+    finally:
+        release.set()
+        holder.join()
+    with store.transaction() as tx:
+        assert tx.lock_subscription(subscription.id) == subscription
+    store.close()
+
+
+def in_processes(function: Callable[..., T], calls: list[tuple[Any, ...]]) -> list[T]:
+    """``function(*args)`` for each of ``calls``, each in a new process, all let go at once."""
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(len(calls))
+    results: Queue[tuple[int, Any, str | None]] = context.Queue()
+    processes = [
+        context.Process(target=_work, args=(function, args, start, results, index))
+        for index, args in enumerate(calls)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        outcomes = sorted(_result(results, processes) for _ in processes)
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+    errors = [error for _, _, error in outcomes if error is not None]
+    assert errors == []
+    return [result for _, result, _ in outcomes]
+
+
+def _result(
+    results: Queue[tuple[int, Any, str | None]], processes: Sequence[BaseProcess]
+) -> tuple[int, Any, str | None]:
+    try:
+        return results.get(timeout=120)
+    except queue.Empty:
+        pytest.fail(f"a worker did not report back; exit codes {[p.exitcode for p in processes]}")
+
+
+def _work(
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    start: BarrierType,
+    results: Queue[tuple[int, Any, str | None]],
+    index: int,
+) -> None:
+    start.wait(timeout=60)
+    try:
+        results.put((index, function(*args), None))
+    except BaseException as error:  # reported by the parent
+        results.put((index, None, repr(error)))
