@@ -141,6 +141,15 @@ def test_processes_racing_for_one_org_number_let_exactly_one_owner_have_it(url: 
     assert holders(url) == [f"account-{granted.index(True)}"]
 
 
+@pytest.mark.slow
+def test_processes_opening_a_new_file_at_once_all_get_in(tmp_path: Path) -> None:
+    # Each one switches the new file to WAL and creates the tables: only one may, the others wait.
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    granted = in_processes(claim_in_process, [(url, n) for n in range(6)])
+    assert granted.count(True) == 1
+    assert holders(url) == [f"account-{granted.index(True)}"]
+
+
 @pytest.mark.skipif(PG_URL is None, reason="set TENANTBILL_PG_URL to run on PostgreSQL")
 def test_subscription_locked_by_one_worker_is_skipped_by_another() -> None:
     assert PG_URL is not None

@@ -21,7 +21,9 @@ what makes an invoice a fraction of a millisecond.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import date, datetime
@@ -186,9 +188,7 @@ def _sqlite_engine(url: URL, *, echo: bool, in_memory: bool) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             if not in_memory:
-                (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
-                if mode.lower() != "wal":
-                    cursor.execute("PRAGMA journal_mode=WAL")
+                _use_wal(cursor)
                 # Durable commits: a committed invoice number must survive a power cut.
                 cursor.execute("PRAGMA synchronous=FULL")
         finally:
@@ -199,6 +199,24 @@ def _sqlite_engine(url: URL, *, echo: bool, in_memory: bool) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the database file in WAL mode (kept in the file: once is enough)."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+            if mode.lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            # Processes opening a new file at once all try to switch it, and
+            # the switch fails at once, without the busy timeout: retry.
+            busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _postgresql_engine(url: URL, *, echo: bool) -> Engine:
