@@ -11,13 +11,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import attrs
 
 from tenantbill.domain.billing import BillingCycle, Period
 from tenantbill.domain.identity import Email
-from tenantbill.domain.money import normalize_currency, round_money, to_decimal
+from tenantbill.domain.money import minor_unit, normalize_currency, to_decimal
 from tenantbill.errors import InvalidInvoice, SeriesError
 
 __all__ = [
@@ -263,7 +263,7 @@ class Series:
 
     def taken(self, sequence: int) -> Series:
         """The series after ``sequence`` has been allocated."""
-        return attrs.evolve(self, next_sequence=sequence + 1, last_used=sequence)
+        return Series(self.account_id, sequence + 1, self.prefix, self.width, sequence)
 
 
 @attrs.frozen
@@ -282,14 +282,15 @@ class LedgerEntry:
 
 
 def compute_lines(lines: Sequence[Line], currency: str) -> tuple[InvoiceLine, ...]:
-    """Issued lines with each net amount rounded to the currency's minor unit."""
+    """Issued lines with each net amount rounded half-up to the currency's minor unit."""
+    unit = minor_unit(currency)
     return tuple(
         InvoiceLine(
             description=line.description,
             quantity=line.quantity,
             unit_price=line.unit_price,
             vat_rate=line.vat_rate,
-            amount=round_money(line.quantity * line.unit_price, currency),
+            amount=(line.quantity * line.unit_price).quantize(unit, rounding=ROUND_HALF_UP),
         )
         for line in lines
     )
@@ -297,11 +298,12 @@ def compute_lines(lines: Sequence[Line], currency: str) -> tuple[InvoiceLine, ..
 
 def vat_breakdown(lines: Sequence[InvoiceLine], currency: str) -> tuple[VatGroup, ...]:
     """VAT grouped per rate (ascending), each rounded once on the rate's net base."""
+    unit = minor_unit(currency)
     bases: dict[Decimal, Decimal] = {}
     for line in lines:
         bases[line.vat_rate] = bases.get(line.vat_rate, _ZERO) + line.amount
     return tuple(
-        VatGroup(rate=rate, base=base, vat=round_money(base * rate, currency))
+        VatGroup(rate=rate, base=base, vat=(base * rate).quantize(unit, rounding=ROUND_HALF_UP))
         for rate, base in sorted(bases.items())
     )
 

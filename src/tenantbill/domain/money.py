@@ -18,6 +18,7 @@ from tenantbill.errors import CurrencyMismatch, InvalidInput, InvalidInvoice
 __all__ = [
     "Money",
     "currency_digits",
+    "minor_unit",
     "normalize_currency",
     "round_money",
     "to_decimal",
@@ -40,6 +41,11 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round `amount` half-up to the minor unit of `currency`."""
     value = _decimal(amount, "amount", InvalidInput)
     return _quantize(value, _quantum(normalize_currency(currency)))
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The currency's smallest unit as a Decimal exponent (``Decimal("0.01")`` for NOK), for bulk rounding."""
+    return _quantum(normalize_currency(currency))
 
 
 def to_decimal(value: object, what: str) -> Decimal:

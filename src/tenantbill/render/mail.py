@@ -12,13 +12,16 @@ same invoice always yields the same bytes.
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import html
 import re
 from decimal import Decimal
-from email.errors import HeaderParseError
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email import encoders
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import EmailMessage, MIMEPart
+from email.utils import format_datetime, formataddr, getaddresses
 
 import attrs
 
@@ -112,6 +115,9 @@ _FALLBACK = "en"
 # Languages without an entry of their own that read one of the catalogue's well.
 _ALIASES = {"no": "nb", "nn": "nb"}
 
+_QP_UTF8 = Charset("utf-8")
+_QP_UTF8.body_encoding = QP
+
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -146,25 +152,74 @@ def invoice_message(
     markup = _as_html(letter)
     filename = _filename(invoice.number)
 
-    message = EmailMessage()
-    _set_address(message, "From", "sender", sender)
-    _set_address(message, "To", "recipient", recipient)
-    message["Subject"] = _one_line(letter.subject)
-    message["Date"] = format_datetime(invoice.issued_at)
-    message.set_content(text, cte="quoted-printable")
-    message.add_alternative(markup, subtype="html", cte="quoted-printable")
-    message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
-
-    # Fixed boundaries instead of random ones keep the bytes reproducible; hashing
-    # the content makes it practically impossible for the content to contain them.
     digest = hashlib.sha256(
         b"\0".join(part.encode() for part in (sender, recipient, text, markup, filename)) + pdf
     ).hexdigest()[:32]
-    message.set_boundary(f"tenantbill-mixed-{digest}")
-    alternative = message.get_payload(0)
-    assert isinstance(alternative, EmailMessage)
+    return _assemble(
+        sender=_address(sender, "sender"),
+        recipient=_address(recipient, "recipient"),
+        subject=_one_line(letter.subject),
+        date=format_datetime(invoice.issued_at),
+        text=text,
+        markup=markup,
+        filename=filename,
+        pdf=pdf,
+        digest=digest,
+    )
+
+
+def _assemble(
+    *,
+    sender: str,
+    recipient: str,
+    subject: str,
+    date: str,
+    text: str,
+    markup: str,
+    filename: str,
+    pdf: bytes,
+    digest: str,
+) -> EmailMessage:
+    """Write the MIME tree out directly, then hand it over as a modern :class:`EmailMessage`.
+
+    Building through the modern API parses every header it sets, which costs
+    more than rendering the PDF. Here the parts are assembled with the legacy
+    (``compat32``) calls from values that are already valid and encoded, and
+    only then switched to ``email.policy.default``, which parses a header the
+    first time it is read. Fixed boundaries derived from a hash of the content
+    keep the bytes reproducible (and the content cannot contain them).
+    """
+    legacy = email.policy.compat32
+    root = EmailMessage(policy=legacy)
+    root["From"] = sender
+    root["To"] = recipient
+    root["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+    root["Date"] = date
+    root["MIME-Version"] = "1.0"
+    root["Content-Type"] = "multipart/mixed"
+    root.set_boundary(f"tenantbill-mixed-{digest}")
+
+    alternative = MIMEPart(policy=legacy)
+    alternative["Content-Type"] = "multipart/alternative"
     alternative.set_boundary(f"tenantbill-alternative-{digest}")
-    return message
+    for body, subtype in ((text, "plain"), (markup, "html")):
+        part = MIMEPart(policy=legacy)
+        part.set_payload(body, _QP_UTF8)
+        part.set_type(f"text/{subtype}")
+        del part["MIME-Version"]
+        alternative.attach(part)
+
+    attachment = MIMEPart(policy=legacy)
+    attachment["Content-Type"] = "application/pdf"
+    attachment.add_header("Content-Disposition", "attachment", filename=filename)
+    attachment.set_payload(pdf)
+    encoders.encode_base64(attachment)
+
+    root.attach(alternative)
+    root.attach(attachment)
+    for part in root.walk():
+        part.policy = email.policy.default
+    return root
 
 
 def _letter(invoice: Invoice, locale: str) -> _Letter:
@@ -267,18 +322,19 @@ def _as_html(letter: _Letter) -> str:
     )
 
 
-def _set_address(message: EmailMessage, field: str, role: str, value: str) -> None:
-    """Set header ``field`` to ``value``, which must be exactly one address with a domain."""
+def _address(value: object, role: str) -> str:
+    """``value`` as a header value, if it is exactly one address with a user and a domain."""
     problem = f"the {role} must be one e-mail address such as name@example.com, got {value!r}"
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\n" in value or "\r" in value:
         raise InvalidEmail(problem)
-    try:
-        message[field] = value
-    except (ValueError, IndexError, HeaderParseError):
-        raise InvalidEmail(problem) from None
-    addresses = message[field].addresses
-    if len(addresses) != 1 or not addresses[0].username or not addresses[0].domain:
+    found = getaddresses([value])
+    if len(found) != 1:
         raise InvalidEmail(problem)
+    name, address = found[0]
+    user, at, domain = address.rpartition("@")
+    if not at or not user or not domain or any(c.isspace() for c in address):
+        raise InvalidEmail(problem)
+    return formataddr((name, address), charset="utf-8")
 
 
 def _one_line(text: str) -> str:

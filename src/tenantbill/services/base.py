@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import datetime, timedelta
 
 import attrs
@@ -16,8 +16,8 @@ __all__ = ["Context", "authorize", "load_account", "new_id"]
 
 
 def new_id() -> str:
-    """A fresh, random, URL-safe identifier."""
-    return uuid.uuid4().hex
+    """A fresh random identifier: 128 bits as 32 hex digits (the shape of a UUID4's hex)."""
+    return os.urandom(16).hex()
 
 
 @attrs.frozen

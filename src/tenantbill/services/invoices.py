@@ -10,7 +10,6 @@ import attrs
 
 from tenantbill.domain.accounts import Account, Membership
 from tenantbill.domain.billing import local_date
-from tenantbill.domain.identity import Email
 from tenantbill.domain.invoices import (
     Invoice,
     InvoiceDraft,
@@ -130,8 +129,8 @@ def invoice_recipients(tx: Transaction, invoice: Invoice) -> list[str]:
                 addresses.append(user.email)
         addresses.extend(customer.invoice_recipients)
     unique: dict[str, str] = {}
-    for address in addresses:
-        unique.setdefault(Email.parse(address).key, address)
+    for address in addresses:  # every source was validated and normalized when it was stored
+        unique.setdefault(address.casefold(), address)
     return list(unique.values())
 
 
