@@ -11,18 +11,22 @@ import multiprocessing
 import os
 import queue
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import date
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier as BarrierType
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import pytest
 
 from tenantbill.domain.accounts import Account
-from tenantbill.errors import OrgNumberTaken
+from tenantbill.errors import AlreadyBilled, OrgNumberTaken
 from tenantbill.sql import SqlStore
 from tenantbill.testing.store import make_subscription
 
@@ -178,6 +182,133 @@ def test_subscription_locked_by_one_worker_is_skipped_by_another() -> None:
     with store.transaction() as tx:
         assert tx.lock_subscription(subscription.id) == subscription
     store.close()
+
+
+@pytest.mark.skipif(PG_URL is None, reason="set TENANTBILL_PG_URL to run on PostgreSQL")
+def test_the_next_due_subscription_skips_one_another_worker_holds() -> None:
+    assert PG_URL is not None
+    _drop_tables(PG_URL)
+    store = SqlStore(PG_URL)
+    first, second = make_subscription(id="sub-1"), make_subscription(id="sub-2")
+    with store.transaction() as tx:
+        tx.add_subscription(first)
+        tx.add_subscription(second)
+    day = date(2026, 1, 31)
+    with holding(store, first.id):
+        with store.transaction() as tx:
+            assert tx.lock_next_due_subscription(day, None) == second
+        with store.transaction() as tx:
+            assert tx.lock_next_due_subscription(day, second.id) is None
+    with store.transaction() as tx:
+        assert tx.lock_next_due_subscription(day, None) == first
+    store.close()
+
+
+@pytest.mark.skipif(PG_URL is None, reason="set TENANTBILL_PG_URL to run on PostgreSQL")
+def test_a_waiting_lock_on_a_subscription_waits_for_the_holder_and_sees_its_change() -> None:
+    assert PG_URL is not None
+    _drop_tables(PG_URL)
+    store = SqlStore(PG_URL)
+    subscription = make_subscription()
+    with store.transaction() as tx:
+        tx.add_subscription(subscription)
+    billed = attrs.evolve(subscription, fee_n=1)
+    got: list[Any] = []
+
+    def wait_for_it() -> None:
+        with store.transaction() as tx:
+            got.append(tx.lock_subscription(subscription.id, wait=True))
+
+    with holding(store, subscription.id, then_save=billed):
+        waiter = threading.Thread(target=wait_for_it)
+        waiter.start()
+        assert _waiting_for_a_lock(PG_URL), "the lock was not waited for"
+        assert got == []
+    waiter.join(timeout=30)
+    assert got == [billed]
+    store.close()
+
+
+@pytest.mark.skipif(PG_URL is None, reason="set TENANTBILL_PG_URL to run on PostgreSQL")
+def test_a_billing_mark_made_at_once_by_another_worker_is_refused_without_aborting() -> None:
+    assert PG_URL is not None
+    _drop_tables(PG_URL)
+    store = SqlStore(PG_URL)
+    due = date(2026, 1, 10)
+    marked, release = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def first() -> None:
+        with store.transaction() as tx:
+            tx.add_billing_mark("sub-1", due, "invoice-1")
+            marked.set()
+            release.wait(timeout=30)
+
+    def second() -> None:
+        with store.transaction() as tx:
+            try:
+                tx.add_billing_mark("sub-1", due, "invoice-2")
+            except AlreadyBilled:
+                outcome.append("refused")
+            tx.add_billing_mark("sub-1", date(2026, 2, 10), None)  # the transaction goes on
+        outcome.append("committed")
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert marked.wait(timeout=30)
+    racer = threading.Thread(target=second)
+    racer.start()
+    assert _waiting_for_a_lock(PG_URL), "the second mark did not wait for the first"
+    release.set()
+    holder.join()
+    racer.join(timeout=30)
+    assert outcome == ["refused", "committed"]
+    with store.transaction() as tx, pytest.raises(AlreadyBilled):
+        tx.add_billing_mark("sub-1", date(2026, 2, 10), None)
+    store.close()
+
+
+def _waiting_for_a_lock(url: str) -> bool:
+    """Whether a session of this database is (or within 10 s comes to be) waiting for a row lock."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            for _ in range(1000):
+                waiting = connection.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                ).scalar()
+                if waiting:
+                    return True
+                time.sleep(0.01)
+            return False
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def holding(store: SqlStore, subscription_id: str, then_save: Any = None) -> Iterator[None]:
+    """Another thread holds the subscription's lock in an open transaction while the block runs."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.transaction() as tx:
+            assert tx.lock_subscription(subscription_id) is not None
+            locked.set()
+            release.wait(timeout=30)
+            if then_save is not None:
+                tx.save_subscription(then_save)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        yield
+    finally:
+        release.set()
+        holder.join()
 
 
 def in_processes(function: Callable[..., T], calls: list[tuple[Any, ...]]) -> list[T]:

@@ -8,6 +8,7 @@ demos; state lives only as long as the object.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Any
+
+import attrs
 
 from tenantbill.domain.accounts import Account, AuditEvent, Invitation, Membership, User
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
@@ -29,6 +32,7 @@ from tenantbill.errors import (
     NotFound,
     number_taken,
 )
+from tenantbill.ports import DuplicateId
 
 __all__ = ["MemoryMailer", "MemoryStore"]
 
@@ -42,6 +46,8 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._tables: dict[str, dict[Any, Any]] = {}
         self._undo: list[Callable[[], None]] | None = None
+        # Every subscription id, sorted: the billing run walks them in order.
+        self._subscription_ids: list[str] = []
 
     @contextmanager
     def transaction(self) -> Iterator[_MemoryTransaction]:
@@ -50,13 +56,15 @@ class MemoryStore:
             if self._undo is not None:
                 raise RuntimeError("MemoryStore transactions do not nest")
             self._undo = []
+            tx = _MemoryTransaction(self)
             try:
-                yield _MemoryTransaction(self)
+                yield tx
             except BaseException:
                 for undo in reversed(self._undo):
                     undo()
                 raise
             finally:
+                tx.closed = True
                 self._undo = None
 
     # primitive operations, each recorded in the undo log
@@ -91,6 +99,15 @@ class MemoryStore:
     def _get(self, name: str, key: Any) -> Any:
         return self._table(name).get(key)
 
+    def _index_subscription(self, subscription_id: str) -> None:
+        ids = self._subscription_ids
+        at = bisect.bisect_left(ids, subscription_id)
+        if at < len(ids) and ids[at] == subscription_id:
+            return
+        ids.insert(at, subscription_id)
+        assert self._undo is not None
+        self._undo.append(lambda: ids.remove(subscription_id))
+
 
 def _restore(table: dict[Any, Any], key: Any, old: Any) -> None:
     if old is _MISSING:
@@ -104,6 +121,7 @@ class _MemoryTransaction:
 
     def __init__(self, store: MemoryStore) -> None:
         self._s = store
+        self.closed = False
 
     # users
     def add_user(self, user: User) -> None:
@@ -127,6 +145,8 @@ class _MemoryTransaction:
 
     # accounts and memberships
     def add_account(self, account: Account) -> None:
+        if self._s._get("accounts", account.id) is not None:
+            raise DuplicateId(f"an account with the id {account.id!r} already exists")
         self._s._put("accounts", account.id, account)
         self._s._put("series", account.id, Series(account_id=account.id))
 
@@ -243,9 +263,13 @@ class _MemoryTransaction:
         return invoice
 
     def invoices_of_account(self, account_id: str) -> Iterator[Invoice]:
+        # A generator, like the SQL store's: it reads when iterated, inside the transaction only.
+        self._check_open()
         ids = list(self._s._get("account_invoices", account_id) or [])
         invoices = [self._s._get("invoices", i) for i in ids]
-        return iter(sorted(invoices, key=lambda invoice: invoice.sequence))
+        for invoice in sorted(invoices, key=lambda invoice: invoice.sequence):
+            self._check_open()
+            yield invoice
 
     def credit_notes_of(self, invoice_id: str) -> list[Invoice]:
         ids = self._s._get("credit_notes", invoice_id) or []
@@ -264,6 +288,7 @@ class _MemoryTransaction:
     # subscriptions and usage
     def add_subscription(self, subscription: Subscription) -> None:
         self._s._put("subscriptions", subscription.id, subscription)
+        self._s._index_subscription(subscription.id)
 
     def save_subscription(self, subscription: Subscription) -> None:
         self._require("subscriptions", subscription.id, "subscription")
@@ -279,9 +304,21 @@ class _MemoryTransaction:
             for s in self._s._table("subscriptions").values()
             if (after is None or s.id > after) and s.next_due is not None and s.next_due <= as_of
         )
-        return due[:limit]
+        return due[: max(limit, 0)]
 
-    def lock_subscription(self, subscription_id: str) -> Subscription | None:
+    def lock_next_due_subscription(self, as_of: date, after: str | None) -> Subscription | None:
+        # Transactions are serialized by the store's lock: nobody else holds any.
+        ids = self._s._subscription_ids
+        subscriptions = self._s._table("subscriptions")
+        for at in range(0 if after is None else bisect.bisect_right(ids, after), len(ids)):
+            subscription: Subscription = subscriptions[ids[at]]
+            due = subscription.next_due
+            if due is not None and due <= as_of:
+                return subscription
+        return None
+
+    def lock_subscription(self, subscription_id: str, *, wait: bool = False) -> Subscription | None:
+        # Transactions are serialized by the store's lock: nobody else can hold this one.
         return self.get_subscription(subscription_id)
 
     def add_usage(self, usage: Usage) -> None:
@@ -307,8 +344,16 @@ class _MemoryTransaction:
         return True
 
     def save_outbox(self, message: OutboxMessage) -> None:
-        self._require("outbox", message.id, "outbox message")
-        self._s._put("outbox", message.id, message)
+        stored: OutboxMessage = self._require("outbox", message.id, "outbox message")
+        # Only the delivery state changes: the key and the content stay as queued.
+        saved = attrs.evolve(
+            stored,
+            next_attempt_at=message.next_attempt_at,
+            attempts=message.attempts,
+            last_error=message.last_error,
+            sent_at=message.sent_at,
+        )
+        self._s._put("outbox", message.id, saved)
 
     def get_outbox(self, message_id: str) -> OutboxMessage | None:
         message: OutboxMessage | None = self._s._get("outbox", message_id)
@@ -320,11 +365,34 @@ class _MemoryTransaction:
             (m for m in pending if m.next_attempt_at <= now),
             key=lambda m: (m.next_attempt_at, m.created_at, m.id),
         )
-        return due[:limit]
+        return due[: max(limit, 0)]
+
+    def claim_outbox(
+        self, now: datetime, limit: int, lease_until: datetime, *, message_id: str | None = None
+    ) -> list[OutboxMessage]:
+        # Serialized by the store's lock: no other transaction can claim in between.
+        if message_id is None:
+            due = self.due_outbox(now, limit)
+        else:
+            message = self.get_outbox(message_id)
+            due = []
+            if message is not None and message.sent_at is None and message.next_attempt_at <= now:
+                due = [message][: max(limit, 0)]
+        claimed = [attrs.evolve(m, next_attempt_at=lease_until) for m in due]
+        for message in claimed:
+            self._s._put("outbox", message.id, message)
+        return claimed
 
     def outbox_of_invoice(self, invoice_id: str) -> list[OutboxMessage]:
         ids = self._s._get("invoice_outbox", invoice_id) or []
         return [self._s._get("outbox", i) for i in ids]
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError(
+                "invoices_of_account() was iterated after its transaction ended; "
+                "iterate it inside the transaction (or make a list there)"
+            )
 
     def _require(self, table: str, key: Any, what: str) -> Any:
         value = self._s._get(table, key)

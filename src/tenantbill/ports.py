@@ -3,6 +3,23 @@
 Services depend only on these protocols. Anything that satisfies them plugs
 in; the conformance suites in :mod:`tenantbill.testing` check that an adapter
 behaves exactly like the built-in ones.
+
+Conventions every :class:`Transaction` method follows:
+
+- **Instants are aware.** Every ``datetime`` given to a store carries a UTC
+  offset (any offset; stores compare instants, not wall-clock text) and
+  every one it returns is aware. A naive ``datetime`` is a caller's bug; a
+  store may refuse it with :class:`~tenantbill.errors.InvalidInput`.
+- **Limits are counts.** A ``limit`` is ``>= 0``; ``0`` (or, defensively, a
+  negative number) returns nothing.
+- **Refusals leave the transaction usable.** A method that refuses a write
+  (``EmailTaken``, ``AlreadyMember``, ``NumberTaken``, ``AlreadyBilled``,
+  :class:`DuplicateId`, an outbox key already queued) changes nothing and
+  the transaction goes on: a SQL store must not let the database abort it.
+- **Workers may share one store.** Everything above holds between threads
+  and, for a store that several processes can open (the SQL store), between
+  processes: the SQL store keeps it with the database's locks, the in-memory
+  store (one process) with its one lock.
 """
 
 from __future__ import annotations
@@ -14,16 +31,28 @@ from decimal import Decimal
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from tenantbill.errors import TenantbillError
+
 if TYPE_CHECKING:
     from tenantbill.domain.accounts import Account, AuditEvent, Invitation, Membership, User
     from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
     from tenantbill.domain.outbox import OutboxMessage
     from tenantbill.domain.subscriptions import Subscription, Usage
 
-__all__ = ["Clock", "Mailer", "NumberKind", "Store", "Transaction"]
+__all__ = ["Clock", "DuplicateId", "Mailer", "NumberKind", "Store", "Transaction"]
 
 NumberKind = str
 """``"org"`` for organisation numbers, ``"bank"`` for bank account numbers."""
+
+
+class DuplicateId(TenantbillError, ValueError):
+    """A record with this id is already stored (:meth:`Transaction.add_account`).
+
+    Ids are random, so this is a caller's bug, never a user's mistake: the
+    write is refused, nothing changes and the transaction can go on. Every
+    store raises this same error; a SQL store does not let the database's
+    own unique-violation error escape.
+    """
 
 
 @runtime_checkable
@@ -83,7 +112,7 @@ class Transaction(Protocol):
 
     # accounts and memberships
     def add_account(self, account: Account) -> None:
-        """Insert an account (its series starts at 1)."""
+        """Insert an account (its series starts at 1); raise :class:`DuplicateId` if the id exists."""
         ...
 
     def save_account(self, account: Account) -> None:
@@ -188,7 +217,13 @@ class Transaction(Protocol):
         ...
 
     def invoices_of_account(self, account_id: str) -> Iterator[Invoice]:
-        """The account's invoices and credit notes in sequence order."""
+        """The account's invoices and credit notes in sequence order.
+
+        The iterator reads lazily (a SQL store a page at a time), so it is
+        valid only inside the transaction that made it: iterate it there, or
+        make a list there. Iterating it after the transaction ended raises
+        ``RuntimeError``.
+        """
         ...
 
     def credit_notes_of(self, invoice_id: str) -> list[Invoice]:
@@ -221,11 +256,34 @@ class Transaction(Protocol):
         ...
 
     def due_subscription_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
-        """Up to ``limit`` ids (ascending, above ``after``) of subscriptions with work due by ``as_of``."""
+        """Up to ``limit`` ids (ascending, above ``after``) of subscriptions with work due by ``as_of``.
+
+        A plain read, without locks: several workers may list the same ids.
+        Whoever bills one must :meth:`lock_subscription` it and check again.
+        """
         ...
 
-    def lock_subscription(self, subscription_id: str) -> Subscription | None:
-        """Lock and return the subscription, or ``None`` if another worker holds it."""
+    def lock_next_due_subscription(self, as_of: date, after: str | None) -> Subscription | None:
+        """Lock and return the first subscription (by id, above ``after``) with work due by ``as_of``.
+
+        Only subscriptions no other transaction holds are considered: one
+        being billed by another worker is skipped, not waited for (on
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED``). ``None`` if there is none.
+        The lock lasts until the transaction ends. This is how billing workers
+        share a run: each takes the next subscription nobody is working on.
+        """
+        ...
+
+    def lock_subscription(self, subscription_id: str, *, wait: bool = False) -> Subscription | None:
+        """Lock the subscription until the transaction ends and return it as committed now.
+
+        ``None`` if there is no such subscription or, with ``wait=False``,
+        if another transaction holds its lock (on PostgreSQL: ``FOR UPDATE
+        SKIP LOCKED``). That other transaction is working on it: the caller
+        moves on, and comes back with ``wait=True`` to wait for the lock if
+        it must be sure. A store whose write transactions are serialized
+        anyway (SQLite, memory) never finds it held.
+        """
         ...
 
     def add_usage(self, usage: Usage) -> None:
@@ -237,7 +295,11 @@ class Transaction(Protocol):
         ...
 
     def add_billing_mark(self, subscription_id: str, due: date, invoice_id: str | None) -> None:
-        """Record that the subscription was billed for ``due``; raise ``AlreadyBilled`` if it was."""
+        """Record that the subscription was billed for ``due``; raise ``AlreadyBilled`` if it was.
+
+        Atomic, also against a concurrent mark of the same (subscription, due)
+        in another process; the refusal leaves the transaction usable.
+        """
         ...
 
     # the outbox
@@ -246,7 +308,15 @@ class Transaction(Protocol):
         ...
 
     def save_outbox(self, message: OutboxMessage) -> None:
-        """Replace a queued message's delivery state."""
+        """Replace a queued message's delivery state, and with it any claim on it.
+
+        The delivery state is ``next_attempt_at``, ``attempts``,
+        ``last_error`` and ``sent_at``. The rest of a message is immutable
+        once queued: its ``key`` (the idempotency key the outbox is unique
+        on), ``recipient``, ``created_at``, ``invoice_id`` and ``payload``
+        stay as they were added, whatever ``message`` says. Raises
+        ``NotFound`` if there is no message with its id.
+        """
         ...
 
     def get_outbox(self, message_id: str) -> OutboxMessage | None:
@@ -254,7 +324,29 @@ class Transaction(Protocol):
         ...
 
     def due_outbox(self, now: datetime, limit: int) -> list[OutboxMessage]:
-        """Up to ``limit`` unsent messages whose next attempt is due at ``now``, oldest first."""
+        """Up to ``limit`` unsent messages whose next attempt is due at ``now``, oldest first.
+
+        A plain read: it claims nothing. Claimed messages are not due until
+        their lease ends (see :meth:`claim_outbox`).
+        """
+        ...
+
+    def claim_outbox(
+        self, now: datetime, limit: int, lease_until: datetime, *, message_id: str | None = None
+    ) -> list[OutboxMessage]:
+        """Take up to ``limit`` due, unsent messages for this worker until ``lease_until``.
+
+        Atomically, also against other processes, the oldest messages due at
+        ``now`` (as :meth:`due_outbox` orders them) get ``next_attempt_at =
+        lease_until`` and are returned as stored now, in that order. A
+        message claimed (and not yet released) is not due, so no other claim
+        takes it until the lease ends; a message claimed by a concurrent
+        transaction is skipped, not waited for. The worker then sends each and
+        records the outcome with :meth:`save_outbox`, which ends the claim.
+        If the worker dies instead, its messages fall due again at
+        ``lease_until`` (at least once delivery). Sent messages are never
+        claimed. With ``message_id``, only that message is considered.
+        """
         ...
 
     def outbox_of_invoice(self, invoice_id: str) -> list[OutboxMessage]:

@@ -20,7 +20,7 @@ from decimal import Decimal
 from email import encoders
 from email.charset import QP, Charset
 from email.header import Header
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses
 
 import attrs
@@ -199,17 +199,17 @@ def _assemble(
     root["Content-Type"] = "multipart/mixed"
     root.set_boundary(f"tenantbill-mixed-{digest}")
 
-    alternative = MIMEPart(policy=legacy)
+    alternative = EmailMessage(policy=legacy)
     alternative["Content-Type"] = "multipart/alternative"
     alternative.set_boundary(f"tenantbill-alternative-{digest}")
     for body, subtype in ((text, "plain"), (markup, "html")):
-        part = MIMEPart(policy=legacy)
+        part = EmailMessage(policy=legacy)
         part.set_payload(body, _QP_UTF8)
         part.set_type(f"text/{subtype}")
         del part["MIME-Version"]
         alternative.attach(part)
 
-    attachment = MIMEPart(policy=legacy)
+    attachment = EmailMessage(policy=legacy)
     attachment["Content-Type"] = "application/pdf"
     attachment.add_header("Content-Disposition", "attachment", filename=filename)
     attachment.set_payload(pdf)

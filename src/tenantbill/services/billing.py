@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import attrs
@@ -15,7 +15,7 @@ from tenantbill.domain.subscriptions import Plan, PlanChange, Subscription, Usag
 from tenantbill.errors import AlreadyBilled, InvalidInput, NotFound
 from tenantbill.ports import Transaction
 from tenantbill.services.base import Context, authorize, load_account, new_id
-from tenantbill.services.delivery import DeliveryReport, MessageBuilder, deliver
+from tenantbill.services.delivery import LEASE, DeliveryReport, MessageBuilder, deliver
 from tenantbill.services.invoices import issue_in
 
 __all__ = ["BillingReport", "BillingService", "SubscriptionService"]
@@ -136,7 +136,7 @@ class SubscriptionService:
         """
         new_plan = _plan(new_plan)
         with self._ctx.store.transaction() as tx:
-            subscription = _load(tx, subscription_id)
+            subscription = _load(tx, subscription_id, lock=True)
             provider = load_account(tx, subscription.provider_id)
             on = self._on(at, provider.timezone)
             old_plan = subscription.plan
@@ -194,7 +194,7 @@ class SubscriptionService:
     def cancel(self, subscription_id: str, *, at: datetime | date | None = None) -> Subscription:
         """End the subscription at the end of the fee period that contains ``at`` (default: now)."""
         with self._ctx.store.transaction() as tx:
-            subscription = _load(tx, subscription_id)
+            subscription = _load(tx, subscription_id, lock=True)
             provider = load_account(tx, subscription.provider_id)
             on = max(self._on(at, provider.timezone), subscription.anchor)
             end = subscription.plan.cycle.period_containing(subscription.fee_anchor, on).end
@@ -224,8 +224,24 @@ def _index_of(subscription: Subscription, start: date) -> int:
     return months // cycle.months
 
 
-def _load(tx: Transaction, subscription_id: str) -> Subscription:
-    subscription = tx.get_subscription(subscription_id) if isinstance(subscription_id, str) else None
+def _is_due(subscription: Subscription, as_of: date) -> bool:
+    due = subscription.next_due
+    return due is not None and due <= as_of
+
+
+def _load(tx: Transaction, subscription_id: str, *, lock: bool = False) -> Subscription:
+    """The subscription, or :class:`NotFound`.
+
+    With ``lock``, for a change that saves it: locked until the transaction
+    ends (waiting for a billing run that holds it), so neither overwrites the
+    other's change.
+    """
+    if not isinstance(subscription_id, str):
+        subscription = None
+    elif lock:
+        subscription = tx.lock_subscription(subscription_id, wait=True)
+    else:
+        subscription = tx.get_subscription(subscription_id)
     if subscription is None:
         raise NotFound(f"there is no subscription {subscription_id!r}")
     return subscription
@@ -233,12 +249,31 @@ def _load(tx: Transaction, subscription_id: str) -> Subscription:
 
 @attrs.frozen
 class BillingReport:
-    """What a billing run did: invoices issued and the periods found already billed."""
+    """What one billing run did.
+
+    ``issued`` and ``invoice_ids`` are the invoices this run issued. When
+    several runs work at once, each invoice is reported by the run that issued
+    it, so the runs' ``issued`` add up to what was billed. ``already_billed``
+    counts the subscriptions this run found billed by another run after it
+    had seen them due (their period marked billed, or moved past ``as_of``,
+    by the time this run had them locked): zero when a run works alone on a
+    consistent store.
+    """
 
     as_of: date
     issued: int = 0
     invoice_ids: tuple[str, ...] = ()
     already_billed: int = 0
+
+
+@attrs.define
+class _Tally:
+    """What a run has done so far."""
+
+    issued: list[str] = attrs.Factory(list)
+    already_billed: int = 0
+    # Subscriptions whose next period was found marked billed: not tried again in this run.
+    stuck: set[str] = attrs.Factory(set)
 
 
 class BillingService:
@@ -253,46 +288,106 @@ class BillingService:
 
         Each subscription period is billed in its own transaction, so a run
         that stops half-way can be run again to finish the rest.
+
+        Several runs may work at once, in threads or processes (or machines)
+        sharing the store: they bill each (subscription, due date) once between
+        them, numbered without gaps. Each run takes the next due subscription
+        that no other transaction holds, locks it and bills what it owes, one
+        period per transaction. At the end it goes over what is still due
+        (subscriptions another transaction held when it came by), waiting for
+        their locks. So when a run returns, everything that was due by
+        ``as_of`` when it started has been billed, by it or by another run.
         """
         as_of = _day(as_of, "as_of")
-        issued: list[str] = []
-        already = 0
+        tally = _Tally()
         after: str | None = None
+        while (subscription_id := self._bill_next(as_of, after, tally)) is not None:
+            after = subscription_id
+        after = None
         while True:
             with self._ctx.store.transaction() as tx:
                 page = tx.due_subscription_ids(as_of, after, _PAGE)
             if not page:
-                return BillingReport(
-                    as_of=as_of, issued=len(issued), invoice_ids=tuple(issued), already_billed=already
-                )
+                break
             for subscription_id in page:
-                ids, skipped = self._bill(subscription_id, as_of)
-                issued.extend(ids)
-                already += skipped
+                if subscription_id not in tally.stuck:
+                    self._bill(subscription_id, as_of, tally, wait=True)
             after = page[-1]
+        return BillingReport(
+            as_of=as_of,
+            issued=len(tally.issued),
+            invoice_ids=tuple(tally.issued),
+            already_billed=tally.already_billed,
+        )
 
-    def deliver(self) -> DeliveryReport:
-        """Send the queued e-mails through the mailer; failures stay queued and are retried later."""
-        return deliver(self._ctx, self._builder)
+    def deliver(self, *, lease: timedelta = LEASE) -> DeliveryReport:
+        """Send the queued e-mails through the mailer; failures stay queued and are retried later.
 
-    def _bill(self, subscription_id: str, as_of: date) -> tuple[list[str], int]:
-        issued: list[str] = []
+        Several workers may deliver at once: each claims a batch of messages
+        for ``lease`` (which must cover sending one batch), so each message is
+        sent by one of them; a worker that dies leaves its claimed messages
+        to be sent again when the lease ends.
+        """
+        return deliver(self._ctx, self._builder, lease=lease)
+
+    def _bill_next(self, as_of: date, after: str | None, tally: _Tally) -> str | None:
+        """Take the next due subscription above ``after`` that nobody holds and bill it; its id."""
+        subscription: Subscription | None = None
+        try:
+            with self._ctx.store.transaction() as tx:
+                subscription = tx.lock_next_due_subscription(as_of, after)
+                if subscription is None:
+                    return None
+                invoice, more = self._bill_period(tx, subscription, as_of)
+        except AlreadyBilled:
+            assert subscription is not None
+            tally.already_billed += 1
+            tally.stuck.add(subscription.id)
+            return subscription.id
+        if invoice is not None:
+            tally.issued.append(invoice.id)
+        if more:
+            self._bill(subscription.id, as_of, tally, wait=False)
+        return subscription.id
+
+    def _bill(self, subscription_id: str, as_of: date, tally: _Tally, *, wait: bool) -> None:
+        """Bill every period of the subscription still due by ``as_of``, one transaction each.
+
+        Without ``wait``, stop if another transaction holds the subscription:
+        a run that took it over bills the rest (and the end of this run checks).
+        """
+        first = True
         while True:
             try:
                 with self._ctx.store.transaction() as tx:
-                    subscription = tx.lock_subscription(subscription_id)
+                    subscription = tx.lock_subscription(subscription_id, wait=wait)
                     if subscription is None:
-                        return issued, 0
-                    due = subscription.next_due
-                    if due is None or due > as_of:
-                        return issued, 0
-                    invoice = self._bill_due(tx, subscription, due)
+                        return
+                    if not _is_due(subscription, as_of):
+                        if first:
+                            tally.already_billed += 1  # seen due, but another run billed it
+                        return
+                    invoice, more = self._bill_period(tx, subscription, as_of)
             except AlreadyBilled:
-                return issued, 1
+                tally.already_billed += 1
+                tally.stuck.add(subscription_id)
+                return
+            first = False
             if invoice is not None:
-                issued.append(invoice.id)
+                tally.issued.append(invoice.id)
+            if not more:
+                return
 
-    def _bill_due(self, tx: Transaction, sub: Subscription, due: date) -> Invoice | None:
+    def _bill_period(
+        self, tx: Transaction, subscription: Subscription, as_of: date
+    ) -> tuple[Invoice | None, bool]:
+        """Bill the subscription's next due period: the invoice (if any), and whether more is due."""
+        due = subscription.next_due
+        assert due is not None
+        invoice, billed = self._bill_due(tx, subscription, due)
+        return invoice, _is_due(billed, as_of)
+
+    def _bill_due(self, tx: Transaction, sub: Subscription, due: date) -> tuple[Invoice | None, Subscription]:
         lines: list[Line] = []
         period = cycle = None
         fee_n, usage_n = sub.fee_n, sub.usage_n
@@ -329,5 +424,6 @@ class BillingService:
             )
             invoice = issue_in(tx, self._ctx, provider, draft, locale=customer.locale, subscription_id=sub.id)
         tx.add_billing_mark(sub.id, due, None if invoice is None else invoice.id)
-        tx.save_subscription(attrs.evolve(sub, fee_n=fee_n, usage_n=usage_n))
-        return invoice
+        billed = attrs.evolve(sub, fee_n=fee_n, usage_n=usage_n)
+        tx.save_subscription(billed)
+        return invoice, billed

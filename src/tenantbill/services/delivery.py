@@ -7,6 +7,15 @@ a failed send stays queued with its error and is retried after a back-off. A
 crash between sending and marking means the message is sent again on the next
 run (at least once); its ``Message-ID`` is derived from the idempotency key,
 so the receiving side can drop the duplicate.
+
+Several workers (threads, processes, machines) may deliver at once: each
+*claims* a small batch with :meth:`~tenantbill.ports.Transaction.claim_outbox`,
+which moves the batch's next attempt to the end of a lease, so no other
+worker takes those messages while it sends them. A worker that stops with an
+exception gives its unsent claims back at once; one that is killed leaves
+them to fall due again when the lease ends (at least once, same Message-ID).
+A worker that finds its lease over before it sends a message leaves the
+message to whoever claims it next.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import email.policy
 import hashlib
 from collections.abc import Callable
+from datetime import timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
 
@@ -21,6 +31,7 @@ import attrs
 
 from tenantbill.domain.invoices import Invoice
 from tenantbill.domain.outbox import OutboxMessage, backoff
+from tenantbill.errors import InvalidInput
 from tenantbill.ports import Transaction
 from tenantbill.services.base import Context, new_id
 
@@ -36,7 +47,11 @@ __all__ = [
 MessageBuilder = Callable[[OutboxMessage, Invoice], EmailMessage]
 """Builds the e-mail of an invoice outbox entry at delivery time."""
 
-_BATCH = 200
+_BATCH = 50
+"""Messages claimed at a time: small, so that several workers share the queue evenly."""
+
+LEASE = timedelta(minutes=10)
+"""How long a claim lasts: a batch must be sent within it (at most ``_BATCH`` sends)."""
 
 
 @attrs.frozen
@@ -119,26 +134,61 @@ def _record(ctx: Context, entry: OutboxMessage, error: str | None) -> None:
         tx.save_outbox(done)
 
 
-def deliver(ctx: Context, invoice_builder: MessageBuilder | None = None) -> DeliveryReport:
-    """Send every queued message that is due; failures stay queued with a back-off."""
+def deliver(
+    ctx: Context, invoice_builder: MessageBuilder | None = None, *, lease: timedelta = LEASE
+) -> DeliveryReport:
+    """Send every queued message that is due; failures stay queued with a back-off.
+
+    Claims the due messages a batch at a time (see the module's docstring),
+    so any number of workers may call this at once: each message is sent by
+    one of them. Messages that fail are not due again before their back-off
+    has passed, so one call tries each message at most once.
+    """
+    if not isinstance(lease, timedelta) or lease <= timedelta(0):
+        raise InvalidInput("lease must be a positive timedelta")
     sent = failed = 0
     errors: list[str] = []
-    skip: set[str] = set()
     while True:
+        now = ctx.now()
         with ctx.store.transaction() as tx:
-            batch = [e for e in tx.due_outbox(ctx.now(), _BATCH + len(skip)) if e.id not in skip]
-            loaded = _load_batch(tx, batch[:_BATCH])
+            loaded = _load_batch(tx, tx.claim_outbox(now, _BATCH, now + lease))
         if not loaded:
             return DeliveryReport(sent=sent, failed=failed, errors=tuple(errors))
-        for entry, invoice in loaded:
-            error = _attempt(ctx, lambda: _build(entry, invoice, invoice_builder))  # noqa: B023
-            _record(ctx, entry, error)
-            if error is None:
-                sent += 1
-            else:
-                failed += 1
-                skip.add(entry.id)
-                errors.append(f"{entry.recipient}: {error}")
+        done = 0
+        try:
+            for entry, invoice in loaded:
+                if ctx.now() >= entry.next_attempt_at:
+                    # The lease is over: another worker may have claimed the rest of the batch.
+                    break
+                error = _attempt(ctx, lambda: _build(entry, invoice, invoice_builder))  # noqa: B023
+                _record(ctx, entry, error)
+                done += 1
+                if error is None:
+                    sent += 1
+                else:
+                    failed += 1
+                    errors.append(f"{entry.recipient}: {error}")
+        except BaseException:
+            _release(ctx, [entry for entry, _ in loaded[done:]])
+            raise
+
+
+def _release(ctx: Context, claimed: list[OutboxMessage]) -> None:
+    """Give back claims not acted on, so the messages are due at once rather than when the lease ends.
+
+    Only claims whose lease still runs are ours to give back. Best effort: the
+    caller is on its way out with an exception, which must not be replaced by
+    one from here (if the store is what failed, the lease ends anyway).
+    """
+    try:
+        now = ctx.now()
+        mine = [entry for entry in claimed if now < entry.next_attempt_at]
+        if mine:
+            with ctx.store.transaction() as tx:
+                for entry in mine:
+                    tx.save_outbox(attrs.evolve(entry, next_attempt_at=now))
+    except Exception:
+        return
 
 
 def deliver_now(ctx: Context, outbox_id: str) -> None:
@@ -146,13 +196,23 @@ def deliver_now(ctx: Context, outbox_id: str) -> None:
 
     Called after the change that queued it has committed, so nothing here may
     fail the caller: if sending or recording fails, the message stays queued
-    for :func:`deliver`.
+    for :func:`deliver`. The message is claimed first, so a :func:`deliver`
+    running at the same time does not send it too.
     """
     try:
+        now = ctx.now()
         with ctx.store.transaction() as tx:
             entry = tx.get_outbox(outbox_id)
-        if entry is None or entry.sent or entry.payload is None:
-            return
-        _record(ctx, entry, _attempt(ctx, lambda: _build(entry, None, None)))
+            if entry is None or entry.sent or entry.payload is None:
+                return
+            claimed = tx.claim_outbox(now, 1, now + LEASE, message_id=outbox_id)
+        if not claimed:
+            return  # another worker has it, or it is waiting for a retry
+        [entry] = claimed
+        try:
+            _record(ctx, entry, _attempt(ctx, lambda: _build(entry, None, None)))
+        except BaseException:
+            _release(ctx, claimed)
+            raise
     except Exception:
         return

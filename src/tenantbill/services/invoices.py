@@ -58,11 +58,13 @@ def issue_in(
     net = sum((group.base for group in vat), _ZERO)
     vat_total = sum((group.vat for group in vat), _ZERO)
     total = net + vat_total
+    # Take the number first: it locks the account's series, which also serializes
+    # every issuer's read of the customer's balance below (so credit is applied once).
+    sequence = tx.allocate_sequence(account.id)
     applied = _ZERO
     if draft.customer is not None and total > 0:
         balance = tx.balance(account.id, draft.customer, draft.currency)
         applied = min(balance, total) if balance > 0 else _ZERO
-    sequence = tx.allocate_sequence(account.id)
     series = tx.get_series(account.id)
     invoice = Invoice(
         id=new_id(),

@@ -10,7 +10,11 @@ conformance suite runs on both); what differs is how the guarantees are kept.
 - PostgreSQL: READ COMMITTED. The series row is locked by the one ``UPDATE …
   RETURNING`` that allocates a number; claims and marks rely on primary keys
   and ``INSERT … ON CONFLICT DO NOTHING`` (which waits for a concurrent insert
-  of the same key), so no statement fails and aborts the transaction.
+  of the same key), so no statement fails and aborts the transaction. Billing
+  workers lock a subscription with ``FOR UPDATE SKIP LOCKED``, and delivery
+  workers claim outbox messages with one ``UPDATE … FROM (SELECT … FOR UPDATE
+  SKIP LOCKED) … RETURNING``, so workers in several processes share the work
+  without waiting for each other.
 
 SQLAlchemy builds every statement for the backend's dialect and compiles it
 once; a transaction then runs the compiled SQL on its connection's driver
@@ -30,11 +34,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
+import attrs
 from sqlalchemy import (
     ClauseElement,
     Connection,
     Dialect,
     Engine,
+    Select,
     Table,
     bindparam,
     create_engine,
@@ -63,7 +69,7 @@ from tenantbill.errors import (
     NotFound,
     number_taken,
 )
-from tenantbill.ports import Transaction
+from tenantbill.ports import DuplicateId, Transaction
 from tenantbill.sql.codec import POSTGRESQL, SQLITE, Formats, Row
 from tenantbill.sql.schema import (
     accounts,
@@ -313,7 +319,9 @@ class _Statements:
         self.get_user = sql(select(users).where(users.c.id == bindparam("id")))
         self.user_by_email = sql(select(users).where(users.c.email_key == bindparam("email_key")))
 
-        self.insert_account = sql(_insert(accounts))
+        self.insert_account = sql(
+            upsert(accounts).values(_columns(accounts)).on_conflict_do_nothing(index_elements=["id"])
+        )
         self.update_account = sql(_replace(accounts, "id"))
         self.get_account = sql(select(accounts).where(accounts.c.id == bindparam("id")))
         self.accounts_of_user = sql(
@@ -397,12 +405,13 @@ class _Statements:
             )
         )
         self.get_series = sql(select(series).where(series.c.account_id == bindparam("account_id")))
-        # One statement reads, increments and (on PostgreSQL) locks the series row.
+        # One statement reads, increments and (on PostgreSQL) locks the series row, and
+        # returns it: the series read next in the transaction needs no second trip.
         self.allocate = sql(
             update(series)
             .where(series.c.account_id == bindparam("key_account_id"))
             .values(next_sequence=series.c.next_sequence + 1, last_used=series.c.next_sequence)
-            .returning(series.c.last_used)
+            .returning(*series.c)
         )
 
         self.insert_blob = sql(
@@ -445,6 +454,7 @@ class _Statements:
         self.get_subscription = sql(get_subscription)
         # SQLite has no row locks (and needs none: its transactions are serialized).
         self.lock_subscription = sql(get_subscription.with_for_update(skip_locked=True))
+        self.lock_subscription_waiting = sql(get_subscription.with_for_update())
         due = (
             select(subscriptions.c.id)
             .where(subscriptions.c.next_due <= bindparam("as_of"))
@@ -453,6 +463,10 @@ class _Statements:
         )
         self.first_due_subscriptions = sql(due)
         self.next_due_subscriptions = sql(due.where(subscriptions.c.id > bindparam("after")))
+        # The next due subscription no other transaction holds, locked (SQLite: serialized anyway).
+        take = due.with_only_columns(*subscriptions.c).with_for_update(skip_locked=True)
+        self.lock_first_due_subscription = sql(take)
+        self.lock_next_due_subscription = sql(take.where(subscriptions.c.id > bindparam("after")))
 
         self.insert_usage = sql(_insert(usage))
         self.usage_between = sql(
@@ -474,17 +488,54 @@ class _Statements:
         self.insert_outbox = sql(
             upsert(outbox).values(_columns(outbox)).on_conflict_do_nothing(index_elements=["key"])
         )
-        self.update_outbox = sql(_replace(outbox, "id"))
-        self.get_outbox = sql(select(outbox).where(outbox.c.id == bindparam("id")))
-        self.due_outbox = sql(
-            select(outbox)
-            .where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= bindparam("now"))
-            .order_by(outbox.c.next_attempt_at, outbox.c.created_at, outbox.c.id)
-            .limit(bindparam("limit"))
+        # Only the delivery state: the key and the content of a message never change.
+        self.update_outbox = sql(
+            update(outbox)
+            .where(outbox.c.id == bindparam("key_id"))
+            .values({name: bindparam(name) for name in _DELIVERY_STATE})
         )
+        self.get_outbox = sql(select(outbox).where(outbox.c.id == bindparam("id")))
+        due_now = (outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= bindparam("now"))
+        due_order = (outbox.c.next_attempt_at, outbox.c.created_at, outbox.c.id)
+        due_messages = select(outbox).where(*due_now).order_by(*due_order).limit(bindparam("limit"))
+        self.due_outbox = sql(due_messages)
+        self.claim_outbox = sql(_claim(postgres, due_messages))
+        one_message = due_messages.where(outbox.c.id == bindparam("id"))
+        self.claim_one_outbox = sql(_claim(postgres, one_message))
+        if not postgres:
+            # SQLite cannot return the row as it was before the update: the claim reads
+            # the due messages first (its transaction holds the write lock throughout).
+            self.due_one_outbox = sql(one_message)
         self.outbox_of_invoice = sql(
             select(outbox).where(outbox.c.invoice_id == bindparam("invoice_id")).order_by(outbox.c.ordinal)
         )
+
+
+_DELIVERY_STATE = ("next_attempt_at", "attempts", "last_error", "sent_at")
+
+
+def _claim(postgres: bool, due: Select[Any]) -> ClauseElement:
+    """The statement that moves the due messages' next attempt to ``lease_until``.
+
+    PostgreSQL: one ``UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED) …
+    RETURNING``, which also returns when each message was due, for the order.
+    SQLite: ``UPDATE … WHERE ordinal IN (SELECT …)``, after the same SELECT
+    has read the rows.
+    """
+    lease: dict[str, Any] = {"next_attempt_at": bindparam("lease_until")}
+    if postgres:
+        picked = (
+            due.with_only_columns(outbox.c.ordinal, outbox.c.next_attempt_at.label("was_due"))
+            .with_for_update(skip_locked=True)
+            .subquery("picked")
+        )
+        return (
+            update(outbox)
+            .where(outbox.c.ordinal == picked.c.ordinal)
+            .values(lease)
+            .returning(*outbox.c, picked.c.was_due)
+        )
+    return update(outbox).where(outbox.c.ordinal.in_(due.with_only_columns(outbox.c.ordinal))).values(lease)
 
 
 class _SqlTransaction:
@@ -496,6 +547,9 @@ class _SqlTransaction:
         self._f = statements.formats
         self._log = log
         self.closed = False
+        # The series this transaction allocated from last: its row is locked until the
+        # transaction ends, so it stays as returned until this transaction changes it.
+        self._allocated: Series | None = None
 
     def _run(self, sql: _Sql, values: Mapping[str, Any]) -> Any:
         """Execute ``sql`` and return the driver's cursor, holding its result."""
@@ -546,7 +600,8 @@ class _SqlTransaction:
 
     # accounts and memberships
     def add_account(self, account: Account) -> None:
-        self._run(self._q.insert_account, self._f.account_values(account))
+        if not self._changed(self._q.insert_account, self._f.account_values(account)):
+            raise DuplicateId(f"an account with the id {account.id!r} already exists")
         self._run(self._q.insert_series, self._f.series_values(Series(account_id=account.id)))
 
     def save_account(self, account: Account) -> None:
@@ -636,19 +691,23 @@ class _SqlTransaction:
 
     # series, invoices, ledger
     def get_series(self, account_id: str) -> Series:
+        if self._allocated is not None and self._allocated.account_id == account_id:
+            return self._allocated
         row = self._one(self._q.get_series, {"account_id": account_id})
         if row is None:
             raise NotFound(f"no invoice series {account_id!r}")
         return self._f.series_from(row)
 
     def save_series(self, series: Series) -> None:
+        self._allocated = None
         self._run(self._q.save_series, self._f.series_values(series))
 
     def allocate_sequence(self, account_id: str) -> int:
         row = self._one(self._q.allocate, {"key_account_id": account_id})
         if row is None:
             raise NotFound(f"no invoice series {account_id!r}")
-        sequence: int = row[0]
+        self._allocated = self._f.series_from(row)
+        sequence: int = row[4]  # last_used
         return sequence
 
     def add_invoice(self, invoice: Invoice) -> None:
@@ -667,18 +726,22 @@ class _SqlTransaction:
         # A generator: the invoices are read a page at a time as the caller iterates.
         sql, values = self._q.first_invoices, {"account_id": account_id}
         while True:
-            if self.closed:
-                raise RuntimeError(
-                    "invoices_of_account() was iterated after its transaction ended; "
-                    "iterate it inside the transaction (or make a list there)"
-                )
+            self._check_open()
             rows = self._all(sql, values)
             for row in rows:
+                self._check_open()
                 yield self._f.invoice_from(row)
             if len(rows) < _INVOICE_PAGE:
                 return
             sql = self._q.next_invoices
             values = {"account_id": account_id, "after": rows[-1][2]}  # the sequence
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError(
+                "invoices_of_account() was iterated after its transaction ended; "
+                "iterate it inside the transaction (or make a list there)"
+            )
 
     def credit_notes_of(self, invoice_id: str) -> list[Invoice]:
         rows = self._all(self._q.credit_notes_of, {"invoice_id": invoice_id})
@@ -718,8 +781,17 @@ class _SqlTransaction:
             rows = self._all(self._q.next_due_subscriptions, {**values, "after": after})
         return [row[0] for row in rows]
 
-    def lock_subscription(self, subscription_id: str) -> Subscription | None:
-        row = self._one(self._q.lock_subscription, {"id": subscription_id})
+    def lock_next_due_subscription(self, as_of: date, after: str | None) -> Subscription | None:
+        values: dict[str, Any] = {"as_of": self._f.day(as_of), "limit": 1}
+        if after is None:
+            row = self._one(self._q.lock_first_due_subscription, values)
+        else:
+            row = self._one(self._q.lock_next_due_subscription, {**values, "after": after})
+        return None if row is None else self._f.subscription_from(row)
+
+    def lock_subscription(self, subscription_id: str, *, wait: bool = False) -> Subscription | None:
+        sql = self._q.lock_subscription_waiting if wait else self._q.lock_subscription
+        row = self._one(sql, {"id": subscription_id})
         return None if row is None else self._f.subscription_from(row)
 
     def add_usage(self, usage: Usage) -> None:
@@ -739,8 +811,9 @@ class _SqlTransaction:
         return self._changed(self._q.insert_outbox, self._f.outbox_values(message))
 
     def save_outbox(self, message: OutboxMessage) -> None:
-        values = _key_params(self._f.outbox_values(message), "id")
-        self._replace(self._q.update_outbox, values, "outbox message", message.id)
+        values = self._f.outbox_values(message)
+        state = {name: values[name] for name in _DELIVERY_STATE}
+        self._replace(self._q.update_outbox, {**state, "key_id": message.id}, "outbox message", message.id)
 
     def get_outbox(self, message_id: str) -> OutboxMessage | None:
         row = self._one(self._q.get_outbox, {"id": message_id})
@@ -751,6 +824,30 @@ class _SqlTransaction:
             return []
         rows = self._all(self._q.due_outbox, {"now": self._f.instant(now), "limit": limit})
         return [self._f.outbox_from(row) for row in rows]
+
+    def claim_outbox(
+        self, now: datetime, limit: int, lease_until: datetime, *, message_id: str | None = None
+    ) -> list[OutboxMessage]:
+        if limit <= 0:
+            return []
+        values: dict[str, Any] = {
+            "now": self._f.instant(now),
+            "limit": limit,
+            "lease_until": self._f.instant(lease_until),
+        }
+        claim = self._q.claim_outbox
+        if message_id is not None:
+            values["id"] = message_id
+            claim = self._q.claim_one_outbox
+        if self._q.locks_rows:
+            # PostgreSQL: RETURNING gives the claimed rows and when each was due, in no order.
+            rows = sorted(self._all(claim, values), key=lambda row: (row[-1], row[4], row[1]))
+            return [self._f.outbox_from(row[:-1]) for row in rows]
+        due = self._q.due_outbox if message_id is None else self._q.due_one_outbox
+        rows = self._all(due, values)
+        if rows:
+            self._run(claim, values)
+        return [attrs.evolve(self._f.outbox_from(row), next_attempt_at=lease_until) for row in rows]
 
     def outbox_of_invoice(self, invoice_id: str) -> list[OutboxMessage]:
         rows = self._all(self._q.outbox_of_invoice, {"invoice_id": invoice_id})

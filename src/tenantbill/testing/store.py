@@ -79,7 +79,7 @@ from tenantbill.errors import (
     NumberTaken,
     OrgNumberTaken,
 )
-from tenantbill.ports import Store, Transaction
+from tenantbill.ports import DuplicateId, Store, Transaction
 
 __all__ = ["StoreConformance"]
 
@@ -480,6 +480,7 @@ def _write_cases() -> dict[str, Callable[[Transaction, World], object]]:
         "add_billing_mark": lambda tx, w: tx.add_billing_mark(w.subscription.id, date(2026, 2, 10), None),
         "add_outbox": lambda tx, w: tx.add_outbox(make_message(invoice_id=w.invoice.id)),
         "save_outbox": lambda tx, w: tx.save_outbox(attrs.evolve(w.message, attempts=1, sent_at=T0)),
+        "claim_outbox": lambda tx, w: tx.claim_outbox(T0, 10, T0 + timedelta(minutes=10)),
     }
 
 
@@ -570,6 +571,15 @@ class StoreConformance:
         account = make_account(make_user())
         run(store, lambda tx: tx.add_account(account))
         assert run(store, lambda tx: tx.get_series(account.id)) == Series(account.id)
+
+    def test_account_with_an_id_already_stored_is_refused(self, store: Store) -> None:
+        account = make_account(make_user())
+        run(store, lambda tx: tx.add_account(account))
+        run(store, lambda tx: tx.save_series(Series(account.id, next_sequence=7, last_used=6)))
+        with pytest.raises(DuplicateId):
+            run(store, lambda tx: tx.add_account(attrs.evolve(account, name="Imposter AS")))
+        assert run(store, lambda tx: tx.get_account(account.id)) == account
+        assert run(store, lambda tx: tx.get_series(account.id)) == Series(account.id, 7, last_used=6)
 
     # memberships
 
@@ -756,6 +766,25 @@ class StoreConformance:
         assert run(store, lambda tx: tx.allocate_sequence(account.id)) == 1000
         assert run(store, lambda tx: tx.get_series(account.id)) == configured.taken(1000)
 
+    def test_the_series_read_in_a_transaction_is_the_one_it_allocated_from_and_saved(
+        self, store: Store
+    ) -> None:
+        account, other = make_account(make_user()), make_account(make_user())
+        run(store, lambda tx: add_all(tx.add_account, (account, other)))
+
+        def allocate_save_allocate(tx: Transaction) -> None:
+            assert tx.allocate_sequence(account.id) == 1
+            assert tx.get_series(account.id) == Series(account.id).taken(1)
+            assert tx.get_series(other.id) == Series(other.id)
+            configured = Series(account.id, next_sequence=10, prefix="F-", width=4, last_used=1)
+            tx.save_series(configured)
+            assert tx.get_series(account.id) == configured
+            assert tx.allocate_sequence(account.id) == 10
+            assert tx.get_series(account.id) == configured.taken(10)
+
+        run(store, allocate_save_allocate)
+        assert run(store, lambda tx: tx.get_series(account.id)).format(11) == "F-0011"
+
     def test_saved_taken_series_skips_to_the_next_number(self, store: Store) -> None:
         account = make_account(make_user())
         run(store, lambda tx: tx.add_account(account))
@@ -900,6 +929,17 @@ class StoreConformance:
 
         assert run(store, read) == list(range(2, count + 1))
 
+    def test_invoices_of_account_cannot_be_iterated_after_its_transaction(self, store: Store) -> None:
+        run(store, lambda tx: add_all(tx.add_invoice, [make_invoice("account-1", n) for n in (1, 2)]))
+        with store.transaction() as tx:
+            unread = tx.invoices_of_account("account-1")
+            started = tx.invoices_of_account("account-1")
+            assert next(started).sequence == 1
+        with pytest.raises(RuntimeError):
+            next(unread)
+        with pytest.raises(RuntimeError):
+            next(started)
+
     # ledger
 
     def test_ledger_is_per_customer_and_oldest_first(self, store: Store) -> None:
@@ -964,6 +1004,45 @@ class StoreConformance:
         subscription = make_subscription()
         run(store, lambda tx: tx.add_subscription(subscription))
         assert run(store, lambda tx: tx.lock_subscription(subscription.id)) == subscription
+        assert run(store, lambda tx: tx.lock_subscription(subscription.id, wait=True)) == subscription
+        assert run(store, lambda tx: tx.lock_subscription("unknown", wait=True)) is None
+
+    def test_the_next_due_subscription_is_the_first_due_one_by_id_above_the_cursor(
+        self, store: Store
+    ) -> None:
+        day = date(2026, 1, 31)
+        due = [make_subscription(id=i) for i in ("sub-a", "Sub-B", "sub-d")]
+        later = make_subscription(date(2026, 2, 1), id="sub-C")
+        run(store, lambda tx: add_all(tx.add_subscription, [*due, later]))
+
+        def walk(tx: Transaction) -> list[str]:
+            found: list[str] = []
+            while subscription := tx.lock_next_due_subscription(day, found[-1] if found else None):
+                found.append(subscription.id)
+            return found
+
+        assert run(store, walk) == ["Sub-B", "sub-a", "sub-d"]
+        assert run(store, lambda tx: tx.lock_next_due_subscription(day, "Sub-B")) == due[0]
+        assert run(store, lambda tx: tx.lock_next_due_subscription(date(2026, 1, 9), None)) is None
+        assert run(store, lambda tx: tx.lock_next_due_subscription(day, "sub-d")) is None
+
+    def test_the_next_due_subscription_moves_on_once_it_is_billed(self, store: Store) -> None:
+        first, second = make_subscription(id="sub-1"), make_subscription(id="sub-2")
+        run(store, lambda tx: add_all(tx.add_subscription, [first, second]))
+
+        def bill(tx: Transaction) -> str | None:
+            subscription = tx.lock_next_due_subscription(date(2026, 1, 31), None)
+            if subscription is None:
+                return None
+            tx.save_subscription(attrs.evolve(subscription, fee_n=1))
+            return subscription.id
+
+        assert [run(store, bill) for _ in range(3)] == ["sub-1", "sub-2", None]
+
+    def test_no_subscriptions_are_listed_for_a_limit_of_zero(self, store: Store) -> None:
+        run(store, lambda tx: tx.add_subscription(make_subscription()))
+        for limit in (0, -1):
+            assert run(store, lambda tx: tx.due_subscription_ids(date(2030, 1, 1), None, limit)) == []  # noqa: B023
 
     def test_due_subscriptions_are_those_due_on_or_before_the_day(self, store: Store) -> None:
         early, on_the_day, late = (make_subscription(date(2026, 1, day)) for day in (10, 15, 20))
@@ -1071,6 +1150,135 @@ class StoreConformance:
         assert run(store, lambda tx: tx.due_outbox(T0 + timedelta(days=1), 10)) == []
         assert run(store, lambda tx: tx.get_outbox(message.id)) == sent
 
+    def test_saving_a_message_changes_its_delivery_state_only(self, store: Store) -> None:
+        message = make_message(payload=b"queued", invoice_id="invoice-1")
+        run(store, lambda tx: tx.add_outbox(message))
+        retried = attrs.evolve(message, next_attempt_at=T0 + timedelta(hours=1), attempts=3, last_error="421")
+        changed = attrs.evolve(
+            retried,
+            key="key:another",
+            recipient="other@example.no",
+            created_at=T0 + timedelta(days=1),
+            invoice_id="invoice-2",
+            payload=b"changed",
+        )
+        run(store, lambda tx: tx.save_outbox(changed))
+        assert run(store, lambda tx: tx.get_outbox(message.id)) == retried
+        # The key is still the one queued: it is still taken, and the other is free.
+        assert run(store, lambda tx: tx.add_outbox(make_message(key=message.key))) is False
+        assert run(store, lambda tx: tx.add_outbox(make_message(key="key:another"))) is True
+
+    def test_no_messages_are_listed_or_claimed_for_a_limit_of_zero(self, store: Store) -> None:
+        run(store, lambda tx: tx.add_outbox(make_message()))
+        for limit in (0, -1):
+            assert run(store, lambda tx: tx.due_outbox(T0, limit)) == []  # noqa: B023
+            assert run(store, lambda tx: tx.claim_outbox(T0, limit, T0 + timedelta(minutes=5))) == []  # noqa: B023
+        assert len(run(store, lambda tx: tx.due_outbox(T0, 10))) == 1
+
+    def test_claimed_messages_are_the_oldest_due_and_are_not_due_until_the_lease_ends(
+        self, store: Store
+    ) -> None:
+        messages = [make_message(next_attempt_at=T0 - timedelta(minutes=m)) for m in (1, 30, 20, 10)]
+        future = make_message(next_attempt_at=T0 + timedelta(seconds=1))
+        sent = make_message(next_attempt_at=T0 - timedelta(days=1), sent_at=T0 - timedelta(hours=1))
+        run(store, lambda tx: add_all(tx.add_outbox, [*messages, future, sent]))
+        lease = T0 + timedelta(minutes=5)
+
+        claimed = run(store, lambda tx: tx.claim_outbox(T0, 3, lease))
+
+        oldest = [messages[1], messages[2], messages[3]]
+        assert claimed == [attrs.evolve(m, next_attempt_at=lease) for m in oldest]
+        assert run(store, lambda tx: [tx.get_outbox(m.id) for m in oldest]) == claimed
+        assert run(store, lambda tx: tx.due_outbox(T0, 10)) == [messages[0]]
+
+    def test_claiming_twice_gives_disjoint_messages_until_none_are_left(self, store: Store) -> None:
+        messages = [make_message(next_attempt_at=T0 - timedelta(seconds=s)) for s in range(7)]
+        each(store, lambda tx, message: tx.add_outbox(message), messages)
+        lease = T0 + timedelta(minutes=5)
+
+        batches = [run(store, lambda tx: tx.claim_outbox(T0, 3, lease)) for _ in range(4)]
+
+        ids = [[m.id for m in batch] for batch in batches]
+        assert [len(batch) for batch in ids] == [3, 3, 1, 0]
+        assert sorted(i for batch in ids for i in batch) == sorted(m.id for m in messages)
+
+    def test_claimed_messages_fall_due_again_when_the_lease_ends(self, store: Store) -> None:
+        message = make_message()
+        run(store, lambda tx: tx.add_outbox(message))
+        lease = T0 + timedelta(minutes=5)
+        assert [m.id for m in run(store, lambda tx: tx.claim_outbox(T0, 10, lease))] == [message.id]
+
+        just_before = lease - timedelta(microseconds=1)
+        assert (
+            run(store, lambda tx: tx.claim_outbox(just_before, 10, just_before + timedelta(minutes=5))) == []
+        )
+        later = lease + timedelta(minutes=5)
+        again = run(store, lambda tx: tx.claim_outbox(lease, 10, later))
+        assert again == [attrs.evolve(message, next_attempt_at=later)]
+
+    def test_saving_the_outcome_ends_the_claim(self, store: Store) -> None:
+        failing, sending = make_message(), make_message()
+        run(store, lambda tx: add_all(tx.add_outbox, [failing, sending]))
+        lease = T0 + timedelta(hours=1)
+        claimed = run(store, lambda tx: tx.claim_outbox(T0, 10, lease))
+        retry = T0 + timedelta(minutes=1)
+        run(store, lambda tx: tx.save_outbox(attrs.evolve(claimed[0], attempts=1, next_attempt_at=retry)))
+        run(store, lambda tx: tx.save_outbox(attrs.evolve(claimed[1], attempts=1, sent_at=T0)))
+
+        assert [
+            m.id for m in run(store, lambda tx: tx.claim_outbox(retry, 10, retry + timedelta(hours=1)))
+        ] == [claimed[0].id]
+        # A sent message is never claimed, however late.
+        much_later = T0 + timedelta(days=3650)
+        latest = run(store, lambda tx: tx.claim_outbox(much_later, 10, much_later + timedelta(hours=1)))
+        assert [m.id for m in latest] == [claimed[0].id]
+
+    def test_a_message_is_claimed_by_id_only_when_it_is_due(self, store: Store) -> None:
+        first, second = make_message(), make_message()
+        future = make_message(next_attempt_at=T0 + timedelta(minutes=1))
+        run(store, lambda tx: add_all(tx.add_outbox, [first, second, future]))
+        lease = T0 + timedelta(minutes=5)
+
+        def claim(message_id: str) -> list[str]:
+            claimed = run(store, lambda tx: tx.claim_outbox(T0, 10, lease, message_id=message_id))
+            return [m.id for m in claimed]
+
+        assert claim(second.id) == [second.id]
+        assert claim(second.id) == []  # claimed already
+        assert claim(future.id) == []
+        assert claim("unknown") == []
+        assert run(store, lambda tx: tx.due_outbox(T0, 10)) == [first]
+
+    def test_a_rolled_back_claim_leaves_the_messages_due(self, store: Store) -> None:
+        message = make_message()
+        run(store, lambda tx: tx.add_outbox(message))
+        fails(store, lambda tx: tx.claim_outbox(T0, 10, T0 + timedelta(minutes=5)))
+        assert run(store, lambda tx: tx.due_outbox(T0, 10)) == [message]
+
+    def test_threads_claiming_at_once_each_get_other_messages(self, store: Store) -> None:
+        messages = [make_message(next_attempt_at=T0 - timedelta(seconds=s)) for s in range(60)]
+        run(store, lambda tx: add_all(tx.add_outbox, messages))
+        claims: list[list[str]] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(4)
+
+        def claim() -> None:
+            try:
+                start.wait(timeout=30)
+                while batch := run(store, lambda tx: tx.claim_outbox(T0, 4, T0 + timedelta(minutes=5))):
+                    claims.append([m.id for m in batch])
+            except BaseException as error:  # reported below, in the test's thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=claim) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        claimed = [i for batch in claims for i in batch]
+        assert sorted(claimed) == sorted(m.id for m in messages)
+
     def test_saving_an_unknown_outbox_message_raises_not_found(self, store: Store) -> None:
         with pytest.raises(NotFound):
             run(store, lambda tx: tx.save_outbox(make_message()))
@@ -1150,6 +1358,8 @@ class StoreConformance:
                 tx.claim_number("org", "974760673", world.new_account.id, world.member.id)
             with pytest.raises(AlreadyBilled):
                 tx.add_billing_mark(world.subscription.id, date(2026, 1, 10), None)
+            with pytest.raises(DuplicateId):
+                tx.add_account(attrs.evolve(world.account, name="Imposter AS"))
             assert tx.add_outbox(make_message(key=world.message.key)) is False
             with pytest.raises(NotFound):
                 tx.save_user(world.new_user)

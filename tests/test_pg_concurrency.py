@@ -1,0 +1,176 @@
+"""The numbering and uniqueness guarantees on a real PostgreSQL server, across processes.
+
+Each test runs in a database of its own, created for it and dropped after, so
+the tests never see each other's rows. They need ``TENANTBILL_PG_URL`` (a
+server the tests may create databases on); ``python3 dev.py test`` starts a
+throwaway one and sets it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import tenantbill as tb
+from tenantbill.clock import FixedClock
+from tenantbill.memory import MemoryMailer
+
+PG_URL = os.environ.get("TENANTBILL_PG_URL")
+SKIP_REASON = "set TENANTBILL_PG_URL (python3 dev.py test starts a server)"
+pytestmark = [pytest.mark.postgres, pytest.mark.skipif(PG_URL is None, reason=SKIP_REASON)]
+
+AT = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+ORG = "974760673"
+PROCESSES = 8
+ISSUES_PER_PROCESS = 1000  # about 15 s on the project's 2-core machine, process start included
+
+
+@contextmanager
+def fresh_database(url: str) -> Iterator[str]:
+    """A new, empty database on the server of ``url``; dropped (with any connection left) after."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    server = make_url(url)
+    name = f"tenantbill_test_{uuid.uuid4().hex[:16]}"
+    admin = sqlalchemy.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield server.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    assert PG_URL is not None
+    with fresh_database(PG_URL) as url:
+        yield url
+
+
+def app_on(url: str) -> tb.Tenantbill:
+    from tenantbill.sql import SqlStore
+
+    return tb.Tenantbill(store=SqlStore(url), mailer=MemoryMailer(), clock=FixedClock(AT))
+
+
+def close(app: tb.Tenantbill) -> None:
+    app.store.close()  # type: ignore[attr-defined]
+
+
+DRAFT = tb.InvoiceDraft(
+    bill_to=tb.Party(name="Kunde AS", address="Storgata 1\n0155 Oslo"),
+    lines=[tb.Line(description="Drift – «Pro»", quantity=Decimal(1), unit_price=Decimal(300))],
+)
+
+
+def issue_many(url: str, owner_id: str, account_id: str, count: int) -> tuple[list[int], float]:
+    """Issue ``count`` invoices on the account; their sequences, and the seconds it took."""
+    app = app_on(url)
+    try:
+        begin = time.perf_counter()
+        sequences = [app.invoices.issue(owner_id, account_id, DRAFT).sequence for _ in range(count)]
+        return sequences, time.perf_counter() - begin
+    finally:
+        close(app)
+
+
+def sign_up(url: str, i: int) -> str:
+    """Sign up racer ``i`` with the shared org number: ``"won"`` or the error's class name."""
+    app = app_on(url)
+    try:
+        app.accounts.sign_up(name=f"Racer {i} AS", email=f"racer{i}@example.no", org_number=ORG)
+    except tb.TenantbillError as error:
+        return type(error).__name__
+    finally:
+        close(app)
+    return "won"
+
+
+def test_processes_issuing_on_one_account_number_every_invoice_once_without_gaps(url: str) -> None:
+    app = app_on(url)
+    owner, account = app.accounts.sign_up(name="Plattform AS", email="eier@plattform.no")
+
+    results = in_processes(issue_many, [(url, owner.id, account.id, ISSUES_PER_PROCESS)] * PROCESSES)
+
+    total = PROCESSES * ISSUES_PER_PROCESS
+    assert all(sequences == sorted(sequences) for sequences, _ in results)
+    taken = Counter(n for sequences, _ in results for n in sequences)
+    assert max(taken.values()) == 1, "a number was given out twice"
+    assert sorted(taken) == list(range(1, total + 1))
+    stored = list(app.invoices.of_account(owner.id, account.id))
+    assert [i.sequence for i in stored] == list(range(1, total + 1))
+    assert len({i.number for i in stored}) == total
+    slowest = max(seconds for _, seconds in results)
+    print(f"\n{total} invoices by {PROCESSES} processes in {slowest:.1f} s: {total / slowest:.0f}/s")
+    close(app)
+
+
+def test_processes_signing_up_with_one_org_number_let_exactly_one_win(url: str) -> None:
+    app = app_on(url)  # the schema exists before the race
+    racers = 6
+
+    outcomes = Counter(in_processes(sign_up, [(url, i) for i in range(racers)]))
+
+    assert outcomes == Counter({"won": 1, "OrgNumberTaken": racers - 1})
+    with app.store.transaction() as tx:
+        [holder] = tx.number_holders("org", ORG)
+        account = tx.get_account(holder)
+        assert account is not None
+        winner = tx.get_user(account.owner_id)
+        assert winner is not None
+        losers = [tx.user_by_email(f"racer{i}@example.no") for i in range(racers)]
+    assert [u for u in losers if u is not None] == [winner], "a losing sign-up left its user"
+    close(app)
+
+
+def in_processes(function: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
+    """``function(*args)`` for each of ``calls``, each in a new (spawned) process, let go at once."""
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(len(calls))
+    results: Any = context.Queue()
+    processes = [
+        context.Process(target=_work, args=(function, args, start, results, index))
+        for index, args in enumerate(calls)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        outcomes = []
+        for _ in processes:
+            try:
+                outcomes.append(results.get(timeout=300))
+            except queue.Empty:
+                pytest.fail(f"a worker did not report; exit codes {[p.exitcode for p in processes]}")
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    outcomes.sort(key=lambda outcome: outcome[0])
+    assert [error for _, _, error in outcomes if error is not None] == []
+    return [result for _, result, _ in outcomes]
+
+
+def _work(function: Callable[..., Any], args: tuple[Any, ...], start: Any, results: Any, index: int) -> None:
+    try:
+        start.wait(timeout=120)
+        results.put((index, function(*args), None))
+    except BaseException as error:  # reported by the parent
+        results.put((index, None, repr(error)))
