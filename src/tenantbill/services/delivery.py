@@ -23,7 +23,7 @@ from __future__ import annotations
 import email.policy
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
 
@@ -46,6 +46,9 @@ __all__ = [
 
 MessageBuilder = Callable[[OutboxMessage, Invoice], EmailMessage]
 """Builds the e-mail of an invoice outbox entry at delivery time."""
+
+RECORD_EVERY = 25
+"""Outcomes written per transaction: a crash re-sends at most this many (same Message-ID)."""
 
 _BATCH = 50
 """Messages claimed at a time: small, so that several workers share the queue evenly."""
@@ -118,20 +121,22 @@ def _attempt(ctx: Context, build: Callable[[], EmailMessage]) -> str | None:
     return None
 
 
-def _record(ctx: Context, entry: OutboxMessage, error: str | None) -> None:
-    now = ctx.now()
+def _outcome(entry: OutboxMessage, error: str | None, now: datetime) -> OutboxMessage:
+    """The entry after one attempt: sent, or queued again after a back-off."""
     attempts = entry.attempts + 1
     if error is None:
-        done = attrs.evolve(entry, attempts=attempts, sent_at=now, last_error=None)
-    else:
-        done = attrs.evolve(
-            entry,
-            attempts=attempts,
-            last_error=error[:500],
-            next_attempt_at=now + backoff(attempts),
-        )
+        return attrs.evolve(entry, attempts=attempts, sent_at=now, last_error=None)
+    return attrs.evolve(
+        entry, attempts=attempts, last_error=error[:500], next_attempt_at=now + backoff(attempts)
+    )
+
+
+def _record(ctx: Context, outcomes: list[tuple[OutboxMessage, str | None]]) -> None:
+    """Write the outcome of several attempts in one transaction."""
+    now = ctx.now()
     with ctx.store.transaction() as tx:
-        tx.save_outbox(done)
+        for entry, error in outcomes:
+            tx.save_outbox(_outcome(entry, error, now))
 
 
 def deliver(
@@ -154,23 +159,33 @@ def deliver(
             loaded = _load_batch(tx, tx.claim_outbox(now, _BATCH, now + lease))
         if not loaded:
             return DeliveryReport(sent=sent, failed=failed, errors=tuple(errors))
-        done = 0
+        recorded = 0
+        results: list[tuple[OutboxMessage, str | None]] = []
+        pending: list[tuple[OutboxMessage, str | None]] = []
         try:
             for entry, invoice in loaded:
                 if ctx.now() >= entry.next_attempt_at:
                     # The lease is over: another worker may have claimed the rest of the batch.
                     break
-                error = _attempt(ctx, lambda: _build(entry, invoice, invoice_builder))  # noqa: B023
-                _record(ctx, entry, error)
-                done += 1
-                if error is None:
-                    sent += 1
-                else:
-                    failed += 1
-                    errors.append(f"{entry.recipient}: {error}")
+                result = (entry, _attempt(ctx, lambda: _build(entry, invoice, invoice_builder)))  # noqa: B023
+                results.append(result)
+                pending.append(result)
+                if len(pending) == RECORD_EVERY:
+                    _record(ctx, pending)
+                    recorded, pending = recorded + len(pending), []
+            if pending:
+                _record(ctx, pending)
+                recorded += len(pending)
         except BaseException:
-            _release(ctx, [entry for entry, _ in loaded[done:]])
+            # Sent but not recorded messages go back too: sent again later (at least once).
+            _release(ctx, [entry for entry, _ in loaded[recorded:]])
             raise
+        for entry, error in results[:recorded]:
+            if error is None:
+                sent += 1
+            else:
+                failed += 1
+                errors.append(f"{entry.recipient}: {error}")
 
 
 def _release(ctx: Context, claimed: list[OutboxMessage]) -> None:
@@ -210,7 +225,7 @@ def deliver_now(ctx: Context, outbox_id: str) -> None:
             return  # another worker has it, or it is waiting for a retry
         [entry] = claimed
         try:
-            _record(ctx, entry, _attempt(ctx, lambda: _build(entry, None, None)))
+            _record(ctx, [(entry, _attempt(ctx, lambda: _build(entry, None, None)))])
         except BaseException:
             _release(ctx, claimed)
             raise
