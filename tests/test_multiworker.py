@@ -38,8 +38,7 @@ from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.subscriptions import PlanChange, Subscription
 from tenantbill.memory import MemoryMailer
 from tenantbill.ports import Store
-from tenantbill.services.delivery import RECORD_EVERY
-from tenantbill.services.delivery import message_id
+from tenantbill.services.delivery import RECORD_EVERY, message_id
 
 PG_URL = os.environ.get("TENANTBILL_PG_URL")
 SKIP_REASON = "set TENANTBILL_PG_URL (python3 dev.py test starts a server)"
