@@ -14,6 +14,7 @@ from tenantbill.services.access import AccessService
 from tenantbill.services.accounts import AccountService, UserService
 from tenantbill.services.base import Context
 from tenantbill.services.billing import BillingService, SubscriptionService
+from tenantbill.services.delivery import message_id
 from tenantbill.services.invoices import InvoiceService
 
 __all__ = ["Tenantbill"]
@@ -79,4 +80,7 @@ class Tenantbill:
         cached = self._pdf_cache
         if cached is None or cached[0] != invoice.id:
             cached = self._pdf_cache = (invoice.id, render_invoice(invoice))
-        return invoice_message(invoice, recipient=entry.recipient, sender=self._ctx.sender, pdf=cached[1])
+        headers = {"Message-ID": message_id(entry.key), "X-Tenantbill-Key": entry.key}
+        return invoice_message(
+            invoice, recipient=entry.recipient, sender=self._ctx.sender, pdf=cached[1], headers=headers
+        )

@@ -401,6 +401,9 @@ class _MemoryTransaction:
         return value
 
 
+_RECIPIENT_FIELDS = frozenset({"to", "cc", "bcc"})
+
+
 class MemoryMailer:
     """A mailer that keeps every message it is given in :attr:`sent`.
 
@@ -417,7 +420,7 @@ class MemoryMailer:
 
     def send(self, message: EmailMessage) -> None:
         """Record ``message`` as delivered; a message with no recipients is refused like SMTP refuses it."""
-        fields = [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]
+        fields = [str(value) for name, value in message.raw_items() if name.lower() in _RECIPIENT_FIELDS]
         if not any(address for _, address in getaddresses(fields)):
             raise DeliveryError("the message has no recipients; set its To, Cc or Bcc header before sending")
         self.count += 1

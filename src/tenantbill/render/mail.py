@@ -12,12 +12,13 @@ same invoice always yields the same bytes.
 
 from __future__ import annotations
 
+import base64
 import email.policy
 import hashlib
 import html
 import re
+from collections.abc import Mapping
 from decimal import Decimal
-from email import encoders
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import EmailMessage
@@ -135,7 +136,13 @@ class _Letter:
 
 
 def invoice_message(
-    invoice: Invoice, *, recipient: str, sender: str, pdf: bytes, locale: str | None = None
+    invoice: Invoice,
+    *,
+    recipient: str,
+    sender: str,
+    pdf: bytes,
+    locale: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """The e-mail of ``invoice`` to ``recipient`` with ``pdf`` attached, in ``locale`` or the invoice's.
 
@@ -144,6 +151,7 @@ def invoice_message(
     language gets English. Raises :class:`~tenantbill.errors.InvalidEmail` for
     a recipient or sender that is not one address, and
     :class:`~tenantbill.errors.InvalidInput` for ``pdf`` that is not a PDF.
+    ``headers`` are extra ASCII header fields (the outbox passes ``Message-ID``).
     """
     if not isinstance(pdf, bytes) or not pdf.startswith(b"%PDF-"):
         raise InvalidInput("pdf must be the bytes of a PDF document (starting with b'%PDF-')")
@@ -165,6 +173,7 @@ def invoice_message(
         filename=filename,
         pdf=pdf,
         digest=digest,
+        headers=headers or {},
     )
 
 
@@ -179,6 +188,7 @@ def _assemble(
     filename: str,
     pdf: bytes,
     digest: str,
+    headers: Mapping[str, str],
 ) -> EmailMessage:
     """Write the MIME tree out directly, then hand it over as a modern :class:`EmailMessage`.
 
@@ -195,6 +205,10 @@ def _assemble(
     root["To"] = recipient
     root["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
     root["Date"] = date
+    for name, value in headers.items():
+        if not value.isascii() or "\n" in value or "\r" in value:
+            raise InvalidInput(f"header {name} must be one line of ASCII text")
+        root[name] = value
     root["MIME-Version"] = "1.0"
     root["Content-Type"] = "multipart/mixed"
     root.set_boundary(f"tenantbill-mixed-{digest}")
@@ -212,8 +226,9 @@ def _assemble(
     attachment = EmailMessage(policy=legacy)
     attachment["Content-Type"] = "application/pdf"
     attachment.add_header("Content-Disposition", "attachment", filename=filename)
-    attachment.set_payload(pdf)
-    encoders.encode_base64(attachment)
+    encoded = base64.b64encode(pdf).decode("ascii")
+    attachment.set_payload("\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76)))
+    attachment["Content-Transfer-Encoding"] = "base64"
 
     root.attach(alternative)
     root.attach(attachment)

@@ -20,6 +20,9 @@ from tenantbill.services.invoices import issue_in
 
 __all__ = ["BillingReport", "BillingService", "SubscriptionService"]
 
+_PERIODS_PER_TRANSACTION = 12
+"""How many due periods of one subscription are billed in one transaction."""
+
 _PAGE = 500
 
 
@@ -286,8 +289,9 @@ class BillingService:
     def run(self, as_of: date) -> BillingReport:
         """Bill everything due on or before ``as_of``; safe to re-run (nothing is billed twice).
 
-        Each subscription period is billed in its own transaction, so a run
-        that stops half-way can be run again to finish the rest.
+        Each subscription is billed in its own transaction (up to
+        ``_PERIODS_PER_TRANSACTION`` periods at a time), so a run that stops
+        half-way can be run again to finish the rest.
 
         Several runs may work at once, in threads or processes (or machines)
         sharing the store: they bill each (subscription, due date) once between
@@ -338,20 +342,19 @@ class BillingService:
                 subscription = tx.lock_next_due_subscription(as_of, after)
                 if subscription is None:
                     return None
-                invoice, more = self._bill_period(tx, subscription, as_of)
+                invoices, more = self._bill_period(tx, subscription, as_of)
         except AlreadyBilled:
             assert subscription is not None
             tally.already_billed += 1
             tally.stuck.add(subscription.id)
             return subscription.id
-        if invoice is not None:
-            tally.issued.append(invoice.id)
+        tally.issued.extend(invoice.id for invoice in invoices)
         if more:
             self._bill(subscription.id, as_of, tally, wait=False)
         return subscription.id
 
     def _bill(self, subscription_id: str, as_of: date, tally: _Tally, *, wait: bool) -> None:
-        """Bill every period of the subscription still due by ``as_of``, one transaction each.
+        """Bill every period of the subscription still due by ``as_of``, a few per transaction.
 
         Without ``wait``, stop if another transaction holds the subscription:
         a run that took it over bills the rest (and the end of this run checks).
@@ -367,25 +370,35 @@ class BillingService:
                         if first:
                             tally.already_billed += 1  # seen due, but another run billed it
                         return
-                    invoice, more = self._bill_period(tx, subscription, as_of)
+                    invoices, more = self._bill_period(tx, subscription, as_of)
             except AlreadyBilled:
                 tally.already_billed += 1
                 tally.stuck.add(subscription_id)
                 return
             first = False
-            if invoice is not None:
-                tally.issued.append(invoice.id)
+            tally.issued.extend(invoice.id for invoice in invoices)
             if not more:
                 return
 
     def _bill_period(
         self, tx: Transaction, subscription: Subscription, as_of: date
-    ) -> tuple[Invoice | None, bool]:
-        """Bill the subscription's next due period: the invoice (if any), and whether more is due."""
-        due = subscription.next_due
-        assert due is not None
-        invoice, billed = self._bill_due(tx, subscription, due)
-        return invoice, _is_due(billed, as_of)
+    ) -> tuple[list[Invoice], bool]:
+        """Bill the subscription's due periods (at most ``_PERIODS_PER_TRANSACTION``).
+
+        Returns the invoices issued and whether more is due. Billing a
+        subscription's periods together saves a commit per period when it is
+        catching up, or has a fee and a usage invoice due on the same run.
+        """
+        invoices: list[Invoice] = []
+        for _ in range(_PERIODS_PER_TRANSACTION):
+            due = subscription.next_due
+            assert due is not None
+            invoice, subscription = self._bill_due(tx, subscription, due)
+            if invoice is not None:
+                invoices.append(invoice)
+            if not _is_due(subscription, as_of):
+                return invoices, False
+        return invoices, True
 
     def _bill_due(self, tx: Transaction, sub: Subscription, due: date) -> tuple[Invoice | None, Subscription]:
         lines: list[Line] = []

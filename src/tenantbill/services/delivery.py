@@ -94,10 +94,12 @@ def _build(entry: OutboxMessage, invoice: Invoice | None, builder: MessageBuilde
         message = builder(entry, invoice)
     else:  # pragma: no cover - an invoice entry always has its invoice and a builder
         raise RuntimeError(f"outbox entry {entry.id} has neither a payload nor an invoice")
-    if "Message-ID" in message:
-        del message["Message-ID"]
-    message["Message-ID"] = message_id(entry.key)
-    message["X-Tenantbill-Key"] = entry.key
+    present = {name.lower() for name, _ in message.raw_items()}
+    if "x-tenantbill-key" not in present:  # the builder may have set both already
+        if "message-id" in present:
+            del message["Message-ID"]
+        message["Message-ID"] = message_id(entry.key)
+        message["X-Tenantbill-Key"] = entry.key
     return message
 
 
