@@ -18,8 +18,8 @@ already equal the current schema it is marked as at :data:`HEAD`, otherwise as
 at :data:`BASELINE` (the schema of the releases before migrations shipped),
 and upgraded from there.
 
-Every function here holds the schema lock while it works (an advisory lock on
-PostgreSQL, the write lock on SQLite, the same as SqlStore's table creation),
+``upgrade`` and ``current`` hold the schema lock while they work (an advisory lock
+on PostgreSQL, the write lock on SQLite, the same as SqlStore's table creation),
 so several processes may call :func:`upgrade` at once: one migrates, the
 others then find nothing to do.
 
