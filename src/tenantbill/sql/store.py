@@ -48,6 +48,7 @@ from sqlalchemy import (
     event,
     exists,
     insert,
+    inspect,
     select,
     text,
     update,
@@ -167,7 +168,14 @@ class SqlStore:
             with self._engine.begin() as connection:
                 if connection.dialect.name == "postgresql":
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+                existing = set(inspect(connection).get_table_names())
+                fresh = not any(table in existing for table in metadata.tables)
                 metadata.create_all(connection)
+                if fresh:
+                    # Record the schema's revision, so migrations later start from the right place.
+                    from tenantbill.sql import migrate
+
+                    migrate.stamp_created(connection)
             self._statements = _statements_for(self._engine.dialect)
             return self._statements
 
