@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -16,8 +16,9 @@ import pytest
 import tenantbill as tb
 from tenantbill.clock import FixedClock
 from tenantbill.memory import MemoryMailer, MemoryStore
-from tenantbill.ports import Store, Transaction
+from tenantbill.ports import Store
 from tenantbill.testing.factories import Factory, SignedUp
+from tenantbill.testing.faults import FaultyStore, InjectedFault
 
 D = Decimal
 STORES = ["memory", "sqlite"]
@@ -36,50 +37,6 @@ def open_store(kind: str, directory: Path) -> Iterator[Store]:
         yield store
     finally:
         store.close()
-
-
-class InjectedFault(Exception):
-    """The failure a test plants in the store."""
-
-
-class FaultyStore:
-    """A real store whose chosen calls of chosen methods raise :class:`InjectedFault` (and roll back)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._failing: dict[str, set[int]] = {}
-        self._calls: Counter[str] = Counter()
-
-    def fail(self, method: str, *calls: int) -> None:
-        """Make these calls of ``method`` (1 is the next one) raise; no calls: stop failing."""
-        self._calls[method] = 0
-        self._failing[method] = set(calls)
-
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        with self._store.transaction() as tx:
-            yield _FaultyTransaction(tx, self)
-
-    def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self._calls[name] += 1
-            if self._calls[name] in self._failing[name]:
-                raise InjectedFault(f"{name} failed (call {self._calls[name]})")
-            return method(*args, **kwargs)
-
-        return call
-
-
-class _FaultyTransaction:
-    def __init__(self, tx: Transaction, store: FaultyStore) -> None:
-        self._tx = tx
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._tx, name)
-        if name in self._store._failing:
-            return self._store._wrap(name, attribute)
-        return attribute
 
 
 @pytest.fixture(params=STORES)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -19,8 +17,9 @@ from hypothesis import strategies as st
 import tenantbill as tb
 from tenantbill.clock import FixedClock
 from tenantbill.memory import MemoryMailer, MemoryStore
-from tenantbill.ports import Store, Transaction
+from tenantbill.ports import Store
 from tenantbill.testing.factories import Factory, SignedUp
+from tenantbill.testing.faults import FaultyStore, InjectedFault
 
 STORES = ["memory", "sqlite"]
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -39,54 +38,6 @@ def open_store(kind: str, directory: Path) -> Iterator[Store]:
         yield store
     finally:
         store.close()
-
-
-class InjectedFault(Exception):
-    """The failure a test plants in the store."""
-
-
-class FaultyStore:
-    """A real store whose chosen calls of chosen methods raise :class:`InjectedFault`.
-
-    The fault is raised inside the transaction, like a database error would be,
-    so the real store rolls the transaction back.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._failing: dict[str, set[int]] = {}
-        self._calls: Counter[str] = Counter()
-
-    def fail(self, method: str, *calls: int) -> None:
-        """Make these calls of ``method`` (1 is the next one) raise; no calls: stop failing."""
-        self._calls[method] = 0
-        self._failing[method] = set(calls)
-
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        with self._store.transaction() as tx:
-            yield _FaultyTransaction(tx, self)
-
-    def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self._calls[name] += 1
-            if self._calls[name] in self._failing[name]:
-                raise InjectedFault(f"{name} failed (call {self._calls[name]})")
-            return method(*args, **kwargs)
-
-        return call
-
-
-class _FaultyTransaction:
-    def __init__(self, tx: Transaction, store: FaultyStore) -> None:
-        self._tx = tx
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._tx, name)
-        if name in self._store._failing:
-            return self._store._wrap(name, attribute)
-        return attribute
 
 
 def make_app(store: Store) -> tb.Tenantbill:

@@ -1,0 +1,73 @@
+"""A store that fails on purpose: for testing that a failed call leaves nothing behind.
+
+Wrap any :class:`~tenantbill.ports.Store` and choose which calls of which
+transaction methods raise :class:`InjectedFault`. The fault is raised inside
+the real transaction, as a database error would be, so the real store rolls
+back::
+
+    store = FaultyStore(MemoryStore())
+    app = Tenantbill(store=store, mailer=MemoryMailer())
+    store.fail("add_invoice", 1)      # the next add_invoice raises
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tenantbill.ports import Store, Transaction
+
+__all__ = ["FaultyStore", "InjectedFault"]
+
+
+class InjectedFault(Exception):
+    """The failure a test plants in the store."""
+
+
+class FaultyStore:
+    """A real store whose chosen calls of chosen methods raise :class:`InjectedFault`.
+
+    The fault is raised inside the transaction, like a database error would be,
+    so the real store rolls the transaction back.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._failing: dict[str, set[int]] = {}
+        self._calls: Counter[str] = Counter()
+
+    def fail(self, method: str, *calls: int) -> None:
+        """Make these calls of ``method`` (1 is the next one) raise; no calls: stop failing."""
+        self._calls[method] = 0
+        self._failing[method] = set(calls)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A transaction of the wrapped store whose chosen calls fail."""
+        with self._store.transaction() as tx:
+            yield _FaultyTransaction(tx, self)
+
+    def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._calls[name] += 1
+            if self._calls[name] in self._failing[name]:
+                raise InjectedFault(f"{name} failed (call {self._calls[name]})")
+            return method(*args, **kwargs)
+
+        return call
+
+
+class _FaultyTransaction:
+    """A transaction whose chosen methods fail."""
+
+    def __init__(self, tx: Transaction, store: FaultyStore) -> None:
+        self._tx = tx
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._tx, name)
+        if name in self._store._failing:
+            return self._store._wrap(name, attribute)
+        return attribute
