@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,29 +13,14 @@ from typing import Any
 import pytest
 
 import tenantbill as tb
+from support import open_store
 from tenantbill.clock import FixedClock
-from tenantbill.memory import MemoryMailer, MemoryStore
-from tenantbill.ports import Store
+from tenantbill.memory import MemoryMailer
 from tenantbill.testing.factories import Factory, SignedUp
 from tenantbill.testing.faults import FaultyStore, InjectedFault
 
 D = Decimal
 STORES = ["memory", "sqlite"]
-
-
-@contextmanager
-def open_store(kind: str, directory: Path) -> Iterator[Store]:
-    """A fresh store: in memory, or in an SQLite file in ``directory``."""
-    if kind == "memory":
-        yield MemoryStore()
-        return
-    from tenantbill.sql import SqlStore
-
-    store = SqlStore(f"sqlite:///{directory / 'tb.db'}")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 @pytest.fixture(params=STORES)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,29 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tenantbill as tb
+from support import open_store
 from tenantbill.clock import FixedClock
-from tenantbill.memory import MemoryMailer, MemoryStore
+from tenantbill.memory import MemoryMailer
 from tenantbill.ports import Store
 from tenantbill.testing.factories import Factory, SignedUp
 from tenantbill.testing.faults import FaultyStore, InjectedFault
 
 STORES = ["memory", "sqlite"]
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
-
-
-@contextmanager
-def open_store(kind: str, directory: Path) -> Iterator[Store]:
-    """A fresh store: in memory, or in an SQLite file in ``directory``."""
-    if kind == "memory":
-        yield MemoryStore()
-        return
-    from tenantbill.sql import SqlStore
-
-    store = SqlStore(f"sqlite:///{directory / 'tb.db'}")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def make_app(store: Store) -> tb.Tenantbill:

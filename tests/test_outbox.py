@@ -16,29 +16,15 @@ import attrs
 import pytest
 
 import tenantbill as tb
+from support import open_store
 from tenantbill.clock import FixedClock
 from tenantbill.domain.outbox import OutboxMessage
-from tenantbill.memory import MemoryMailer, MemoryStore
+from tenantbill.memory import MemoryMailer
 from tenantbill.ports import Mailer, Store, Transaction
 from tenantbill.testing.factories import Factory, SignedUp
 
 D = Decimal
 NOW = datetime(2026, 1, 31, 22, 0, tzinfo=UTC)
-
-
-@contextmanager
-def open_store(kind: str, directory: Path) -> Iterator[Store]:
-    """A fresh store: in memory, or in an SQLite file in ``directory``."""
-    if kind == "memory":
-        yield MemoryStore()
-        return
-    from tenantbill.sql import SqlStore
-
-    store = SqlStore(f"sqlite:///{directory / 'tb.db'}")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 class Crash(BaseException):

@@ -8,21 +8,17 @@ throwaway one and sets it.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
 import tenantbill as tb
+from support import fresh_postgres_database, in_processes
 from tenantbill.clock import FixedClock
 from tenantbill.memory import MemoryMailer
 
@@ -36,31 +32,10 @@ PROCESSES = 8
 ISSUES_PER_PROCESS = 1000  # about 15 s on the project's 2-core machine, process start included
 
 
-@contextmanager
-def fresh_database(url: str) -> Iterator[str]:
-    """A new, empty database on the server of ``url``; dropped (with any connection left) after."""
-    import sqlalchemy
-    from sqlalchemy.engine import make_url
-
-    server = make_url(url)
-    name = f"tenantbill_test_{uuid.uuid4().hex[:16]}"
-    admin = sqlalchemy.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield server.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
 @pytest.fixture
 def url() -> Iterator[str]:
     assert PG_URL is not None
-    with fresh_database(PG_URL) as url:
+    with fresh_postgres_database(PG_URL) as url:
         yield url
 
 
@@ -138,39 +113,3 @@ def test_processes_signing_up_with_one_org_number_let_exactly_one_win(url: str) 
         losers = [tx.user_by_email(f"racer{i}@example.no") for i in range(racers)]
     assert [u for u in losers if u is not None] == [winner], "a losing sign-up left its user"
     close(app)
-
-
-def in_processes(function: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
-    """``function(*args)`` for each of ``calls``, each in a new (spawned) process, let go at once."""
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(len(calls))
-    results: Any = context.Queue()
-    processes = [
-        context.Process(target=_work, args=(function, args, start, results, index))
-        for index, args in enumerate(calls)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        outcomes = []
-        for _ in processes:
-            try:
-                outcomes.append(results.get(timeout=300))
-            except queue.Empty:
-                pytest.fail(f"a worker did not report; exit codes {[p.exitcode for p in processes]}")
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    outcomes.sort(key=lambda outcome: outcome[0])
-    assert [error for _, _, error in outcomes if error is not None] == []
-    return [result for _, result, _ in outcomes]
-
-
-def _work(function: Callable[..., Any], args: tuple[Any, ...], start: Any, results: Any, index: int) -> None:
-    try:
-        start.wait(timeout=120)
-        results.put((index, function(*args), None))
-    except BaseException as error:  # reported by the parent
-        results.put((index, None, repr(error)))

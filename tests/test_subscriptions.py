@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,30 +12,15 @@ import attrs
 import pytest
 
 import tenantbill as tb
+from support import open_store
 from tenantbill.clock import FixedClock
-from tenantbill.memory import MemoryMailer, MemoryStore
-from tenantbill.ports import Store
+from tenantbill.memory import MemoryMailer
 from tenantbill.testing.factories import Factory, SignedUp
 
 D = Decimal
 OSLO = ZoneInfo("Europe/Oslo")
 MONTHLY = tb.BillingCycle.MONTHLY
 YEARLY = tb.BillingCycle.YEARLY
-
-
-@contextmanager
-def open_store(kind: str, directory: Path) -> Iterator[Store]:
-    """A fresh store: in memory, or in an SQLite file in ``directory``."""
-    if kind == "memory":
-        yield MemoryStore()
-        return
-    from tenantbill.sql import SqlStore
-
-    store = SqlStore(f"sqlite:///{directory / 'tb.db'}")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 @attrs.frozen
