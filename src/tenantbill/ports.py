@@ -212,6 +212,19 @@ class Transaction(Protocol):
         """Insert an issued invoice or credit note."""
         ...
 
+    def add_invoice_numbered(self, invoice: Invoice) -> Invoice:
+        """Number ``invoice`` from its account's series and insert it; returns it as stored.
+
+        The same as ``allocate_sequence(invoice.account_id)``, then
+        ``add_invoice`` with that ``sequence`` and its ``number`` formatted by
+        the series (the invoice's own ``sequence`` and ``number`` are
+        ignored); raises ``NotFound`` if the account has no series. The
+        series stays locked until the transaction ends, so a store should do
+        this in as few round trips as it can (the SQL store on PostgreSQL: one
+        statement).
+        """
+        ...
+
     def get_invoice(self, invoice_id: str) -> Invoice | None:
         """The invoice with this id, or ``None``."""
         ...

@@ -13,13 +13,14 @@ same invoice always yields the same bytes.
 from __future__ import annotations
 
 import base64
+import binascii
 import email.policy
+import functools
 import hashlib
 import html
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from email.charset import QP, Charset
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses
@@ -116,10 +117,8 @@ _FALLBACK = "en"
 # Languages without an entry of their own that read one of the catalogue's well.
 _ALIASES = {"no": "nb", "nn": "nb"}
 
-_QP_UTF8 = Charset("utf-8")
-_QP_UTF8.body_encoding = QP
-
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+_BASE64_LINES = re.compile(".{1,76}")  # base64 lines are at most 76 characters long (RFC 2045)
 
 
 @attrs.frozen
@@ -218,17 +217,18 @@ def _assemble(
     alternative.set_boundary(f"tenantbill-alternative-{digest}")
     for body, subtype in ((text, "plain"), (markup, "html")):
         part = EmailMessage(policy=legacy)
-        part.set_payload(body, _QP_UTF8)
-        part.set_type(f"text/{subtype}")
-        del part["MIME-Version"]
+        part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+        part["Content-Transfer-Encoding"] = "quoted-printable"
+        # binascii's quoted-printable: soft breaks at 76 characters, as RFC 2045 asks.
+        part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
         alternative.attach(part)
 
     attachment = EmailMessage(policy=legacy)
     attachment["Content-Type"] = "application/pdf"
-    attachment.add_header("Content-Disposition", "attachment", filename=filename)
-    encoded = base64.b64encode(pdf).decode("ascii")
-    attachment.set_payload("\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76)))
+    # The file name is made of [A-Za-z0-9._-] only (see _filename): no encoding needed.
+    attachment["Content-Disposition"] = f'attachment; filename="{filename}"'
     attachment["Content-Transfer-Encoding"] = "base64"
+    attachment.set_payload("\n".join(_BASE64_LINES.findall(base64.b64encode(pdf).decode("ascii"))))
 
     root.attach(alternative)
     root.attach(attachment)
@@ -284,6 +284,7 @@ def _letter(invoice: Invoice, locale: str) -> _Letter:
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _resolve(locale: str) -> tuple[str, str]:
     """The catalogue language for ``locale`` and the locale to format numbers and dates in.
 
@@ -339,9 +340,15 @@ def _as_html(letter: _Letter) -> str:
 
 def _address(value: object, role: str) -> str:
     """``value`` as a header value, if it is exactly one address with a user and a domain."""
-    problem = f"the {role} must be one e-mail address such as name@example.com, got {value!r}"
     if not isinstance(value, str) or "\n" in value or "\r" in value:
-        raise InvalidEmail(problem)
+        raise InvalidEmail(f"the {role} must be one e-mail address such as name@example.com, got {value!r}")
+    return _parsed_address(value, role)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_address(value: str, role: str) -> str:
+    """The header value of one address (cached: a run sends from one sender to the same customers)."""
+    problem = f"the {role} must be one e-mail address such as name@example.com, got {value!r}"
     found = getaddresses([value])
     if len(found) != 1:
         raise InvalidEmail(problem)

@@ -23,6 +23,9 @@ __all__ = ["BillingReport", "BillingService", "SubscriptionService"]
 _PERIODS_PER_TRANSACTION = 12
 """How many due periods of one subscription are billed in one transaction."""
 
+_SUBSCRIPTIONS_PER_TRANSACTION = 25
+"""How many subscriptions a run takes and bills in one transaction (one commit, not one each)."""
+
 _PAGE = 500
 
 
@@ -289,24 +292,25 @@ class BillingService:
     def run(self, as_of: date) -> BillingReport:
         """Bill everything due on or before ``as_of``; safe to re-run (nothing is billed twice).
 
-        Each subscription is billed in its own transaction (up to
-        ``_PERIODS_PER_TRANSACTION`` periods at a time), so a run that stops
-        half-way can be run again to finish the rest.
+        Subscriptions are billed a batch at a time, each batch in one
+        transaction (up to 25 subscriptions, and up to 12 periods of each: a
+        subscription catching up on more goes on in transactions of its own),
+        so a run that stops half-way can be run again to finish the rest.
 
         Several runs may work at once, in threads or processes (or machines)
         sharing the store: they bill each (subscription, due date) once between
         them, numbered without gaps. Each run takes the next due subscription
-        that no other transaction holds, locks it and bills what it owes, one
-        period per transaction. At the end it goes over what is still due
-        (subscriptions another transaction held when it came by), waiting for
-        their locks. So when a run returns, everything that was due by
+        that no other transaction holds, locks it and bills what it owes,
+        together with the next few in the same transaction. At the end it goes
+        over what is still due (subscriptions another transaction held when it
+        came by), waiting for their locks. So when a run returns, everything that was due by
         ``as_of`` when it started has been billed, by it or by another run.
         """
         as_of = _day(as_of, "as_of")
         tally = _Tally()
         after: str | None = None
-        while (subscription_id := self._bill_next(as_of, after, tally)) is not None:
-            after = subscription_id
+        while (last := self._bill_next(as_of, after, tally)) is not None:
+            after = last
         after = None
         while True:
             with self._ctx.store.transaction() as tx:
@@ -335,23 +339,47 @@ class BillingService:
         return deliver(self._ctx, self._builder, lease=lease)
 
     def _bill_next(self, as_of: date, after: str | None, tally: _Tally) -> str | None:
-        """Take the next due subscription above ``after`` that nobody holds and bill it; its id."""
-        subscription: Subscription | None = None
+        """Take the next due subscriptions above ``after`` that nobody holds and bill them together.
+
+        Up to ``_SUBSCRIPTIONS_PER_TRANSACTION`` subscriptions of one provider
+        are locked and billed in one transaction, which saves a commit per
+        subscription.
+        Returns the id of the last one taken (where the next batch starts), or
+        ``None`` when none is left. If one of them turns out to be billed
+        already (another run got there first), the batch is rolled back and
+        its subscriptions are billed one at a time.
+        """
+        taken: list[str] = []
+        issued: list[Invoice] = []
+        unfinished: list[str] = []
         try:
             with self._ctx.store.transaction() as tx:
-                subscription = tx.lock_next_due_subscription(as_of, after)
-                if subscription is None:
-                    return None
-                invoices, more = self._bill_period(tx, subscription, as_of)
+                cursor, provider = after, None
+                while len(taken) < _SUBSCRIPTIONS_PER_TRANSACTION:
+                    subscription = tx.lock_next_due_subscription(as_of, cursor)
+                    if subscription is None:
+                        break
+                    if provider is not None and subscription.provider_id != provider:
+                        # One provider's series per transaction: two runs batching the
+                        # same providers in another order would wait on each other.
+                        # This one is left for the next batch (unlocked at commit).
+                        break
+                    cursor, provider = subscription.id, subscription.provider_id
+                    taken.append(subscription.id)
+                    invoices, more = self._bill_period(tx, subscription, as_of)
+                    issued.extend(invoices)
+                    if more:
+                        unfinished.append(subscription.id)
         except AlreadyBilled:
-            assert subscription is not None
-            tally.already_billed += 1
-            tally.stuck.add(subscription.id)
-            return subscription.id
-        tally.issued.extend(invoice.id for invoice in invoices)
-        if more:
-            self._bill(subscription.id, as_of, tally, wait=False)
-        return subscription.id
+            for subscription_id in taken:
+                self._bill(subscription_id, as_of, tally, wait=False)
+            return taken[-1]
+        if not taken:
+            return None
+        tally.issued.extend(invoice.id for invoice in issued)
+        for subscription_id in unfinished:
+            self._bill(subscription_id, as_of, tally, wait=False)
+        return taken[-1]
 
     def _bill(self, subscription_id: str, as_of: date, tally: _Tally, *, wait: bool) -> None:
         """Bill every period of the subscription still due by ``as_of``, a few per transaction.

@@ -16,6 +16,7 @@ from tenantbill.domain.invoices import (
     InvoiceKind,
     InvoiceLine,
     LedgerEntry,
+    Party,
     Seller,
     Series,
     compute_lines,
@@ -58,19 +59,11 @@ def issue_in(
     net = sum((group.base for group in vat), _ZERO)
     vat_total = sum((group.vat for group in vat), _ZERO)
     total = net + vat_total
-    # Take the number first: it locks the account's series, which also serializes
-    # every issuer's read of the customer's balance below (so credit is applied once).
-    sequence = tx.allocate_sequence(account.id)
-    applied = _ZERO
-    if draft.customer is not None and total > 0:
-        balance = tx.balance(account.id, draft.customer, draft.currency)
-        applied = min(balance, total) if balance > 0 else _ZERO
-    series = tx.get_series(account.id)
     invoice = Invoice(
         id=new_id(),
         account_id=account.id,
-        sequence=sequence,
-        number=series.format(sequence),
+        sequence=0,  # numbered below
+        number="",
         kind=InvoiceKind.INVOICE,
         issued_at=now,
         issue_date=issue_date,
@@ -84,18 +77,36 @@ def issue_in(
         net_total=net,
         vat_total=vat_total,
         total=total,
-        balance_applied=applied,
-        amount_due=total - applied,
+        balance_applied=_ZERO,
+        amount_due=total,
         period=draft.period,
         cycle=draft.cycle,
         customer=draft.customer,
         note=draft.note,
         subscription_id=subscription_id,
     )
-    tx.add_invoice(invoice)
-    if applied:
-        _ledger(tx, ctx, invoice, -applied, "applied", f"applied to invoice {invoice.number}")
-    queue_invoice_emails(tx, ctx, invoice)
+    # Everything that does not need the number is done before it is taken: taking
+    # it locks the account's series until the transaction ends.
+    recipients = _recipients(tx, draft.bill_to, draft.customer)
+    if draft.customer is not None and total > 0:
+        # The series lock also serializes every issuer's read of the customer's
+        # balance, so a credit is applied once: take the number, then read it.
+        sequence = tx.allocate_sequence(account.id)
+        balance = tx.balance(account.id, draft.customer, draft.currency)
+        applied = min(balance, total) if balance > 0 else _ZERO
+        invoice = attrs.evolve(
+            invoice,
+            sequence=sequence,
+            number=tx.get_series(account.id).format(sequence),
+            balance_applied=applied,
+            amount_due=total - applied,
+        )
+        tx.add_invoice(invoice)
+        if applied:
+            _ledger(tx, ctx, invoice, -applied, "applied", f"applied to invoice {invoice.number}")
+    else:
+        invoice = tx.add_invoice_numbered(invoice)
+    _queue(tx, ctx, invoice, recipients)
     return invoice
 
 
@@ -118,8 +129,12 @@ def invoice_recipients(tx: Transaction, invoice: Invoice) -> list[str]:
     that account's members whose role receives invoices and who opted in, and
     the account's extra invoice recipients.
     """
-    addresses = list(invoice.bill_to.emails)
-    customer = tx.get_account(invoice.customer) if invoice.customer else None
+    return _recipients(tx, invoice.bill_to, invoice.customer)
+
+
+def _recipients(tx: Transaction, bill_to: Party, customer_id: str | None) -> list[str]:
+    addresses = list(bill_to.emails)
+    customer = tx.get_account(customer_id) if customer_id else None
     if customer is not None:
         for membership in tx.memberships_of_account(customer.id):
             user = tx.get_user(membership.user_id)
@@ -138,9 +153,13 @@ def invoice_recipients(tx: Transaction, invoice: Invoice) -> list[str]:
 
 def queue_invoice_emails(tx: Transaction, ctx: Context, invoice: Invoice) -> int:
     """Queue one e-mail per recipient of ``invoice`` in the outbox; returns how many."""
+    return _queue(tx, ctx, invoice, invoice_recipients(tx, invoice))
+
+
+def _queue(tx: Transaction, ctx: Context, invoice: Invoice, recipients: list[str]) -> int:
     now = ctx.now()
     queued = 0
-    for address in invoice_recipients(tx, invoice):
+    for address in recipients:
         entry = OutboxMessage(
             id=new_id(),
             key=f"invoice:{invoice.id}:{address.casefold()}",

@@ -279,5 +279,6 @@ outbox = Table(
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
     Column("sent_at", _Instant),
-    Index(None, "sent_at", "next_attempt_at"),
+    # Claims read due messages in this order, a batch at a time (no sort of the whole queue).
+    Index(None, "sent_at", "next_attempt_at", "created_at", "id"),
 )

@@ -42,17 +42,21 @@ from sqlalchemy import (
     Engine,
     Select,
     Table,
+    Text,
     bindparam,
+    case,
     create_engine,
     delete,
     event,
     exists,
+    func,
     insert,
     inspect,
     select,
     text,
     update,
 )
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
@@ -292,6 +296,39 @@ def _replace(table: Table, *keys: str) -> ClauseElement:
     )
 
 
+def _allocate_and_insert() -> ClauseElement:
+    """PostgreSQL: take the next number of the series and insert the invoice with it, in one statement.
+
+    ``WITH allocated AS (UPDATE series … RETURNING …) INSERT INTO invoices …
+    SELECT …, allocated.last_used, <the number> FROM allocated RETURNING
+    sequence, number``. The number is formatted as ``Series.format`` does:
+    the prefix, then the digits zero-padded to the width (never cut).
+    """
+    allocated = (
+        update(series)
+        .where(series.c.account_id == bindparam("key_account_id"))
+        .values(next_sequence=series.c.next_sequence + 1, last_used=series.c.next_sequence)
+        .returning(series.c.last_used, series.c.prefix, series.c.width)
+        .cte("allocated")
+    )
+    digits = sa_cast(allocated.c.last_used, Text())
+    padded = case(
+        (func.length(digits) >= allocated.c.width, digits),
+        else_=func.lpad(digits, allocated.c.width, "0"),
+    )
+    given = [c for c in invoices.c if c.name not in ("sequence", "number")]
+    rows = select(
+        *(bindparam(c.name, type_=c.type) for c in given),
+        allocated.c.last_used,
+        allocated.c.prefix + padded,
+    )
+    return (
+        insert(invoices)
+        .from_select([*(c.name for c in given), "sequence", "number"], rows)
+        .returning(invoices.c.sequence, invoices.c.number)
+    )
+
+
 def _key_params(values: Mapping[str, Any], *keys: str) -> dict[str, Any]:
     """The parameters of a :func:`_replace` statement: the keys renamed, the rest as they are."""
     params = {name: value for name, value in values.items() if name not in keys}
@@ -426,6 +463,7 @@ class _Statements:
             upsert(blobs).values(_columns(blobs)).on_conflict_do_nothing(index_elements=["digest"])
         )
         self.insert_invoice = sql(_insert(invoices))
+        self.allocate_and_insert_invoice = sql(_allocate_and_insert()) if postgres else None
         invoice_with_logo = select(invoices, blobs.c.data).select_from(
             invoices.outerjoin(blobs, blobs.c.digest == invoices.c.seller_logo)
         )
@@ -719,12 +757,34 @@ class _SqlTransaction:
         return sequence
 
     def add_invoice(self, invoice: Invoice) -> None:
+        self._run(self._q.insert_invoice, self._f.invoice_values(invoice, self._add_logo(invoice)))
+
+    def add_invoice_numbered(self, invoice: Invoice) -> Invoice:
+        if self._q.allocate_and_insert_invoice is None:  # SQLite: the write lock is held anyway
+            sequence = self.allocate_sequence(invoice.account_id)
+            numbered = attrs.evolve(
+                invoice, sequence=sequence, number=self.get_series(invoice.account_id).format(sequence)
+            )
+            self.add_invoice(numbered)
+            return numbered
+        # PostgreSQL: the series row is locked, incremented and used by one statement,
+        # so the only round trip left while it is locked is the COMMIT.
+        values = self._f.invoice_values(invoice, self._add_logo(invoice))
+        values["key_account_id"] = invoice.account_id
+        row = self._one(self._q.allocate_and_insert_invoice, values)
+        if row is None:
+            raise NotFound(f"no invoice series {invoice.account_id!r}")
+        self._allocated = None
+        return attrs.evolve(invoice, sequence=row[0], number=row[1])
+
+    def _add_logo(self, invoice: Invoice) -> str | None:
+        """Keep the seller's logo in the blobs (once per picture); its digest, or ``None``."""
         logo = invoice.seller.logo
-        digest = None
-        if logo is not None:
-            digest = hashlib.sha256(logo).hexdigest()
-            self._run(self._q.insert_blob, {"digest": digest, "data": logo})
-        self._run(self._q.insert_invoice, self._f.invoice_values(invoice, digest))
+        if logo is None:
+            return None
+        digest = hashlib.sha256(logo).hexdigest()
+        self._run(self._q.insert_blob, {"digest": digest, "data": logo})
+        return digest
 
     def get_invoice(self, invoice_id: str) -> Invoice | None:
         row = self._one(self._q.get_invoice, {"id": invoice_id})

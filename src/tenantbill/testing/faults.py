@@ -7,7 +7,8 @@ back::
 
     store = FaultyStore(MemoryStore())
     app = Tenantbill(store=store, mailer=MemoryMailer())
-    store.fail("add_invoice", 1)      # the next add_invoice raises
+    store.fail("add_outbox", 1)       # the next add_outbox raises
+    store.fail("add_invoice_numbered", 1, after=True)  # raises once the invoice is numbered and stored
 """
 
 from __future__ import annotations
@@ -36,12 +37,19 @@ class FaultyStore:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._failing: dict[str, set[int]] = {}
+        self._after: dict[str, bool] = {}
         self._calls: Counter[str] = Counter()
 
-    def fail(self, method: str, *calls: int) -> None:
-        """Make these calls of ``method`` (1 is the next one) raise; no calls: stop failing."""
+    def fail(self, method: str, *calls: int, after: bool = False) -> None:
+        """Make these calls of ``method`` (1 is the next one) raise; no calls: stop failing.
+
+        With ``after``, the call is made first and the fault raised once it
+        has done its work (a number taken, a row written), as when the
+        database fails later in the same transaction.
+        """
         self._calls[method] = 0
         self._failing[method] = set(calls)
+        self._after[method] = after
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -52,9 +60,13 @@ class FaultyStore:
     def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             self._calls[name] += 1
-            if self._calls[name] in self._failing[name]:
+            failing = self._calls[name] in self._failing[name]
+            if failing and not self._after[name]:
                 raise InjectedFault(f"{name} failed (call {self._calls[name]})")
-            return method(*args, **kwargs)
+            result = method(*args, **kwargs)
+            if failing:
+                raise InjectedFault(f"the transaction failed after {name} (call {self._calls[name]})")
+            return result
 
         return call
 

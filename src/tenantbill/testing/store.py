@@ -41,6 +41,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -287,6 +288,10 @@ def probe(store: Store, action: Callable[[Transaction], T]) -> T:
     return result[0]
 
 
+def _number(invoice: Invoice, tx: Transaction) -> Invoice:
+    return tx.add_invoice_numbered(invoice)
+
+
 def fails(store: Store, action: Callable[[Transaction], object]) -> None:
     """Run ``action`` in a transaction that raises after it; the exception must come back unchanged."""
     boom = Boom("the transaction fails after writing")
@@ -464,6 +469,7 @@ def _write_cases() -> dict[str, Callable[[Transaction, World], object]]:
         "save_series": lambda tx, w: tx.save_series(Series(w.account.id, 1000, "F-", 6, 1)),
         "allocate_sequence": lambda tx, w: tx.allocate_sequence(w.account.id),
         "add_invoice": lambda tx, w: tx.add_invoice(make_credit_note(w.invoice, 2)),
+        "add_invoice_numbered": lambda tx, w: tx.add_invoice_numbered(make_invoice(w.account.id, 0)),
         "add_ledger_entry": lambda tx, w: tx.add_ledger_entry(
             make_ledger_entry(w.account.id, w.customer, "-50.25")
         ),
@@ -804,6 +810,47 @@ class StoreConformance:
         fails(store, lambda tx: tx.allocate_sequence(account.id))
         assert run(store, lambda tx: tx.allocate_sequence(account.id)) == 2
         assert run(store, lambda tx: tx.get_series(account.id).last_used) == 2
+
+    def test_numbered_invoice_takes_the_next_number_in_the_series_format(self, store: Store) -> None:
+        account = make_account(make_user())
+        run(store, lambda tx: tx.add_account(account))
+        run(store, lambda tx: tx.save_series(Series(account.id, next_sequence=98, prefix="FÅ-", width=3)))
+        stored = []
+        for invoice in [make_invoice(account.id, 0) for _ in range(3)]:
+            numbered = run(store, partial(_number, invoice))
+            assert numbered == attrs.evolve(invoice, sequence=numbered.sequence, number=numbered.number)
+            stored.append(numbered)
+        # Zero-padded to the width, and never cut when the digits outgrow it.
+        numbers = [(i.sequence, i.number) for i in stored]
+        assert numbers == [(98, "FÅ-098"), (99, "FÅ-099"), (100, "FÅ-100")]
+        plain = Series(account.id, next_sequence=101, prefix="", width=1, last_used=100)
+        run(store, lambda tx: tx.save_series(plain))
+        numbered = run(store, lambda tx: tx.add_invoice_numbered(make_invoice(account.id, 0)))
+        assert (numbered.sequence, numbered.number) == (101, "101")
+        assert run(store, lambda tx: [tx.get_invoice(i.id) for i in stored]) == stored
+        assert run(store, lambda tx: tx.get_series(account.id)).last_used == 101
+
+    def test_numbered_and_allocated_numbers_share_one_series(self, store: Store) -> None:
+        account = make_account(make_user())
+        run(store, lambda tx: tx.add_account(account))
+
+        def both(tx: Transaction) -> list[int]:
+            first = tx.add_invoice_numbered(make_invoice(account.id, 0)).sequence
+            second = tx.allocate_sequence(account.id)
+            third = tx.add_invoice_numbered(make_invoice(account.id, 0)).sequence
+            assert tx.get_series(account.id).last_used == third
+            return [first, second, third]
+
+        assert run(store, both) == [1, 2, 3]
+        fails(store, lambda tx: tx.add_invoice_numbered(make_invoice(account.id, 0)))
+        assert run(store, lambda tx: tx.add_invoice_numbered(make_invoice(account.id, 0))).sequence == 4
+        stored = run(store, lambda tx: list(tx.invoices_of_account(account.id)))
+        assert [invoice.sequence for invoice in stored] == [1, 3, 4]
+
+    def test_numbering_an_invoice_of_an_unknown_account_raises_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFound):
+            run(store, lambda tx: tx.add_invoice_numbered(make_invoice("nowhere", 0)))
+        assert run(store, lambda tx: list(tx.invoices_of_account("nowhere"))) == []
 
     # Each example uses a new account, so sharing the test's store is sound; and
     # the suite is meant to run in many subclasses, one per store.
