@@ -113,3 +113,41 @@ def test_processes_signing_up_with_one_org_number_let_exactly_one_win(url: str) 
         losers = [tx.user_by_email(f"racer{i}@example.no") for i in range(racers)]
     assert [u for u in losers if u is not None] == [winner], "a losing sign-up left its user"
     close(app)
+
+
+def test_an_invoice_issued_on_postgresql_is_stored_with_its_e_mails_and_a_customers_credit(url: str) -> None:
+    # On PostgreSQL, issuing to a party is one statement; to a customer with a
+    # balance, a transaction that reads the balance under the series lock.
+    from tenantbill.sql import SqlStore
+
+    store = SqlStore(url)
+    assert store.issues_in_one_statement
+    mailer = MemoryMailer()
+    app = tb.Tenantbill(store=store, mailer=mailer, clock=FixedClock(AT))
+    owner, account = app.accounts.sign_up(name="Plattform AS", email="eier@plattform.no")
+    _, customer = app.accounts.sign_up(name="Kunde AS", email="eier@kunde.no")
+    outsider, _ = app.accounts.sign_up(name="Annen AS", email="eier@annen.no")
+    to_party = tb.InvoiceDraft(
+        bill_to=tb.Party(name="Kunde AS", emails=("a@kunde.no", "B@kunde.no", "b@KUNDE.no")),
+        lines=[tb.Line(description="Drift", quantity=Decimal(1), unit_price=Decimal(300))],
+    )
+
+    first = app.invoices.issue(owner.id, account.id, to_party)
+    app.invoices.add_credit(owner.id, account.id, customer.id, Decimal(100))
+    to_customer = tb.InvoiceDraft(
+        bill_to=tb.Party(name="Kunde AS"), lines=to_party.lines, customer=customer.id
+    )
+    second = app.invoices.issue(owner.id, account.id, to_customer)
+    with pytest.raises(tb.PermissionDenied):
+        app.invoices.issue(outsider.id, account.id, to_party)
+    report = app.billing.deliver()
+
+    assert [(first.sequence, first.number), (second.sequence, second.number)] == [(1, "1"), (2, "2")]
+    assert app.invoices.get(owner.id, first.id) == first
+    assert second.balance_applied == Decimal("100.00")
+    assert second.amount_due == second.total - Decimal(100)
+    assert [i.id for i in app.invoices.of_account(owner.id, account.id)] == [first.id, second.id]
+    assert report.sent == 2  # each address once; the customer account's owner did not opt in
+    assert sorted(str(m["To"]) for m in mailer.sent) == ["B@kunde.no", "a@kunde.no"]
+    assert {str(m["X-Tenantbill-Key"]).split(":")[1] for m in mailer.sent} == {first.id}
+    store.close()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -44,7 +45,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._tables: dict[str, dict[Any, Any]] = {}
+        self._tables: defaultdict[str, dict[Any, Any]] = defaultdict(dict)
         self._undo: list[Callable[[], None]] | None = None
         # Every subscription id, sorted: the billing run walks them in order.
         self._subscription_ids: list[str] = []
@@ -67,9 +68,22 @@ class MemoryStore:
                 tx.closed = True
                 self._undo = None
 
+    @property
+    def issues_in_one_statement(self) -> bool:
+        """False: :meth:`issue_invoice` is an ordinary transaction (see ``OneStatementIssuer``)."""
+        return False
+
+    def issue_invoice(self, invoice: Invoice, messages: Sequence[OutboxMessage]) -> Invoice:
+        """Number ``invoice``, store it and queue ``messages``, in a transaction of its own."""
+        with self.transaction() as tx:
+            numbered = tx.add_invoice_numbered(invoice)
+            for message in messages:
+                tx.add_outbox(message)
+            return numbered
+
     # primitive operations, each recorded in the undo log
     def _table(self, name: str) -> dict[Any, Any]:
-        return self._tables.setdefault(name, {})
+        return self._tables[name]
 
     def _put(self, name: str, key: Any, value: Any) -> None:
         table = self._table(name)
@@ -261,7 +275,7 @@ class _MemoryTransaction:
     def add_invoice_numbered(self, invoice: Invoice) -> Invoice:
         sequence = self.allocate_sequence(invoice.account_id)
         number = self.get_series(invoice.account_id).format(sequence)
-        numbered = attrs.evolve(invoice, sequence=sequence, number=number)
+        numbered = invoice.numbered(sequence, number)
         self.add_invoice(numbered)
         return numbered
 

@@ -24,7 +24,7 @@ Conventions every :class:`Transaction` method follows:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from tenantbill.domain.outbox import OutboxMessage
     from tenantbill.domain.subscriptions import Subscription, Usage
 
-__all__ = ["Clock", "DuplicateId", "Mailer", "NumberKind", "Store", "Transaction"]
+__all__ = ["Clock", "DuplicateId", "Mailer", "NumberKind", "OneStatementIssuer", "Store", "Transaction"]
 
 NumberKind = str
 """``"org"`` for organisation numbers, ``"bank"`` for bank account numbers."""
@@ -86,6 +86,37 @@ class Store(Protocol):
 
         Transactions that write are serialized with respect to the rows they
         touch; a rolled-back transaction leaves no trace.
+        """
+        ...
+
+
+@runtime_checkable
+class OneStatementIssuer(Protocol):
+    """A store that can number, store and queue an invoice in one statement of its own (optional).
+
+    An invoice's number comes from its account's series, which stays locked
+    until the issuing transaction commits: that lock is what every issuer on
+    the account waits for. A store that can do the whole write (take the
+    number, insert the invoice, queue its e-mails) as one statement that
+    commits on the server, with no round trip to the client while the series
+    is locked, says so with ``issues_in_one_statement``; ``app.invoices.issue``
+    then does its reads and checks in one transaction and the write with
+    :meth:`issue_invoice`. ``SqlStore`` on PostgreSQL does; a store without
+    this capability is used through :class:`Transaction` alone.
+    """
+
+    @property
+    def issues_in_one_statement(self) -> bool:
+        """Whether :meth:`issue_invoice` is one statement that commits on its own."""
+        ...
+
+    def issue_invoice(self, invoice: Invoice, messages: Sequence[OutboxMessage]) -> Invoice:
+        """In a transaction of its own: number ``invoice`` (as
+        :meth:`Transaction.add_invoice_numbered`), store it and queue ``messages``
+        (new outbox entries of that invoice); returns the invoice as stored.
+
+        Raises ``NotFound`` if the account has no series; on any failure
+        nothing is stored.
         """
         ...
 

@@ -228,6 +228,15 @@ class Invoice:
         """Whether this is a credit note."""
         return self.kind is InvoiceKind.CREDIT_NOTE
 
+    def numbered(self, sequence: int, number: str) -> Invoice:
+        """This invoice with its place in the series: what a store returns once it has numbered it."""
+        values = {name: getattr(self, name) for name in _INVOICE_FIELDS}
+        values["sequence"], values["number"] = sequence, number
+        return Invoice(**values)
+
+
+_INVOICE_FIELDS = tuple(field.name for field in attrs.fields(Invoice))
+
 
 @attrs.frozen
 class Series:

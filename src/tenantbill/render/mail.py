@@ -20,6 +20,7 @@ import hashlib
 import html
 import re
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal
 from email.header import Header
 from email.message import EmailMessage
@@ -209,12 +210,10 @@ def _assemble(
             raise InvalidInput(f"header {name} must be one line of ASCII text")
         root[name] = value
     root["MIME-Version"] = "1.0"
-    root["Content-Type"] = "multipart/mixed"
-    root.set_boundary(f"tenantbill-mixed-{digest}")
+    root["Content-Type"] = f'multipart/mixed; boundary="tenantbill-mixed-{digest}"'
 
     alternative = EmailMessage(policy=legacy)
-    alternative["Content-Type"] = "multipart/alternative"
-    alternative.set_boundary(f"tenantbill-alternative-{digest}")
+    alternative["Content-Type"] = f'multipart/alternative; boundary="tenantbill-alternative-{digest}"'
     for body, subtype in ((text, "plain"), (markup, "html")):
         part = EmailMessage(policy=legacy)
         part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
@@ -239,16 +238,13 @@ def _assemble(
 
 def _letter(invoice: Invoice, locale: str) -> _Letter:
     """The content of the e-mail in the catalogue language closest to ``locale``."""
-    from babel.dates import format_date
-    from babel.numbers import format_currency
-
     lang, fmt_locale = _resolve(locale)
     t = _CATALOGUE[lang]
     seller = _one_line(invoice.seller.name)
     number = invoice.number
 
     def money(amount: Decimal) -> str:
-        return str(format_currency(amount, invoice.currency, locale=fmt_locale))
+        return _money(str(amount), invoice.currency, fmt_locale)
 
     facts: list[tuple[str, str]]
     notes: list[str] = []
@@ -265,7 +261,7 @@ def _letter(invoice: Invoice, locale: str) -> _Letter:
         paragraphs = [t.attached_invoice.format(number=number, seller=seller)]
         facts = [(t.amount_due, money(invoice.amount_due))]
         if invoice.amount_due > 0:
-            facts.append((t.due_date, str(format_date(invoice.due_date, "long", locale=fmt_locale))))
+            facts.append((t.due_date, _long_date(invoice.due_date, fmt_locale)))
             if invoice.seller.bank_account:
                 facts.append((t.bank_account, _display_account(invoice.seller.bank_account)))
             facts.append((t.invoice_number, number))
@@ -282,6 +278,22 @@ def _letter(invoice: Invoice, locale: str) -> _Letter:
         notes=tuple(notes),
         closing=(t.regards, invoice.seller.name),
     )
+
+
+# A month-end run formats the same few amounts and due dates thousands of times.
+@functools.lru_cache(maxsize=4096)
+def _money(amount: str, currency: str, locale: str) -> str:
+    """``amount`` (a decimal's exact text) in ``currency``, formatted for ``locale``."""
+    from babel.numbers import format_currency
+
+    return str(format_currency(Decimal(amount), currency, locale=locale))
+
+
+@functools.lru_cache(maxsize=1024)
+def _long_date(day: date, locale: str) -> str:
+    from babel.dates import format_date
+
+    return str(format_date(day, "long", locale=locale))
 
 
 @functools.lru_cache(maxsize=256)

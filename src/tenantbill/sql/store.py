@@ -14,7 +14,13 @@ conformance suite runs on both); what differs is how the guarantees are kept.
   workers lock a subscription with ``FOR UPDATE SKIP LOCKED``, and delivery
   workers claim outbox messages with one ``UPDATE … FROM (SELECT … FOR UPDATE
   SKIP LOCKED) … RETURNING``, so workers in several processes share the work
-  without waiting for each other.
+  without waiting for each other. A transaction begins at its first statement
+  that writes or locks; the plain reads before it run on their own, which
+  under READ COMMITTED sees exactly what they would see inside it (each
+  statement reads what was committed when it started), and a transaction
+  that only reads costs no ``BEGIN``/``COMMIT`` round trips. Issuing an
+  invoice to a party is one statement of its own (:meth:`SqlStore.issue_invoice`):
+  the series row is locked only while the server numbers, inserts and commits.
 
 SQLAlchemy builds every statement for the backend's dialect and compiles it
 once; a transaction then runs the compiled SQL on its connection's driver
@@ -28,10 +34,11 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, cast
 
 import attrs
@@ -54,6 +61,7 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy import cast as sa_cast
@@ -61,6 +69,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import Insert
 
 from tenantbill.domain.accounts import Account, AuditEvent, Invitation, Membership, User
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
@@ -143,20 +152,93 @@ class SqlStore:
         statements = self._statements or self._set_up()
         self._open.transaction = True
         try:
-            with self._serialized(), self._engine.connect() as connection, connection.begin():
-                cursor = connection.connection.cursor()
-                tx = _SqlTransaction(cursor, statements, self._log)
+            # The pool's DB-API connection, without SQLAlchemy's Connection around it:
+            # every statement is compiled already, and this is the hot path.
+            with self._serialized():
+                connection = self._engine.raw_connection()
+                driver: Any = connection.driver_connection
                 try:
-                    yield tx
+                    cursor = connection.cursor()
+                    begin = None
+                    if self._serial is not None:  # SQLite: take the write lock now
+                        cursor.execute("BEGIN IMMEDIATE")
+                    else:
+                        # PostgreSQL, READ COMMITTED: each statement reads what was committed
+                        # when it started, in a transaction or not. So reads run on their
+                        # own until the first statement that writes or locks, which begins
+                        # the transaction: a transaction that only reads costs no BEGIN
+                        # and no COMMIT round trip.
+                        driver.autocommit = True
+                        begin = partial(setattr, driver, "autocommit", False)
+                    tx = _SqlTransaction(cursor, statements, self._log, begin)
+                    try:
+                        yield tx
+                    except BaseException:
+                        connection.rollback()
+                        raise
+                    finally:
+                        tx.closed = True
+                        cursor.close()
+                    connection.commit()
                 finally:
-                    tx.closed = True
-                    cursor.close()
+                    if self._serial is None:
+                        driver.autocommit = False
+                    connection.close()  # back to the pool
         finally:
             self._open.transaction = False
 
     def close(self) -> None:
         """Close the store's database connections; the store can no longer be used."""
         self._engine.dispose()
+
+    @property
+    def issues_in_one_statement(self) -> bool:
+        """True on PostgreSQL: :meth:`issue_invoice` is one statement (see :class:`OneStatementIssuer`)."""
+        return self._engine.dialect.name == "postgresql"
+
+    def issue_invoice(self, invoice: Invoice, messages: Sequence[OutboxMessage]) -> Invoice:
+        """Number ``invoice``, store it and queue ``messages``, in a transaction of its own.
+
+        On PostgreSQL this is one statement run in autocommit mode: the series
+        row is locked from the moment the statement takes the number until the
+        server has committed, with no round trip to this process in between.
+        On SQLite it is an ordinary transaction.
+        """
+        statements = self._statements or self._set_up()
+        if not self.issues_in_one_statement or len(messages) > _ISSUE_MESSAGES_AT_MOST:
+            with self.transaction() as tx:
+                numbered = tx.add_invoice_numbered(invoice)
+                for message in messages:
+                    tx.add_outbox(message)
+                return numbered
+        if getattr(self._open, "transaction", False):
+            raise RuntimeError("SqlStore.issue_invoice runs a transaction of its own: not inside another")
+        sql = statements.issue(len(messages))
+        formats = statements.formats
+        values = formats.invoice_values(invoice, None)
+        values["key_account_id"] = invoice.account_id
+        for k, message in enumerate(messages):
+            values.update({f"m{k}_{name}": value for name, value in formats.outbox_values(message).items()})
+        connection = self._engine.raw_connection()
+        try:
+            driver = connection.driver_connection
+            driver.autocommit = True  # type: ignore[union-attr]
+            try:
+                cursor = connection.cursor()
+                try:
+                    tx = _SqlTransaction(cursor, statements, self._log)
+                    if invoice.seller.logo is not None:  # the picture first: kept even if the issue fails
+                        values["seller_logo"] = tx._add_logo(invoice)
+                    row = tx._one(sql, values)
+                finally:
+                    cursor.close()
+            finally:
+                driver.autocommit = False  # type: ignore[union-attr]
+        finally:
+            connection.close()
+        if row is None:
+            raise NotFound(f"no invoice series {invoice.account_id!r}")
+        return invoice.numbered(row[0], row[1])
 
     def _serialized(self) -> AbstractContextManager[Any]:
         return nullcontext() if self._serial is None else self._serial
@@ -259,11 +341,15 @@ def _statements_for(dialect: Dialect) -> _Statements:
 class _Sql:
     """A statement compiled once for a dialect, ready for the driver's ``cursor.execute``."""
 
-    __slots__ = ("defaults", "names", "text")
+    __slots__ = ("defaults", "names", "text", "writes")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         self.text = compiled.string
+        # Whether it writes or locks: only such a statement needs a transaction begun.
+        # Anything but a plain SELECT (an INSERT, an UPDATE, a WITH of data-modifying
+        # statements) writes; a SELECT … FOR UPDATE locks.
+        self.writes = not self.text.lstrip().upper().startswith("SELECT") or "FOR UPDATE" in self.text
         # Values SQLAlchemy put in itself, such as the 1 of "next_sequence + 1".
         self.defaults = {name: value for name, value in compiled.params.items() if value is not None}
         self.names = tuple(compiled.positiontup or ()) if dialect.positional else None
@@ -296,7 +382,38 @@ def _replace(table: Table, *keys: str) -> ClauseElement:
     )
 
 
-def _allocate_and_insert() -> ClauseElement:
+_ISSUE_MESSAGES_AT_MOST = 8
+"""Invoices with more recipients than this are issued in an ordinary transaction."""
+
+
+def _issue_statement(messages: int) -> ClauseElement:
+    """PostgreSQL: number, insert and queue an invoice with ``messages`` e-mails, in one statement.
+
+    ``WITH allocated AS (UPDATE series …), issued AS (INSERT INTO invoices …
+    SELECT … FROM allocated RETURNING …), queued AS (INSERT INTO outbox …
+    SELECT … FROM issued) SELECT sequence, number FROM issued``: the e-mails
+    are queued only if the invoice was inserted, and all of it commits or
+    none. Outbox parameters are named ``m<k>_<column>``.
+    """
+    issued = _allocate_and_insert().cte("issued")
+    final = select(issued.c.sequence, issued.c.number)
+    if messages:
+        given = [c for c in outbox.c if c.name != "ordinal"]
+        rows = [
+            select(*(sa_cast(bindparam(f"m{k}_{c.name}"), c.type) for c in given)).select_from(issued)
+            for k in range(messages)
+        ]
+        queued = (
+            insert(outbox)
+            .from_select([c.name for c in given], rows[0] if messages == 1 else union_all(*rows))
+            .returning(outbox.c.id)
+            .cte("queued")
+        )
+        final = final.add_cte(queued)
+    return final
+
+
+def _allocate_and_insert() -> Insert:
     """PostgreSQL: take the next number of the series and insert the invoice with it, in one statement.
 
     ``WITH allocated AS (UPDATE series … RETURNING …) INSERT INTO invoices …
@@ -464,6 +581,8 @@ class _Statements:
         )
         self.insert_invoice = sql(_insert(invoices))
         self.allocate_and_insert_invoice = sql(_allocate_and_insert()) if postgres else None
+        self._dialect = dialect
+        self._issue: dict[int, _Sql] = {}
         invoice_with_logo = select(invoices, blobs.c.data).select_from(
             invoices.outerjoin(blobs, blobs.c.digest == invoices.c.seller_logo)
         )
@@ -556,6 +675,13 @@ class _Statements:
             select(outbox).where(outbox.c.invoice_id == bindparam("invoice_id")).order_by(outbox.c.ordinal)
         )
 
+    def issue(self, messages: int) -> _Sql:
+        """The one-statement issue with ``messages`` e-mails (PostgreSQL), compiled on first use."""
+        statement = self._issue.get(messages)
+        if statement is None:
+            statement = self._issue.setdefault(messages, _Sql(_issue_statement(messages), self._dialect))
+        return statement
+
 
 _DELIVERY_STATE = ("next_attempt_at", "attempts", "last_error", "sent_at")
 
@@ -587,11 +713,15 @@ def _claim(postgres: bool, due: Select[Any]) -> ClauseElement:
 class _SqlTransaction:
     """The unit of work of a :class:`SqlStore` (see :class:`tenantbill.ports.Transaction`)."""
 
-    def __init__(self, cursor: Any, statements: _Statements, log: Any) -> None:
+    def __init__(
+        self, cursor: Any, statements: _Statements, log: Any, begin: Callable[[], None] | None = None
+    ) -> None:
         self._cursor = cursor
         self._q = statements
         self._f = statements.formats
         self._log = log
+        # PostgreSQL: called before the first statement that writes or locks (see SqlStore.transaction).
+        self._begin = begin
         self.closed = False
         # The series this transaction allocated from last: its row is locked until the
         # transaction ends, so it stays as returned until this transaction changes it.
@@ -602,6 +732,9 @@ class _SqlTransaction:
         parameters = sql.parameters(values)
         if self._log is not None:
             self._log.info("%s\n[compiled once] %r", sql.text, parameters)
+        if sql.writes and self._begin is not None:
+            self._begin()
+            self._begin = None
         self._cursor.execute(sql.text, parameters)
         return self._cursor
 
@@ -762,9 +895,7 @@ class _SqlTransaction:
     def add_invoice_numbered(self, invoice: Invoice) -> Invoice:
         if self._q.allocate_and_insert_invoice is None:  # SQLite: the write lock is held anyway
             sequence = self.allocate_sequence(invoice.account_id)
-            numbered = attrs.evolve(
-                invoice, sequence=sequence, number=self.get_series(invoice.account_id).format(sequence)
-            )
+            numbered = invoice.numbered(sequence, self.get_series(invoice.account_id).format(sequence))
             self.add_invoice(numbered)
             return numbered
         # PostgreSQL: the series row is locked, incremented and used by one statement,
@@ -775,7 +906,7 @@ class _SqlTransaction:
         if row is None:
             raise NotFound(f"no invoice series {invoice.account_id!r}")
         self._allocated = None
-        return attrs.evolve(invoice, sequence=row[0], number=row[1])
+        return invoice.numbered(row[0], row[1])
 
     def _add_logo(self, invoice: Invoice) -> str | None:
         """Keep the seller's logo in the blobs (once per picture); its digest, or ``None``."""

@@ -80,7 +80,7 @@ from tenantbill.errors import (
     NumberTaken,
     OrgNumberTaken,
 )
-from tenantbill.ports import DuplicateId, Store, Transaction
+from tenantbill.ports import DuplicateId, OneStatementIssuer, Store, Transaction
 
 __all__ = ["StoreConformance"]
 
@@ -286,6 +286,15 @@ def probe(store: Store, action: Callable[[Transaction], T]) -> T:
     except _Undo:
         pass
     return result[0]
+
+
+def _issuer(store: Store) -> OneStatementIssuer:
+    assert isinstance(store, OneStatementIssuer), f"{type(store).__name__} does not offer issue_invoice()"
+    return store
+
+
+def _stored(invoice_id: str, tx: Transaction) -> tuple[Invoice | None, list[OutboxMessage]]:
+    return tx.get_invoice(invoice_id), tx.outbox_of_invoice(invoice_id)
 
 
 def _number(invoice: Invoice, tx: Transaction) -> Invoice:
@@ -846,6 +855,55 @@ class StoreConformance:
         assert run(store, lambda tx: tx.add_invoice_numbered(make_invoice(account.id, 0))).sequence == 4
         stored = run(store, lambda tx: list(tx.invoices_of_account(account.id)))
         assert [invoice.sequence for invoice in stored] == [1, 3, 4]
+
+    # issuing in a transaction of its own (tenantbill.ports.OneStatementIssuer)
+
+    def test_issue_invoice_numbers_stores_and_queues_in_one_go(self, store: Store) -> None:
+        issuer = _issuer(store)
+        account = make_account(make_user())
+        run(store, lambda tx: tx.add_account(account))
+        for count in (0, 1, 3, 12):  # 12: more e-mails than a SQL statement takes (a transaction then)
+            invoice = make_invoice(account.id, 0)
+            messages = [make_message(invoice_id=invoice.id) for _ in range(count)]
+            numbered = issuer.issue_invoice(invoice, messages)
+            assert numbered == invoice.numbered(numbered.sequence, numbered.number)
+            assert run(store, partial(_stored, invoice.id)) == (numbered, messages)
+        numbers = [i.number for i in run(store, lambda tx: list(tx.invoices_of_account(account.id)))]
+        assert numbers == ["1", "2", "3", "4"]
+
+    def test_issue_invoice_for_an_unknown_account_stores_nothing(self, store: Store) -> None:
+        invoice = make_invoice("nowhere", 0)
+        with pytest.raises(NotFound):
+            _issuer(store).issue_invoice(invoice, [make_message(invoice_id=invoice.id)])
+        assert run(store, lambda tx: tx.get_invoice(invoice.id)) is None
+        assert run(store, lambda tx: tx.outbox_of_invoice(invoice.id)) == []
+
+    def test_issue_invoice_from_threads_takes_every_number_once(self, store: Store) -> None:
+        issuer = _issuer(store)
+        account = make_account(make_user())
+        run(store, lambda tx: tx.add_account(account))
+        taken: list[int] = []
+        errors: list[BaseException] = []
+
+        def issue() -> None:
+            try:
+                for _ in range(20):
+                    invoice = make_invoice(account.id, 0)
+                    taken.append(
+                        issuer.issue_invoice(invoice, [make_message(invoice_id=invoice.id)]).sequence
+                    )
+            except BaseException as error:  # reported below, in the test's thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=issue) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert sorted(taken) == list(range(1, 81))
+        stored = run(store, lambda tx: list(tx.invoices_of_account(account.id)))
+        assert [invoice.sequence for invoice in stored] == list(range(1, 81))
 
     def test_numbering_an_invoice_of_an_unknown_account_raises_not_found(self, store: Store) -> None:
         with pytest.raises(NotFound):
