@@ -203,6 +203,11 @@ class _MemoryTransaction:
         membership: Membership | None = self._s._get("memberships", (account_id, user_id))
         return membership
 
+    def account_and_membership(
+        self, account_id: str, user_id: str
+    ) -> tuple[Account | None, Membership | None]:
+        return self.get_account(account_id), self.get_membership(account_id, user_id)
+
     def memberships_of_account(self, account_id: str) -> list[Membership]:
         user_ids = self._s._get("account_members", account_id) or []
         found = (self.get_membership(account_id, user_id) for user_id in user_ids)

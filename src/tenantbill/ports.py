@@ -174,6 +174,12 @@ class Transaction(Protocol):
         """The user's membership on the account, or ``None``."""
         ...
 
+    def account_and_membership(
+        self, account_id: str, user_id: str
+    ) -> tuple[Account | None, Membership | None]:
+        """The account and the user's membership on it (each ``None`` if there is none), in one read."""
+        ...
+
     def memberships_of_account(self, account_id: str) -> list[Membership]:
         """Every membership on the account, in the order they were created."""
         ...

@@ -30,7 +30,7 @@ from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.policy import Action, allowed, check
 from tenantbill.errors import InvalidInput, InvalidInvoice, NotFound
 from tenantbill.ports import OneStatementIssuer, Transaction
-from tenantbill.services.base import Context, authorize, load_account, new_id
+from tenantbill.services.base import Context, authorize, authorized_account, load_account, new_id
 
 __all__ = ["InvoiceService", "invoice_recipients", "issue_in"]
 
@@ -267,8 +267,7 @@ class InvoiceService:
         # (Not isinstance() with the runtime-checkable protocol: that costs more than an issue.)
         alone = getattr(store, "issues_in_one_statement", False) is True and hasattr(store, "issue_invoice")
         with store.transaction() as tx:
-            authorize(tx, actor_id, account_id, Action.ISSUE_INVOICES)
-            account = load_account(tx, account_id)
+            account = authorized_account(tx, actor_id, account_id, Action.ISSUE_INVOICES)
             invoice, recipients = _prepare(tx, self._ctx, account, draft)
             if not alone or _uses_balance(invoice):
                 return _finish(tx, self._ctx, invoice, recipients)

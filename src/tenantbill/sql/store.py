@@ -505,6 +505,17 @@ class _Statements:
         )
         self.delete_membership = sql(delete(memberships).where(*membership_key))
         self.get_membership = sql(select(memberships).where(*membership_key))
+        self.account_and_membership = sql(
+            select(accounts, memberships)
+            .select_from(
+                accounts.outerjoin(
+                    memberships,
+                    (memberships.c.account_id == accounts.c.id)
+                    & (memberships.c.user_id == bindparam("user_id")),
+                )
+            )
+            .where(accounts.c.id == bindparam("account_id"))
+        )
         self.memberships_of_account = sql(
             select(memberships)
             .where(memberships.c.account_id == bindparam("account_id"))
@@ -810,6 +821,17 @@ class _SqlTransaction:
     def get_membership(self, account_id: str, user_id: str) -> Membership | None:
         row = self._one(self._q.get_membership, {"account_id": account_id, "user_id": user_id})
         return None if row is None else self._f.membership_from(row)
+
+    def account_and_membership(
+        self, account_id: str, user_id: str
+    ) -> tuple[Account | None, Membership | None]:
+        row = self._one(self._q.account_and_membership, {"account_id": account_id, "user_id": user_id})
+        if row is None:
+            return None, None
+        width = len(accounts.c)
+        account, membership = row[:width], row[width:]
+        found = None if membership[0] is None else self._f.membership_from(membership)
+        return self._f.account_from(account), found
 
     def memberships_of_account(self, account_id: str) -> list[Membership]:
         rows = self._all(self._q.memberships_of_account, {"account_id": account_id})

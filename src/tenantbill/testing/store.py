@@ -856,6 +856,18 @@ class StoreConformance:
         stored = run(store, lambda tx: list(tx.invoices_of_account(account.id)))
         assert [invoice.sequence for invoice in stored] == [1, 3, 4]
 
+    def test_account_and_membership_are_read_together(self, store: Store) -> None:
+        owner, outsider = make_user(), make_user()
+        account = make_account(owner)
+        run(store, lambda tx: tx.add_account(account))
+        run(store, lambda tx: tx.add_membership(Membership(account.id, owner.id, Role.OWNER)))
+        assert run(store, lambda tx: tx.account_and_membership(account.id, owner.id)) == (
+            account,
+            Membership(account.id, owner.id, Role.OWNER),
+        )
+        assert run(store, lambda tx: tx.account_and_membership(account.id, outsider.id)) == (account, None)
+        assert run(store, lambda tx: tx.account_and_membership("nowhere", owner.id)) == (None, None)
+
     # issuing in a transaction of its own (tenantbill.ports.OneStatementIssuer)
 
     def test_issue_invoice_numbers_stores_and_queues_in_one_go(self, store: Store) -> None:
