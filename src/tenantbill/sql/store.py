@@ -165,24 +165,25 @@ class SqlStore:
                     else:
                         # PostgreSQL, READ COMMITTED: each statement reads what was committed
                         # when it started, in a transaction or not. So reads run on their
-                        # own until the first statement that writes or locks, which begins
-                        # the transaction: a transaction that only reads costs no BEGIN
-                        # and no COMMIT round trip.
-                        driver.autocommit = True
+                        # own (the connection rests in autocommit mode) until the first
+                        # statement that writes or locks, which begins the transaction: a
+                        # transaction that only reads costs no BEGIN and no COMMIT.
                         begin = partial(setattr, driver, "autocommit", False)
                     tx = _SqlTransaction(cursor, statements, self._log, begin)
                     try:
                         yield tx
                     except BaseException:
-                        connection.rollback()
+                        if tx.begun:
+                            connection.rollback()
                         raise
                     finally:
                         tx.closed = True
                         cursor.close()
-                    connection.commit()
+                    if tx.begun:
+                        connection.commit()
                 finally:
-                    if self._serial is None:
-                        driver.autocommit = False
+                    if self._serial is None and not driver.autocommit:
+                        driver.autocommit = True  # after COMMIT or ROLLBACK (or a broken connection)
                     connection.close()  # back to the pool
         finally:
             self._open.transaction = False
@@ -219,21 +220,16 @@ class SqlStore:
         values["key_account_id"] = invoice.account_id
         for k, message in enumerate(messages):
             values.update({f"m{k}_{name}": value for name, value in formats.outbox_values(message).items()})
-        connection = self._engine.raw_connection()
+        connection = self._engine.raw_connection()  # in autocommit mode (see _postgresql_engine)
         try:
-            driver = connection.driver_connection
-            driver.autocommit = True  # type: ignore[union-attr]
+            cursor = connection.cursor()
             try:
-                cursor = connection.cursor()
-                try:
-                    tx = _SqlTransaction(cursor, statements, self._log)
-                    if invoice.seller.logo is not None:  # the picture first: kept even if the issue fails
-                        values["seller_logo"] = tx._add_logo(invoice)
-                    row = tx._one(sql, values)
-                finally:
-                    cursor.close()
+                tx = _SqlTransaction(cursor, statements, self._log)
+                if invoice.seller.logo is not None:  # the picture first: kept even if the issue fails
+                    values["seller_logo"] = tx._add_logo(invoice)
+                row = tx._one(sql, values)
             finally:
-                driver.autocommit = False  # type: ignore[union-attr]
+                cursor.close()
         finally:
             connection.close()
         if row is None:
@@ -251,17 +247,27 @@ class SqlStore:
             # One transaction, which on SQLite holds the write lock and on
             # PostgreSQL an advisory lock: processes starting together do not
             # race to create the same table.
-            with self._engine.begin() as connection:
-                if connection.dialect.name == "postgresql":
-                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-                existing = set(inspect(connection).get_table_names())
-                fresh = not any(table in existing for table in metadata.tables)
-                metadata.create_all(connection)
-                if fresh:
-                    # Record the schema's revision, so migrations later start from the right place.
-                    from tenantbill.sql import migrate
+            with self._engine.connect() as connection:
+                postgres = connection.dialect.name == "postgresql"
+                driver: Any = connection.connection.driver_connection
+                if postgres:
+                    driver.autocommit = False  # it rests in autocommit mode (see _postgresql_engine)
+                try:
+                    with connection.begin():
+                        if postgres:
+                            lock = text("SELECT pg_advisory_xact_lock(:key)")
+                            connection.execute(lock, {"key": _SCHEMA_LOCK_KEY})
+                        existing = set(inspect(connection).get_table_names())
+                        fresh = not any(table in existing for table in metadata.tables)
+                        metadata.create_all(connection)
+                        if fresh:
+                            # Record the schema's revision, so migrations later start from the right place.
+                            from tenantbill.sql import migrate
 
-                    migrate.stamp_created(connection)
+                            migrate.stamp_created(connection)
+                finally:
+                    if postgres:
+                        driver.autocommit = True
             self._statements = _statements_for(self._engine.dialect)
             return self._statements
 
@@ -322,7 +328,15 @@ def _use_wal(cursor: Any) -> None:
 def _postgresql_engine(url: URL, *, echo: bool) -> Engine:
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")  # the driver of the postgres extra
-    return create_engine(url, echo=echo, isolation_level="READ COMMITTED")
+    engine = create_engine(url, echo=echo, isolation_level="READ COMMITTED")
+
+    @event.listens_for(engine, "connect")
+    def reads_on_their_own(dbapi_connection: Any, _record: Any) -> None:
+        # A pooled connection rests in autocommit mode: reads need no BEGIN, and
+        # SqlStore.transaction switches it off at the first write (see there).
+        dbapi_connection.autocommit = True
+
+    return engine
 
 
 # Compiling every statement takes tens of milliseconds: stores on the same
@@ -743,11 +757,17 @@ class _SqlTransaction:
         parameters = sql.parameters(values)
         if self._log is not None:
             self._log.info("%s\n[compiled once] %r", sql.text, parameters)
-        if sql.writes and self._begin is not None:
+        if sql.writes and not self.begun:
+            assert self._begin is not None
             self._begin()
             self._begin = None
         self._cursor.execute(sql.text, parameters)
         return self._cursor
+
+    @property
+    def begun(self) -> bool:
+        """Whether the database transaction has begun (always on SQLite; at the first write on PostgreSQL)."""
+        return self._begin is None
 
     def _one(self, sql: _Sql, values: Mapping[str, Any]) -> Row | None:
         row: Row | None = self._run(sql, values).fetchone()
