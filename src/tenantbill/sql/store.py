@@ -183,7 +183,10 @@ class SqlStore:
                         connection.commit()
                 finally:
                     if self._serial is None and not driver.autocommit:
-                        driver.autocommit = True  # after COMMIT or ROLLBACK (or a broken connection)
+                        try:
+                            driver.autocommit = True  # at rest again, after COMMIT or ROLLBACK
+                        except Exception:  # a broken connection: not to be reused
+                            connection.invalidate()
                     connection.close()  # back to the pool
         finally:
             self._open.transaction = False
