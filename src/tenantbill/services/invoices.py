@@ -32,7 +32,7 @@ from tenantbill.errors import InvalidInput, InvalidInvoice, NotFound
 from tenantbill.ports import OneStatementIssuer, Transaction
 from tenantbill.services.base import Context, authorize, authorized_account, load_account, new_id
 
-__all__ = ["InvoiceService", "invoice_recipients", "issue_in"]
+__all__ = ["InvoiceService", "draft_recipients", "invoice_recipients", "issue_in"]
 
 _ZERO = Decimal(0)
 
@@ -45,14 +45,19 @@ def issue_in(
     *,
     locale: str | None = None,
     subscription_id: str | None = None,
+    recipients: list[str] | None = None,
 ) -> Invoice:
     """Issue ``draft`` inside the caller's transaction: number it, apply balance, store it, queue its e-mails.
 
     The number is taken from the account's series in this transaction, so if
     anything later fails and the transaction rolls back, the number is unused.
+    ``recipients``, if given, are the draft's (as :func:`draft_recipients`
+    finds them in this transaction); otherwise they are read here.
     """
-    invoice, recipients = _prepare(tx, ctx, account, draft, locale=locale, subscription_id=subscription_id)
-    return _finish(tx, ctx, invoice, recipients)
+    invoice, found = _prepare(
+        tx, ctx, account, draft, locale=locale, subscription_id=subscription_id, recipients=recipients
+    )
+    return _finish(tx, ctx, invoice, found)
 
 
 def _prepare(
@@ -63,6 +68,7 @@ def _prepare(
     *,
     locale: str | None = None,
     subscription_id: str | None = None,
+    recipients: list[str] | None = None,
 ) -> tuple[Invoice, list[str]]:
     """Everything about the invoice but its number and the balance applied; and its recipients.
 
@@ -104,7 +110,9 @@ def _prepare(
         note=draft.note,
         subscription_id=subscription_id,
     )
-    return invoice, _recipients(tx, draft.bill_to, draft.customer)
+    if recipients is None:
+        recipients = draft_recipients(tx, draft)
+    return invoice, recipients
 
 
 def _uses_balance(invoice: Invoice) -> bool:
@@ -158,6 +166,11 @@ def invoice_recipients(tx: Transaction, invoice: Invoice) -> list[str]:
     the account's extra invoice recipients.
     """
     return _recipients(tx, invoice.bill_to, invoice.customer)
+
+
+def draft_recipients(tx: Transaction, draft: InvoiceDraft) -> list[str]:
+    """Who would receive the e-mail of an invoice issued from ``draft`` (see :func:`invoice_recipients`)."""
+    return _recipients(tx, draft.bill_to, draft.customer)
 
 
 def _recipients(tx: Transaction, bill_to: Party, customer_id: str | None) -> list[str]:
