@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 import attrs
 
@@ -54,10 +54,10 @@ def issue_in(
     ``recipients``, if given, are the draft's (as :func:`draft_recipients`
     finds them in this transaction); otherwise they are read here.
     """
-    invoice, found = _prepare(
+    fields, found = _prepare(
         tx, ctx, account, draft, locale=locale, subscription_id=subscription_id, recipients=recipients
     )
-    return _finish(tx, ctx, invoice, found)
+    return _finish(tx, ctx, fields, found)
 
 
 def _prepare(
@@ -69,8 +69,8 @@ def _prepare(
     locale: str | None = None,
     subscription_id: str | None = None,
     recipients: list[str] | None = None,
-) -> tuple[Invoice, list[str]]:
-    """Everything about the invoice but its number and the balance applied; and its recipients.
+) -> tuple[dict[str, Any], list[str]]:
+    """The invoice's fields but its number and the balance applied; and its recipients.
 
     This is the work done before the number is taken: taking it locks the
     account's series until the transaction ends.
@@ -83,64 +83,63 @@ def _prepare(
     vat = vat_breakdown(lines, draft.currency)
     net = sum((group.base for group in vat), _ZERO)
     vat_total = sum((group.vat for group in vat), _ZERO)
-    total = net + vat_total
-    invoice = Invoice(
-        id=new_id(),
-        account_id=account.id,
-        sequence=0,  # numbered by _finish
-        number="",
-        kind=InvoiceKind.INVOICE,
-        issued_at=now,
-        issue_date=issue_date,
-        due_date=issue_date + timedelta(days=account.payment_terms_days),
-        seller=seller_of(account),
-        bill_to=draft.bill_to,
-        currency=draft.currency,
-        locale=locale or account.locale,
-        lines=lines,
-        vat=vat,
-        net_total=net,
-        vat_total=vat_total,
-        total=total,
-        balance_applied=_ZERO,
-        amount_due=total,
-        period=draft.period,
-        cycle=draft.cycle,
-        customer=draft.customer,
-        note=draft.note,
-        subscription_id=subscription_id,
-    )
+    fields: dict[str, Any] = {
+        "id": new_id(),
+        "account_id": account.id,
+        "kind": InvoiceKind.INVOICE,
+        "issued_at": now,
+        "issue_date": issue_date,
+        "due_date": issue_date + timedelta(days=account.payment_terms_days),
+        "seller": seller_of(account),
+        "bill_to": draft.bill_to,
+        "currency": draft.currency,
+        "locale": locale or account.locale,
+        "lines": lines,
+        "vat": vat,
+        "net_total": net,
+        "vat_total": vat_total,
+        "total": net + vat_total,
+        "period": draft.period,
+        "cycle": draft.cycle,
+        "customer": draft.customer,
+        "note": draft.note,
+        "subscription_id": subscription_id,
+    }
     if recipients is None:
         recipients = draft_recipients(tx, draft)
-    return invoice, recipients
+    return fields, recipients
 
 
-def _uses_balance(invoice: Invoice) -> bool:
-    """Whether the customer's credit, if any, would be applied to ``invoice``."""
-    return invoice.customer is not None and invoice.total > 0
+def _uses_balance(fields: dict[str, Any]) -> bool:
+    """Whether the customer's credit, if any, would be applied to the invoice."""
+    return fields["customer"] is not None and fields["total"] > 0
 
 
-def _finish(tx: Transaction, ctx: Context, invoice: Invoice, recipients: list[str]) -> Invoice:
+def _unnumbered(fields: dict[str, Any]) -> Invoice:
+    """The prepared invoice before a store numbers it (no credit applied)."""
+    return Invoice(**fields, sequence=0, number="", balance_applied=_ZERO, amount_due=fields["total"])
+
+
+def _finish(tx: Transaction, ctx: Context, fields: dict[str, Any], recipients: list[str]) -> Invoice:
     """Number the prepared invoice, apply the customer's credit, store it and queue its e-mails."""
-    if _uses_balance(invoice):
-        assert invoice.customer is not None
+    account_id, total = fields["account_id"], fields["total"]
+    sequence = tx.allocate_sequence(account_id)
+    applied = _ZERO
+    if _uses_balance(fields):
         # The series lock also serializes every issuer's read of the customer's
         # balance, so a credit is applied once: take the number, then read it.
-        sequence = tx.allocate_sequence(invoice.account_id)
-        balance = tx.balance(invoice.account_id, invoice.customer, invoice.currency)
-        applied = min(balance, invoice.total) if balance > 0 else _ZERO
-        invoice = attrs.evolve(
-            invoice,
-            sequence=sequence,
-            number=tx.get_series(invoice.account_id).format(sequence),
-            balance_applied=applied,
-            amount_due=invoice.total - applied,
-        )
-        tx.add_invoice(invoice)
-        if applied:
-            _ledger(tx, ctx, invoice, -applied, "applied", f"applied to invoice {invoice.number}")
-    else:
-        invoice = tx.add_invoice_numbered(invoice)
+        balance = tx.balance(account_id, fields["customer"], fields["currency"])
+        applied = min(balance, total) if balance > 0 else _ZERO
+    invoice = Invoice(
+        **fields,
+        sequence=sequence,
+        number=tx.get_series(account_id).format(sequence),
+        balance_applied=applied,
+        amount_due=total - applied,
+    )
+    tx.add_invoice(invoice)
+    if applied:
+        _ledger(tx, ctx, invoice, -applied, "applied", f"applied to invoice {invoice.number}")
     for message in _messages(ctx, invoice, recipients):
         tx.add_outbox(message)
     return invoice
@@ -281,15 +280,15 @@ class InvoiceService:
         alone = getattr(store, "issues_in_one_statement", False) is True and hasattr(store, "issue_invoice")
         with store.transaction() as tx:
             account = authorized_account(tx, actor_id, account_id, Action.ISSUE_INVOICES)
-            invoice, recipients = _prepare(tx, self._ctx, account, draft)
-            if not alone or _uses_balance(invoice):
-                return _finish(tx, self._ctx, invoice, recipients)
+            fields, recipients = _prepare(tx, self._ctx, account, draft)
+            if not alone or _uses_balance(fields):
+                return _finish(tx, self._ctx, fields, recipients)
         # The checks and reads are done; the write is one statement that locks the
         # series only while the server numbers, stores and commits (READ COMMITTED
         # reads see no more than this in a shared transaction either).
-        return cast(OneStatementIssuer, store).issue_invoice(
-            invoice, _messages(self._ctx, invoice, recipients)
-        )
+        invoice = _unnumbered(fields)
+        messages = _messages(self._ctx, invoice, recipients)
+        return cast(OneStatementIssuer, store).issue_invoice(invoice, messages)
 
     def credit(
         self,
