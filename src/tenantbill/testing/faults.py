@@ -8,7 +8,7 @@ back::
     store = FaultyStore(MemoryStore())
     app = Tenantbill(store=store, mailer=MemoryMailer())
     store.fail("add_outbox", 1)       # the next add_outbox raises
-    store.fail("add_invoice_numbered", 1, after=True)  # raises once the invoice is numbered and stored
+    store.fail("add_invoice", 1, after=True)  # raises once the numbered invoice is written
 """
 
 from __future__ import annotations
