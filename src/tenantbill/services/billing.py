@@ -325,8 +325,9 @@ class BillingService:
         that no other transaction holds, locks it and bills what it owes,
         together with the next few in the same transaction. At the end it goes
         over what is still due (subscriptions another transaction held when it
-        came by), waiting for their locks. So when a run returns, everything that was due by
-        ``as_of`` when it started has been billed, by it or by another run.
+        came by), waiting for their locks. So when a run returns, everything
+        that was due by ``as_of`` when it started has been billed, by it or by
+        another run.
         """
         as_of = _day(as_of, "as_of")
         tally = _Tally()
@@ -488,6 +489,7 @@ class BillingService:
                 cycle=cycle,
                 customer=customer.id,
             )
+            # The draft's party has no addresses of its own: the recipients are the customer's.
             recipients = seen.recipients.get(customer.id)
             if recipients is None:
                 recipients = seen.recipients[customer.id] = draft_recipients(tx, draft)
