@@ -52,8 +52,9 @@ def setup(count: int, path: str) -> None:
             name=f"Kunde {i} AS", email=f"kunde{i}@example.no", address=f"Gate {i}\n0155 Oslo"
         )
         app.users.set_invoice_emails(user.id, enabled=True)
-        sub = app.subscriptions.start(provider.id, customer.id, plan, anchor=date(2026, 1, 1))
+        sub = app.subscriptions.start(user.id, provider.id, customer.id, plan, anchor=date(2026, 1, 1))
         app.subscriptions.record_usage(
+            _owner.id,
             sub.id,
             item="Ekstra domene",
             quantity=Decimal(1 + i % 3),

@@ -267,7 +267,7 @@ def _issuing(server: str, count: int, seconds: int, repeats: int, *, target: boo
 # ---------------------------------------------------------------- month-end
 
 
-def _populate(url: str, provider_id: str, first: int, count: int, start: Any) -> int:
+def _populate(url: str, provider_id: str, biller_id: str, first: int, count: int, start: Any) -> int:
     import tenantbill as tb
     from tenantbill.clock import FixedClock
     from tenantbill.memory import MemoryMailer
@@ -281,8 +281,9 @@ def _populate(url: str, provider_id: str, first: int, count: int, start: Any) ->
             name=f"Kunde {i} AS", email=f"kunde{i}@example.no", address=f"Gate {i}\n0155 Oslo"
         )
         app.users.set_invoice_emails(user.id, enabled=True)
-        sub = app.subscriptions.start(provider_id, customer.id, plan, anchor=date(2026, 1, 1))
+        sub = app.subscriptions.start(user.id, provider_id, customer.id, plan, anchor=date(2026, 1, 1))
         app.subscriptions.record_usage(
+            biller_id,
             sub.id,
             item="Ekstra domene",
             quantity=Decimal(1 + i % 3),
@@ -313,7 +314,7 @@ def _month_end_data(url: str, subscriptions: int) -> str:
     parts = 4
     share = -(-subscriptions // parts)
     calls = [
-        (url, provider.id, first, min(share, subscriptions - first))
+        (url, provider.id, _owner.id, first, min(share, subscriptions - first))
         for first in range(0, subscriptions, share)
     ]
     _in_processes(_populate, calls)

@@ -97,13 +97,18 @@ def main() -> int:
         vat_rate=Decimal("0.25"),
     )
     subs = [
-        app.subscriptions.start(platform.id, kaffe.id, monthly, anchor=date(2026, 1, 1)),
-        app.subscriptions.start(platform.id, customers[1][1].id, yearly, anchor=date(2026, 1, 1)),
-        app.subscriptions.start(platform.id, customers[2][1].id, monthly, anchor=date(2026, 1, 1)),
+        # Each customer's owner subscribes: that is its consent to be billed by the platform.
+        app.subscriptions.start(kaffe_owner.id, platform.id, kaffe.id, monthly, anchor=date(2026, 1, 1)),
+        app.subscriptions.start(
+            customers[1][0].id, platform.id, customers[1][1].id, yearly, anchor=date(2026, 1, 1)
+        ),
+        app.subscriptions.start(
+            customers[2][0].id, platform.id, customers[2][1].id, monthly, anchor=date(2026, 1, 1)
+        ),
     ]
     for sub, item, qty in [(subs[0], "Extra site", "2"), (subs[1], "Extra storage (10 GB)", "3")]:
         app.subscriptions.record_usage(
-            sub.id, item=item, quantity=Decimal(qty), unit_price=Decimal("50"), at=date(2026, 1, 20)
+            ola.id, sub.id, item=item, quantity=Decimal(qty), unit_price=Decimal("50"), at=date(2026, 1, 20)
         )
         progress(f"{qty} × {item} recorded")
 

@@ -339,7 +339,8 @@ def test_only_a_pending_invitation_can_be_revoked_or_resent(
         app.access.revoke(owner.id, revoked.invitation.id)
     with pytest.raises(tb.InvitationRevoked):
         app.access.resend(owner.id, revoked.invitation.id)
-    with pytest.raises(tb.NotFound):
+    # An unknown id is answered like another account's: ids cannot be probed.
+    with pytest.raises(tb.PermissionDenied):
         app.access.revoke(owner.id, "no-such-invitation")
 
 

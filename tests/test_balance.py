@@ -48,7 +48,15 @@ def issue(seller: SignedUp, customer: SignedUp, net: str, *, currency: str = "NO
         currency=currency,
         customer=customer.account.id,
     )
-    return seller.app.invoices.issue(seller.owner.id, seller.account.id, draft)
+    return as_platform(seller).invoices.issue(seller.owner.id, seller.account.id, draft)
+
+
+def as_platform(seller: SignedUp) -> tb.Tenantbill:
+    """The seller's app with the seller as the platform account, which may bill every account."""
+    app = seller.app
+    return tb.Tenantbill(
+        store=app.store, mailer=app.mailer, clock=app.clock, platform_account_id=seller.account.id
+    )
 
 
 def add_credit(seller: SignedUp, customer: SignedUp, amount: str, **kwargs: str) -> tb.LedgerEntry:
@@ -167,7 +175,9 @@ def test_the_billing_run_applies_the_customers_credit(
     app: tb.Tenantbill, seller: SignedUp, customer: SignedUp
 ) -> None:
     plan = tb.Plan(code="pro", name="Pro", price=D("300"), vat_rate=D("0.25"))
-    app.subscriptions.start(seller.account.id, customer.account.id, plan, anchor=date(2026, 1, 1))
+    app.subscriptions.start(
+        customer.owner.id, seller.account.id, customer.account.id, plan, anchor=date(2026, 1, 1)
+    )
     add_credit(seller, customer, "100.00")
 
     app.billing.run(as_of=date(2026, 2, 1))

@@ -272,10 +272,16 @@ def test_prorating_a_range_outside_the_period_is_refused() -> None:
         prorate(Decimal("300"), april, date(2026, 5, 1), date(2026, 5, 10))
 
 
-def test_prorating_an_empty_range_is_refused() -> None:
+def test_prorating_an_empty_range_is_zero() -> None:
+    april = Period(date(2026, 4, 1), date(2026, 5, 1))
+    assert str(prorate(Decimal("300"), april, date(2026, 4, 10), date(2026, 4, 10))) == "0.00"
+    assert str(prorate(Decimal("1001"), april, date(2026, 5, 10), date(2026, 5, 10), currency="JPY")) == "0"
+
+
+def test_prorating_a_backwards_range_is_refused() -> None:
     april = Period(date(2026, 4, 1), date(2026, 5, 1))
     with pytest.raises(InvalidPeriod, match="must end after it starts"):
-        prorate(Decimal("300"), april, date(2026, 4, 10), date(2026, 4, 10))
+        prorate(Decimal("300"), april, date(2026, 4, 10), date(2026, 4, 9))
 
 
 def test_prorating_a_float_amount_is_refused() -> None:

@@ -53,7 +53,7 @@ def plan(price: str = "300") -> tb.Plan:
 
 def subscribe(provider: SignedUp, customer: SignedUp, anchor: date, price: str = "300") -> tb.Subscription:
     return provider.app.subscriptions.start(
-        provider.account.id, customer.account.id, plan(price), anchor=anchor
+        customer.owner.id, provider.account.id, customer.account.id, plan(price), anchor=anchor
     )
 
 
@@ -110,7 +110,12 @@ def test_running_again_for_the_same_or_an_earlier_date_bills_nothing(
 ) -> None:
     subscription = subscribe(provider, factory.account(), date(2026, 1, 1))
     app.subscriptions.record_usage(
-        subscription.id, item="sms", quantity=D("3"), unit_price=D("1"), at=date(2026, 2, 10)
+        provider.owner.id,
+        subscription.id,
+        item="sms",
+        quantity=D("3"),
+        unit_price=D("1"),
+        at=date(2026, 2, 10),
     )
     app.billing.run(as_of=date(2026, 3, 1))
     before = invoices(provider)

@@ -287,6 +287,11 @@ def test_members_of_the_billed_customer_account_can_see_their_invoice(
 ) -> None:
     customer = factory.account(name="Kunde AS")
     bookkeeper = customer.member(tb.Role.BILLING)
+    plan = tb.Plan(code="pro", name="Pro", price=D("300"), vat_rate=D("0.25"))
+    # Subscribing to the seller's plan is the customer's consent to be billed by it.
+    app.subscriptions.start(
+        customer.owner.id, seller.account.id, customer.account.id, plan, anchor=date(2026, 1, 1)
+    )
     invoice = issue(seller, customer=customer.account.id)
 
     assert app.invoices.get(customer.owner.id, invoice.id) == invoice
@@ -297,6 +302,16 @@ def test_members_of_the_billed_customer_account_can_see_their_invoice(
         app.invoices.credit(customer.owner.id, invoice.id, reason="Vil ikke betale")
 
 
-def test_an_unknown_invoice_is_not_found(seller: SignedUp) -> None:
-    with pytest.raises(tb.NotFound):
+def test_an_unknown_invoice_is_denied_like_another_accounts(seller: SignedUp, factory: Factory) -> None:
+    other = factory.account(name="Annen AS")
+    theirs = issue(other)
+
+    with pytest.raises(tb.PermissionDenied) as unknown:
         seller.app.invoices.get(seller.owner.id, "no-such-invoice")
+    with pytest.raises(tb.PermissionDenied) as foreign:
+        seller.app.invoices.get(seller.owner.id, theirs.id)
+
+    # Same answer, whether the id exists or not (only the id itself differs).
+    assert str(unknown.value).replace("'no-such-invoice'", "ID") == str(foreign.value).replace(
+        repr(theirs.id), "ID"
+    )

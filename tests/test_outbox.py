@@ -112,6 +112,8 @@ def set_up(store: Store, mailer: Mailer) -> Setup:
     app.accounts.set_invoice_recipients(
         customer.owner.id, customer.account.id, ["regnskap@byraa.no", "FAKTURA@Kunde.no"]
     )
+    # The provider is the platform account, which every account accepts as biller.
+    app = tb.Tenantbill(store=store, mailer=mailer, clock=clock, platform_account_id=provider.account.id)
     return Setup(app, clock, provider, customer, member, billing)
 
 
@@ -179,7 +181,11 @@ def test_an_invalid_extra_recipient_is_refused(setup: Setup) -> None:
 def test_the_billing_run_and_credit_notes_queue_emails_too(setup: Setup) -> None:
     plan = tb.Plan(code="pro", name="Pro", price=D(300), vat_rate=D("0.25"))
     setup.app.subscriptions.start(
-        setup.provider.account.id, setup.customer.account.id, plan, anchor=date(2026, 1, 1)
+        setup.customer.owner.id,
+        setup.provider.account.id,
+        setup.customer.account.id,
+        plan,
+        anchor=date(2026, 1, 1),
     )
 
     [invoice_id] = setup.app.billing.run(as_of=date(2026, 1, 31)).invoice_ids

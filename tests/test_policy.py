@@ -35,6 +35,8 @@ EXPECTED: dict[Action, tuple[bool, bool, bool]] = {
     Action.RECEIVE_INVOICE_EMAILS: (True, True, True),
     Action.VIEW_MEMBERS: (True, True, True),
     Action.VIEW_AUDIT: (True, False, False),
+    # Trust boundaries: the owner or billing user of the customer account consents to be billed.
+    Action.SUBSCRIBE: (True, False, True),
 }
 
 
@@ -223,6 +225,7 @@ def test_the_table_of_the_services_names_every_action_on_accounts_and_access() -
         Action.ISSUE_INVOICES,
         Action.MANAGE_CUSTOMERS,
         Action.RECEIVE_INVOICE_EMAILS,
+        Action.SUBSCRIBE,  # tests/test_consent.py
     }
 
 

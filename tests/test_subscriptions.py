@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -34,7 +35,7 @@ class Platform:
 
     def start(self, plan: tb.Plan, anchor: date) -> tb.Subscription:
         return self.app.subscriptions.start(
-            self.provider.account.id, self.customer.account.id, plan, anchor=anchor
+            self.customer.owner.id, self.provider.account.id, self.customer.account.id, plan, anchor=anchor
         )
 
     def run(self, as_of: date) -> list[tb.Invoice]:
@@ -129,7 +130,12 @@ def test_a_yearly_plan_is_one_invoice_a_year_and_its_usage_is_billed_monthly_in_
     subscription = platform.start(plan("3000", YEARLY), anchor=date(2026, 1, 15))
     for on, quantity in [(date(2026, 2, 3), "2"), (date(2026, 2, 20), "1"), (date(2026, 3, 1), "3")]:
         platform.app.subscriptions.record_usage(
-            subscription.id, item="extra-site", quantity=D(quantity), unit_price=D("50"), at=on
+            platform.provider.owner.id,
+            subscription.id,
+            item="extra-site",
+            quantity=D(quantity),
+            unit_price=D("50"),
+            at=on,
         )
 
     billed = billed_on(platform, date(2026, 1, 1), date(2027, 1, 14))
@@ -158,7 +164,10 @@ def test_usage_is_summed_per_item_and_price_on_the_invoice_at_the_end_of_its_per
     platform: Platform,
 ) -> None:
     subscription = platform.start(plan("300"), anchor=date(2026, 1, 1))
-    record = platform.app.subscriptions.record_usage
+
+    def record(subscription_id: str, **kwargs: Any) -> tb.Usage:
+        return platform.app.subscriptions.record_usage(platform.provider.owner.id, subscription_id, **kwargs)
+
     record(subscription.id, item="extra-site", quantity=D("2"), unit_price=D("50"), at=date(2026, 1, 5))
     record(subscription.id, item="extra-site", quantity=D("3"), unit_price=D("50"), at=date(2026, 1, 20))
     record(subscription.id, item="extra-site", quantity=D("1"), unit_price=D("40"), at=date(2026, 1, 21))
@@ -184,6 +193,7 @@ def test_usage_at_an_instant_is_dated_in_the_providers_time_zone(platform: Platf
 
     # 23:30 UTC on Jan 31 is 00:30 on Feb 1 in Oslo: February's usage, billed on Mar 1.
     usage = platform.app.subscriptions.record_usage(
+        platform.provider.owner.id,
         subscription.id,
         item="sms",
         quantity=D("10"),
@@ -200,7 +210,12 @@ def test_usage_at_an_instant_is_dated_in_the_providers_time_zone(platform: Platf
 def test_an_invoice_of_usage_alone_shows_the_usage_period(platform: Platform) -> None:
     subscription = platform.start(plan("0"), anchor=date(2026, 1, 1))
     platform.app.subscriptions.record_usage(
-        subscription.id, item="sms", quantity=D("10"), unit_price=D("1"), at=date(2026, 2, 10)
+        platform.provider.owner.id,
+        subscription.id,
+        item="sms",
+        quantity=D("10"),
+        unit_price=D("1"),
+        at=date(2026, 2, 10),
     )
 
     assert platform.run(date(2026, 2, 1)) == []
@@ -216,6 +231,7 @@ def test_usage_at_midnight_after_the_spring_dst_change_falls_on_the_new_day(plat
 
     # Oslo is on summer time (UTC+2) from Mar 29: 22:30 UTC on Mar 31 is 00:30 on Apr 1.
     usage = platform.app.subscriptions.record_usage(
+        platform.provider.owner.id,
         subscription.id,
         item="sms",
         quantity=D("1"),
@@ -231,13 +247,19 @@ def test_usage_before_the_subscription_starts_is_refused(platform: Platform) -> 
 
     with pytest.raises(tb.InvalidInput):
         platform.app.subscriptions.record_usage(
-            subscription.id, item="sms", quantity=D("1"), unit_price=D("1"), at=date(2026, 1, 31)
+            platform.provider.owner.id,
+            subscription.id,
+            item="sms",
+            quantity=D("1"),
+            unit_price=D("1"),
+            at=date(2026, 1, 31),
         )
 
 
 def test_usage_billed_at_another_vat_rate_keeps_it(platform: Platform) -> None:
     subscription = platform.start(plan("0"), anchor=date(2026, 1, 1))
     platform.app.subscriptions.record_usage(
+        platform.provider.owner.id,
         subscription.id,
         item="kurs",
         quantity=D("1"),
@@ -260,7 +282,9 @@ def test_a_plan_change_mid_period_credits_the_old_plan_and_charges_the_new_by_da
     subscription = platform.start(plan("300", name="Basic"), anchor=date(2026, 1, 1))
     platform.run(date(2026, 1, 1))
 
-    platform.app.subscriptions.change_plan(subscription.id, plan("600"), at=date(2026, 1, 11))
+    platform.app.subscriptions.change_plan(
+        platform.provider.owner.id, subscription.id, plan("600"), at=date(2026, 1, 11)
+    )
     february, march = platform.run(date(2026, 3, 1))
 
     # Jan 11 to Feb 1 is 21 of January's 31 days: 300 × 21/31 = 203.23 back, 600 × 21/31 = 406.45 due.
@@ -275,7 +299,7 @@ def test_a_plan_change_is_prorated_by_whole_days_across_the_dst_change(platform:
     # 22:30 UTC on Mar 29 is 00:30 on Mar 30 in Oslo: 2 of March's 31 days are left. By the
     # hour it would be 48 of 743 hours (the night of Mar 29 is an hour short): 19.38 and 38.76.
     platform.app.subscriptions.change_plan(
-        subscription.id, plan("600"), at=datetime(2026, 3, 29, 22, 30, tzinfo=UTC)
+        platform.provider.owner.id, subscription.id, plan("600"), at=datetime(2026, 3, 29, 22, 30, tzinfo=UTC)
     )
     [april] = platform.run(date(2026, 4, 1))
 
@@ -290,10 +314,17 @@ def test_a_cancelled_subscription_ends_at_the_end_of_the_period_and_bills_its_la
     subscription = platform.start(plan("300"), anchor=date(2026, 1, 1))
     platform.run(date(2026, 1, 1))
     platform.app.subscriptions.record_usage(
-        subscription.id, item="sms", quantity=D("5"), unit_price=D("1"), at=date(2026, 1, 20)
+        platform.provider.owner.id,
+        subscription.id,
+        item="sms",
+        quantity=D("5"),
+        unit_price=D("1"),
+        at=date(2026, 1, 20),
     )
 
-    cancelled = platform.app.subscriptions.cancel(subscription.id, at=date(2026, 1, 20))
+    cancelled = platform.app.subscriptions.cancel(
+        platform.provider.owner.id, subscription.id, at=date(2026, 1, 20)
+    )
     billed = billed_on(platform, date(2026, 1, 2), date(2026, 6, 30))
 
     assert cancelled.cancel_at == date(2026, 2, 1)
@@ -323,5 +354,9 @@ def test_the_invoice_is_billed_to_the_customer_account_as_a_party(platform: Plat
 def test_an_account_cannot_subscribe_to_itself(platform: Platform) -> None:
     with pytest.raises(tb.InvalidInput):
         platform.app.subscriptions.start(
-            platform.provider.account.id, platform.provider.account.id, plan("300"), anchor=date(2026, 1, 1)
+            platform.provider.owner.id,
+            platform.provider.account.id,
+            platform.provider.account.id,
+            plan("300"),
+            anchor=date(2026, 1, 1),
         )

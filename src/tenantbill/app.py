@@ -27,6 +27,13 @@ class Tenantbill:
     ``store`` defaults to a SQLite file ``tenantbill.db`` in the working
     directory; ``mailer`` to one that keeps messages in memory; ``clock`` to the
     system clock. ``invitation_ttl`` is how long an invitation stays valid.
+
+    ``platform_account_id`` names the host's own account, if it bills its
+    tenants (the SaaS billing its customers): every account accepts it as
+    biller, so a user who may manage customers on it can start subscriptions
+    for other accounts and issue invoices to them. Any other account is
+    billed by another only with its own consent (its owner or billing user
+    subscribes). See the "Security" page.
     """
 
     def __init__(
@@ -37,9 +44,12 @@ class Tenantbill:
         *,
         invitation_ttl: timedelta = timedelta(days=7),
         sender: str = "tenantbill <no-reply@tenantbill.invalid>",
+        platform_account_id: str | None = None,
     ) -> None:
         if not isinstance(invitation_ttl, timedelta) or invitation_ttl <= timedelta(0):
             raise InvalidInput("invitation_ttl must be a positive timedelta")
+        if platform_account_id is not None and not isinstance(platform_account_id, str):
+            raise InvalidInput("platform_account_id is the id (text) of the account that bills its tenants")
         if store is None:
             from tenantbill.sql import SqlStore
 
@@ -57,6 +67,7 @@ class Tenantbill:
             clock=self.clock,
             invitation_ttl=invitation_ttl,
             sender=sender,
+            platform_account_id=platform_account_id,
         )
         self.accounts = AccountService(self._ctx)
         """Sign-up, accounts and their invoice setup."""

@@ -305,6 +305,14 @@ class Transaction(Protocol):
         """The subscription with this id, or ``None``."""
         ...
 
+    def subscriptions_of_account(self, account_id: str) -> list[Subscription]:
+        """The subscriptions the account provides or is the customer of, in order of id."""
+        ...
+
+    def has_subscription(self, provider_id: str, customer_id: str) -> bool:
+        """Whether any subscription (ended ones included) bills ``customer_id`` for ``provider_id``."""
+        ...
+
     def due_subscription_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
         """Up to ``limit`` ids (ascending, above ``after``) of subscriptions with work due by ``as_of``.
 

@@ -221,22 +221,28 @@ def prorate(
 
     The share is by days, rounded half-up to two decimals, or to the minor
     unit of `currency` when given. Days of ``[start, end)`` outside the period
-    are not counted; a range that shares no day with the period is refused.
+    are not counted; an empty range ``[d, d)`` is worth zero, and a non-empty
+    range that shares no day with the period is refused.
     """
     value = to_decimal(amount, "amount")
     if not isinstance(period, Period):
         raise InvalidPeriod(f"period must be a Period, not {type(period).__name__}")
+    if start == end and isinstance(start, date) and not isinstance(start, datetime):
+        return _rounded(value * 0, currency)
     span = Period(start, end)
     if not span.overlaps(period):
         raise InvalidPeriod(f"[{start}, {end}) shares no day with the period [{period.start}, {period.end})")
     days = (min(end, period.end) - max(start, period.start)).days
-    share = value * days / period.days
+    return _rounded(value * days / period.days, currency)
+
+
+def _rounded(share: Decimal, currency: str | None) -> Decimal:
     if currency is not None:
         return round_money(share, currency)
     try:
         return share.quantize(_CENT, rounding=ROUND_HALF_UP)
     except InvalidOperation:
-        raise InvalidInput(f"amount {value} is too large to prorate") from None
+        raise InvalidInput(f"amount {share} is too large to prorate") from None
 
 
 def local_date(instant: datetime, timezone: str) -> date:

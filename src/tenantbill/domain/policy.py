@@ -30,6 +30,7 @@ class Action(enum.Enum):
     RECEIVE_INVOICE_EMAILS = "receive invoice e-mails"
     VIEW_MEMBERS = "view members"
     VIEW_AUDIT = "view the audit trail"
+    SUBSCRIBE = "subscribe to another account's plans (consent to be billed by it)"
 
 
 _EVERYONE = frozenset(
@@ -54,9 +55,10 @@ CAPABILITIES: dict[Role, frozenset[Action]] = {
         Action.REMOVE_MEMBER,
         Action.TRANSFER_OWNERSHIP,
         Action.VIEW_AUDIT,
+        Action.SUBSCRIBE,
     },
     Role.MEMBER: _FULL_ACCESS | {Action.LEAVE},
-    Role.BILLING: _EVERYONE | {Action.LEAVE},
+    Role.BILLING: _EVERYONE | {Action.LEAVE, Action.SUBSCRIBE},
 }
 """The capability table of DOMAIN.md: role → the actions it allows."""
 

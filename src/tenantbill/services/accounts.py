@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from tenantbill.domain.accounts import Account, Membership, Role, User
+from tenantbill.domain.accounts import Account, AuditEvent, Membership, Role, User
 from tenantbill.domain.identity import BankAccount, Email, OrgNumber
 from tenantbill.domain.policy import Action
 from tenantbill.domain.setup import UNSET, validate_setup
@@ -154,6 +154,12 @@ class AccountService:
             new = attrs.evolve(old, **changes)
             _reclaim(tx, old, new)
             tx.save_account(new)
+            changed = sorted(key for key, value in changes.items() if getattr(old, key) != value)
+            if changed:
+                kind = "invoice_setup_changed" if _INVOICE_SETUP & set(changed) else "details_changed"
+                tx.add_audit(
+                    AuditEvent(account_id, self._ctx.now(), actor_id, kind, account_id, ", ".join(changed))
+                )
             return new
 
     def set_invoice_recipients(self, actor_id: str, account_id: str, emails: Iterable[str]) -> Account:
@@ -163,8 +169,15 @@ class AccountService:
         parsed = {Email.parse(e).key: Email.parse(e).value for e in emails}
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.EDIT_COMPANY_DETAILS)
-            account = attrs.evolve(load_account(tx, account_id), invoice_recipients=tuple(parsed.values()))
+            old = load_account(tx, account_id)
+            account = attrs.evolve(old, invoice_recipients=tuple(parsed.values()))
             tx.save_account(account)
+            if account.invoice_recipients != old.invoice_recipients:
+                detail = ", ".join(account.invoice_recipients)
+                now = self._ctx.now()
+                tx.add_audit(
+                    AuditEvent(account_id, now, actor_id, "invoice_recipients_changed", account_id, detail)
+                )
             return account
 
 

@@ -29,6 +29,7 @@ class Context:
     clock: Clock
     invitation_ttl: timedelta
     sender: str
+    platform_account_id: str | None = None
 
     def now(self) -> datetime:
         """The current instant from the clock."""

@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import attrs
 
-from tenantbill.domain.accounts import Account
+from tenantbill.domain.accounts import Account, Membership
 from tenantbill.domain.billing import BillingCycle, local_date, prorate
 from tenantbill.domain.invoices import Invoice, InvoiceDraft, Line, Party, parse_vat_rate
 from tenantbill.domain.money import to_decimal
-from tenantbill.domain.policy import Action
+from tenantbill.domain.policy import Action, allowed, check
 from tenantbill.domain.subscriptions import Plan, PlanChange, Subscription, Usage, usage_lines
-from tenantbill.errors import AlreadyBilled, InvalidInput, NotFound
+from tenantbill.errors import AlreadyBilled, InvalidInput, NotFound, PermissionDenied
 from tenantbill.ports import Transaction
 from tenantbill.services.base import Context, authorize, load_account, new_id
 from tenantbill.services.delivery import LEASE, DeliveryReport, MessageBuilder, deliver
@@ -50,26 +50,44 @@ class SubscriptionService:
 
     def start(
         self,
+        actor_id: str,
         provider_id: str,
         customer_account_id: str,
         plan: Plan,
         *,
         anchor: date,
-        actor_id: str | None = None,
     ) -> Subscription:
         """Subscribe a customer account to a plan of the provider account, from ``anchor``.
 
+        Starting is the customer's consent to be billed by the provider, so the
+        actor is an OWNER or BILLING user of the *customer* account. When the
+        provider is the platform account named at wiring
+        (``Tenantbill(platform_account_id=...)``), which every account accepts
+        as biller, a user who may manage customers on the platform account may
+        start it instead. Anyone else gets :class:`PermissionDenied`.
         ``anchor`` may be in the past: the next run bills every period due
-        since then. ``actor_id`` (optional) must be allowed to manage
-        customers on the provider account.
+        since then.
         """
         plan = _plan(plan)
         anchor = _day(anchor, "anchor")
         with self._ctx.store.transaction() as tx:
-            provider = load_account(tx, provider_id)
-            load_account(tx, customer_account_id)
-            if actor_id is not None:
+            customer_side = _membership(tx, actor_id, customer_account_id)
+            if allowed(customer_side, Action.SUBSCRIBE):
+                provider = _denied_unless_exists(tx, provider_id, "subscribe to")
+            elif provider_id is not None and provider_id == self._ctx.platform_account_id:
                 authorize(tx, actor_id, provider_id, Action.MANAGE_CUSTOMERS)
+                provider = load_account(tx, provider_id)
+                load_account(tx, customer_account_id)
+            else:
+                provider_side = _membership(tx, actor_id, provider_id)
+                if allowed(provider_side, Action.MANAGE_CUSTOMERS):
+                    raise PermissionDenied(
+                        f"account {customer_account_id} has not consented to be billed by this "
+                        "account: its owner or billing user starts the subscription (subscribing "
+                        "is consent); only the platform account may start one for a customer"
+                    )
+                check(customer_side, Action.SUBSCRIBE, account_id=str(customer_account_id))
+                raise AssertionError("unreachable")  # pragma: no cover
             if customer_account_id == provider.id:
                 raise InvalidInput("an account cannot subscribe to itself")
             subscription = Subscription(
@@ -83,13 +101,24 @@ class SubscriptionService:
             tx.add_subscription(subscription)
             return subscription
 
-    def get(self, subscription_id: str) -> Subscription:
-        """The subscription, or :class:`NotFound`."""
+    def get(self, actor_id: str, subscription_id: str) -> Subscription:
+        """The subscription, for members of the provider or of the customer account.
+
+        An id the actor may not see gets :class:`PermissionDenied` whether or
+        not it exists.
+        """
         with self._ctx.store.transaction() as tx:
-            return _load(tx, subscription_id)
+            return _visible(tx, actor_id, subscription_id, Action.VIEW_INVOICES)
+
+    def of_account(self, actor_id: str, account_id: str) -> list[Subscription]:
+        """The account's subscriptions, as provider or as customer, oldest first."""
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
+            return tx.subscriptions_of_account(account_id)
 
     def record_usage(
         self,
+        actor_id: str,
         subscription_id: str,
         *,
         item: str,
@@ -100,15 +129,19 @@ class SubscriptionService:
     ) -> Usage:
         """Record metered usage or an add-on; billed in arrears with the monthly period it falls in.
 
-        ``at`` is an aware instant (converted to the provider's calendar) or a
-        date; it defaults to now. The VAT rate defaults to the plan's.
+        The actor may manage customers on the provider account (usage is the
+        provider's to meter). ``at`` is an aware instant (converted to the
+        provider's calendar) or a date; it defaults to now. The VAT rate
+        defaults to the plan's.
         """
         if not isinstance(item, str) or not item.strip():
             raise InvalidInput("item names what was used (non-empty text)")
         qty = to_decimal(quantity, "quantity")
         price = to_decimal(unit_price, "unit_price")
         with self._ctx.store.transaction() as tx:
-            subscription = _load(tx, subscription_id)
+            subscription = _visible(
+                tx, actor_id, subscription_id, Action.MANAGE_CUSTOMERS, provider_only=True
+            )
             provider = load_account(tx, subscription.provider_id)
             on = self._on(at, provider.timezone)
             if on < subscription.anchor:
@@ -130,9 +163,12 @@ class SubscriptionService:
             return usage
 
     def change_plan(
-        self, subscription_id: str, new_plan: Plan, *, at: datetime | date | None = None
+        self, actor_id: str, subscription_id: str, new_plan: Plan, *, at: datetime | date | None = None
     ) -> Subscription:
         """Move to another plan from ``at``, prorated by days.
+
+        Allowed to a user who may manage customers on the provider account,
+        and to the customer's OWNER or BILLING user (who chose the plan).
 
         On the same cycle: a credit for the unused part of the current period
         on the old plan and a charge for the rest of it on the new plan, both
@@ -143,6 +179,7 @@ class SubscriptionService:
         """
         new_plan = _plan(new_plan)
         with self._ctx.store.transaction() as tx:
+            _visible(tx, actor_id, subscription_id, Action.MANAGE_CUSTOMERS)
             subscription = _load(tx, subscription_id, lock=True)
             provider = load_account(tx, subscription.provider_id)
             on = self._on(at, provider.timezone)
@@ -198,9 +235,16 @@ class SubscriptionService:
             tx.save_subscription(changed)
             return changed
 
-    def cancel(self, subscription_id: str, *, at: datetime | date | None = None) -> Subscription:
-        """End the subscription at the end of the fee period that contains ``at`` (default: now)."""
+    def cancel(
+        self, actor_id: str, subscription_id: str, *, at: datetime | date | None = None
+    ) -> Subscription:
+        """End the subscription at the end of the fee period that contains ``at`` (default: now).
+
+        Allowed to a user who may manage customers on the provider account,
+        and to the customer's OWNER or BILLING user.
+        """
         with self._ctx.store.transaction() as tx:
+            _visible(tx, actor_id, subscription_id, Action.MANAGE_CUSTOMERS)
             subscription = _load(tx, subscription_id, lock=True)
             provider = load_account(tx, subscription.provider_id)
             on = max(self._on(at, provider.timezone), subscription.anchor)
@@ -234,6 +278,44 @@ def _index_of(subscription: Subscription, start: date) -> int:
 def _is_due(subscription: Subscription, as_of: date) -> bool:
     due = subscription.next_due
     return due is not None and due <= as_of
+
+
+def _membership(tx: Transaction, actor_id: object, account_id: object) -> Membership | None:
+    if not isinstance(actor_id, str) or not isinstance(account_id, str):
+        return None
+    return tx.get_membership(account_id, actor_id)
+
+
+def _denied_unless_exists(tx: Transaction, account_id: object, verb: str) -> Account:
+    account = tx.get_account(account_id) if isinstance(account_id, str) else None
+    if account is None:
+        raise PermissionDenied(f"you cannot {verb} account {account_id!r}: there is no such account")
+    return account
+
+
+def _visible(
+    tx: Transaction, actor_id: str, subscription_id: str, action: Action, *, provider_only: bool = False
+) -> Subscription:
+    """The subscription if the actor may do ``action`` on it; else :class:`PermissionDenied`.
+
+    ``action`` is asked of the actor's membership on the provider account; on
+    the customer account, viewing needs VIEW_INVOICES and a change SUBSCRIBE
+    (the customer's OWNER or BILLING user), unless ``provider_only``. Unknown
+    and foreign ids are refused alike, so ids cannot be probed.
+    """
+    subscription = tx.get_subscription(subscription_id) if isinstance(subscription_id, str) else None
+    if subscription is not None:
+        if allowed(_membership(tx, actor_id, subscription.provider_id), action):
+            return subscription
+        customer_action = Action.VIEW_INVOICES if action is Action.VIEW_INVOICES else Action.SUBSCRIBE
+        if not provider_only and allowed(
+            _membership(tx, actor_id, subscription.customer_id), customer_action
+        ):
+            return subscription
+    raise PermissionDenied(
+        f"you cannot {action.value} on subscription {subscription_id!r}: it does not exist or "
+        "belongs to accounts where your role does not allow it"
+    )
 
 
 def _load(tx: Transaction, subscription_id: str, *, lock: bool = False) -> Subscription:

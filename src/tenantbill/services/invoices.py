@@ -9,8 +9,9 @@ from typing import Any, cast
 
 import attrs
 
-from tenantbill.domain.accounts import Account, Membership
+from tenantbill.domain.accounts import Account, AuditEvent, Membership
 from tenantbill.domain.billing import local_date
+from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import (
     Invoice,
     InvoiceDraft,
@@ -28,7 +29,7 @@ from tenantbill.domain.invoices import (
 from tenantbill.domain.money import normalize_currency, round_money, to_decimal
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.policy import Action, allowed, check
-from tenantbill.errors import InvalidInput, InvalidInvoice, NotFound
+from tenantbill.errors import InvalidInput, InvalidInvoice, PermissionDenied
 from tenantbill.ports import OneStatementIssuer, Transaction
 from tenantbill.services.base import Context, authorize, authorized_account, load_account, new_id
 
@@ -106,8 +107,28 @@ def _prepare(
         "subscription_id": subscription_id,
     }
     if recipients is None:
+        require_consent(tx, ctx, account.id, draft.customer)
         recipients = draft_recipients(tx, draft)
     return fields, recipients
+
+
+def require_consent(tx: Transaction, ctx: Context, biller_id: str, customer: str | None) -> None:
+    """Refuse to bill another account that has not consented to be billed by ``biller_id``.
+
+    A customer key that is no account's id is an opaque label, and an account
+    may bill itself. Another account consents by subscribing to the biller's
+    plan (its owner or billing user starts the subscription); the platform
+    account named at wiring is accepted as biller by every account.
+    """
+    if customer is None or customer == biller_id or biller_id == ctx.platform_account_id:
+        return
+    if tx.get_account(customer) is None or tx.has_subscription(biller_id, customer):
+        return
+    raise PermissionDenied(
+        f"account {customer} has not consented to be billed by this account: invoices to "
+        "another account need its consent (its owner or billing user subscribes to your plan); "
+        "to bill someone who is not a tenant, use a customer key that is not an account id"
+    )
 
 
 def _uses_balance(fields: dict[str, Any]) -> bool:
@@ -187,7 +208,7 @@ def _recipients(tx: Transaction, bill_to: Party, customer_id: str | None) -> lis
         addresses.extend(customer.invoice_recipients)
     unique: dict[str, str] = {}
     for address in addresses:  # every source was validated and normalized when it was stored
-        unique.setdefault(address.casefold(), address)
+        unique.setdefault(email_key(address), address)
     return list(unique.values())
 
 
@@ -203,7 +224,7 @@ def _messages(ctx: Context, invoice: Invoice, recipients: list[str]) -> list[Out
     return [
         OutboxMessage(
             id=new_id(),
-            key=f"invoice:{invoice.id}:{address.casefold()}",
+            key=f"invoice:{invoice.id}:{email_key(address)}",
             recipient=address,
             created_at=now,
             next_attempt_at=now,
@@ -230,15 +251,24 @@ def _ledger(tx: Transaction, ctx: Context, invoice: Invoice, amount: Decimal, ki
     )
 
 
+def _hidden_invoice(invoice_id: object) -> PermissionDenied:
+    """The one answer for an invoice id the actor may not use, whether or not it exists."""
+    return PermissionDenied(
+        f"you cannot use invoice {invoice_id!r}: it does not exist or belongs to an account "
+        "where your role does not allow it"
+    )
+
+
 def _viewer(tx: Transaction, actor_id: str, invoice: Invoice) -> Membership:
     """The actor may see an invoice as a member of the issuing or of the billed account."""
     for account_id in (invoice.account_id, invoice.customer):
-        membership = tx.get_membership(account_id, actor_id) if account_id else None
+        membership = (
+            tx.get_membership(account_id, actor_id) if account_id and isinstance(actor_id, str) else None
+        )
         if allowed(membership, Action.VIEW_INVOICES):
             assert membership is not None
             return membership
-    check(None, Action.VIEW_INVOICES, account_id=invoice.account_id)
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise _hidden_invoice(invoice.id)
 
 
 class InvoiceService:
@@ -263,8 +293,14 @@ class InvoiceService:
         """
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.EDIT_INVOICE_SETUP)
-            series = tx.get_series(account_id).reconfigured(start=start, prefix=prefix, width=width)
+            old = tx.get_series(account_id)
+            series = old.reconfigured(start=start, prefix=prefix, width=width)
             tx.save_series(series)
+            if series != old:
+                detail = f"next={series.next_sequence}, prefix={series.prefix!r}, width={series.width}"
+                tx.add_audit(
+                    AuditEvent(account_id, self._ctx.now(), actor_id, "series_configured", account_id, detail)
+                )
             return series
 
     def series(self, actor_id: str, account_id: str) -> Series:
@@ -310,7 +346,12 @@ class InvoiceService:
             raise InvalidInvoice("a credit note needs a reason (it is printed on the credit note)")
         with self._ctx.store.transaction() as tx:
             original = self._load(tx, invoice_id)
-            authorize(tx, actor_id, original.account_id, Action.ISSUE_INVOICES)
+            membership = (
+                tx.get_membership(original.account_id, actor_id) if isinstance(actor_id, str) else None
+            )
+            if membership is None:
+                raise _hidden_invoice(invoice_id)
+            check(membership, Action.ISSUE_INVOICES, account_id=original.account_id)
             if original.is_credit_note:
                 raise InvalidInvoice(f"{original.number} is a credit note; credit notes cannot be credited")
             prior = tx.credit_notes_of(original.id)
@@ -429,7 +470,7 @@ class InvoiceService:
     def _load(tx: Transaction, invoice_id: str) -> Invoice:
         invoice = tx.get_invoice(invoice_id) if isinstance(invoice_id, str) else None
         if invoice is None:
-            raise NotFound(f"there is no invoice {invoice_id!r}")
+            raise _hidden_invoice(invoice_id)
         return invoice
 
 
