@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from tenantbill.domain.accounts import Account, AuditEvent, Invitation, Membership, User
+from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.subscriptions import Subscription, Usage
@@ -139,7 +140,7 @@ class _MemoryTransaction:
 
     # users
     def add_user(self, user: User) -> None:
-        key = user.email.casefold()
+        key = email_key(user.email)
         if self._s._get("user_email", key) is not None:
             raise EmailTaken(f"a user with the e-mail address {user.email} already exists")
         self._s._put("users", user.id, user)
@@ -154,7 +155,7 @@ class _MemoryTransaction:
         return user
 
     def user_by_email(self, email: str) -> User | None:
-        user_id = self._s._get("user_email", email.casefold())
+        user_id = self._s._get("user_email", email_key(email))
         return None if user_id is None else self.get_user(user_id)
 
     # accounts and memberships

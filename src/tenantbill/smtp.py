@@ -10,13 +10,28 @@ outlive the delivery run that opened it; separate connections also make one
 mailer safe to share between threads. TLS (implicit or STARTTLS) verifies the
 server's certificate against the system's trust store unless another
 ``ssl_context`` is given.
+
+The envelope is taken from the raw To, Cc and Bcc fields, never from text
+decoded out of encoded words, and every address must be a plain ASCII
+address. Before connecting, the message is written out exactly as it will be
+sent and checked: each header must come out as one field (no line break in a
+value may start another field or end the header block), and the written
+header must name the same sender and no recipient outside the envelope. A
+message that fails these checks is refused with
+:class:`~tenantbill.errors.DeliveryError` instead of being sent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import email.policy
+import io
+import re
 import smtplib
-from email.message import EmailMessage
+from email.generator import BytesGenerator
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from ssl import SSLContext, create_default_context
 
@@ -86,8 +101,10 @@ class SmtpMailer:
         """Deliver ``message`` to every address in its To, Cc and Bcc headers (Bcc is not transmitted).
 
         Raises :class:`~tenantbill.errors.DeliveryError` if the message has no
-        sender or no recipients, or if the server cannot be reached or refuses
-        the login, the sender or any recipient.
+        sender or no recipients, if an address is not a plain ASCII address,
+        if a header would not be written as the one field it is (see the
+        module's docstring), or if the server cannot be reached or refuses the
+        login, the sender or any recipient.
         """
         sender = _sender(message)
         recipients = _recipients(message)
@@ -95,6 +112,7 @@ class SmtpMailer:
             raise DeliveryError("the message has no From address; set message['From'] before sending")
         if not recipients:
             raise DeliveryError("the message has no recipients; set its To, Cc or Bcc header before sending")
+        data = _wire_bytes(message, sender, recipients)
         step = "connecting"
         connection: smtplib.SMTP | None = None
         try:
@@ -106,7 +124,7 @@ class SmtpMailer:
                 step = "logging in"
                 connection.login(self.username, self._password)
             step = "sending"
-            refused = connection.send_message(message, from_addr=sender, to_addrs=recipients)
+            refused = connection.sendmail(sender, recipients, data)
             _quit(connection)
         except smtplib.SMTPException as error:
             raise DeliveryError(self._explain(step, error)) from error
@@ -147,22 +165,95 @@ class SmtpMailer:
         return f"{where} failed while {step}: {error}"
 
 
+# A dot-atom local part and a domain name: what plain SMTP carries without quoting or SMTPUTF8.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9.-]+")
+_RECIPIENT_FIELDS = ("to", "cc", "bcc")
+_HIDDEN_FIELDS = ("bcc", "resent-bcc")
+
+
 def _sender(message: EmailMessage) -> str:
     """The envelope sender, as smtplib would choose it: Sender if present, else From."""
-    header = message.get("Sender") or message.get("From")
-    if header is None:
-        return ""
-    return getaddresses([str(header)])[0][1]
+    for field in ("sender", "from"):
+        addresses = _addresses(message, (field,))
+        if addresses:
+            return addresses[0]
+    return ""
 
 
 def _recipients(message: EmailMessage) -> list[str]:
     """Every To, Cc and Bcc address, once each (compared case-insensitively), in order."""
-    fields = [str(v) for name in ("To", "Cc", "Bcc") for v in message.get_all(name, [])]
     unique: dict[str, str] = {}
-    for _, address in getaddresses(fields):
-        if address:
-            unique.setdefault(address.casefold(), address)
+    for address in _addresses(message, _RECIPIENT_FIELDS):
+        unique.setdefault(address.lower(), address)
     return list(unique.values())
+
+
+def _addresses(message: Message, fields: tuple[str, ...]) -> list[str]:
+    """The addresses in ``fields``, read from their raw values (encoded words are never decoded).
+
+    A value the modern API stored is a parsed header: its addresses are taken
+    from the parse. A raw value (set with the legacy API, or parsed from
+    bytes) is read with two parsers that must agree. Each address must be a
+    plain ASCII address without ``=?``; anything else is refused.
+    """
+    found: list[str] = []
+    for name, value in message.raw_items():
+        if name.lower() not in fields:
+            continue
+        parsed = getattr(value, "addresses", None)
+        if parsed is not None:
+            addresses = [address.addr_spec for address in parsed]
+        else:
+            raw = "".join(str(value).splitlines())
+            addresses = [address for _, address in getaddresses([raw]) if address]
+            modern = email.policy.default.header_factory(name, raw)
+            if [a.addr_spec for a in getattr(modern, "addresses", ())] != addresses:
+                raise DeliveryError(f"the {name} header {raw!r} does not read the same to every parser")
+        for address in addresses:
+            if not _PLAIN_ADDRESS.fullmatch(address) or "=?" in address:
+                raise DeliveryError(
+                    f"the {name} header holds {address!r}, which is not a plain ASCII e-mail address "
+                    "(an international address would need SMTPUTF8, which this mailer does not use)"
+                )
+        found.extend(addresses)
+    return found
+
+
+def _wire_bytes(message: EmailMessage, sender: str, recipients: list[str]) -> bytes:
+    """``message`` as it goes to the server (without Bcc), after checking that its header kept its shape."""
+    policy = message.policy.clone(linesep="\r\n")
+    outgoing = copy.copy(message)
+    for field in _HIDDEN_FIELDS:
+        del outgoing[field]
+    for name, value in outgoing.raw_items():
+        _check_one_field(name, policy.fold_binary(name, value))
+    with io.BytesIO() as buffer:
+        BytesGenerator(buffer, policy=policy).flatten(outgoing, linesep="\r\n")
+        data = buffer.getvalue()
+    written = BytesHeaderParser(policy=email.policy.compat32).parsebytes(data)
+    expected = [name.lower() for name in outgoing]
+    if [name.lower() for name in written] != expected:
+        raise DeliveryError("the message's header would not be written as it is; refusing to send it")
+    envelope = {address.lower() for address in recipients}
+    if (
+        _addresses(written, ("sender", "from"))[:1] != [sender]
+        or not {address.lower() for address in _addresses(written, _RECIPIENT_FIELDS)} <= envelope
+    ):
+        raise DeliveryError("the written header names other addresses than the envelope; refusing to send it")
+    return data
+
+
+def _check_one_field(name: str, folded: bytes) -> None:
+    """Refuse a header that would be written as more than the one field ``name``."""
+    lines = folded.split(b"\r\n")
+    if lines[-1] == b"":
+        lines.pop()
+    first, rest = lines[0], lines[1:]
+    if not first.lower().startswith(name.lower().encode("ascii", "replace") + b":") or any(
+        line[:1] not in (b" ", b"\t") or not line.strip() for line in rest
+    ):
+        raise DeliveryError(f"the {name} header would be written as more than one field; refusing to send it")
 
 
 def _reply(code: int, text: bytes | str) -> str:

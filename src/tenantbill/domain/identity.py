@@ -14,10 +14,12 @@ True
 
 from __future__ import annotations
 
+import contextlib
 from typing import Self
 
 import attrs
 import email_validator
+import idna
 from stdnum import iban
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
 from stdnum.no import kontonr
@@ -27,7 +29,7 @@ from stdnum.util import clean, isdigits
 
 from tenantbill.errors import InvalidBankAccount, InvalidEmail, InvalidInput, InvalidOrgNumber
 
-__all__ = ["BankAccount", "Email", "OrgNumber"]
+__all__ = ["BankAccount", "Email", "OrgNumber", "email_key"]
 
 _ORG_NUMBER_LENGTH = {"NO": 9, "SE": 10}
 _COUNTRY_NAME = {"NO": "Norwegian", "SE": "Swedish"}
@@ -86,18 +88,21 @@ class BankAccount:
 
 @attrs.frozen
 class Email:
-    """A syntactically valid e-mail address, equal to another regardless of case.
+    """A syntactically valid e-mail address that plain SMTP can carry, equal to another regardless of case.
 
-    ``value`` is email-validator's normalized spelling, kept for display and
-    sending; equality and hashing use ``key``, its case-folded form.
+    ``value`` is email-validator's normalized spelling in its ASCII form (an
+    internationalized domain as punycode: ``ola@bøker.no`` is
+    ``ola@xn--bker-gra.no``), kept for display and sending. Equality and
+    hashing use ``key`` (see :func:`email_key`). An address with
+    international characters before the ``@`` needs SMTPUTF8 and is refused.
     """
 
     value: str = attrs.field(eq=False)
     key: str = attrs.field(init=False, repr=False)
 
     @key.default
-    def _fold_case(self) -> str:
-        return self.value.casefold()
+    def _key(self) -> str:
+        return email_key(self.value)
 
     @classmethod
     def parse(cls, text: object) -> Self:
@@ -180,15 +185,47 @@ def _validate_iban(number: str, text: object) -> str:
         ) from None
 
 
+def email_key(address: str) -> str:
+    """What makes two addresses the same user: the address with the local part lower-cased.
+
+    ``address`` is a normalized address (:attr:`Email.value`); the domain is
+    lower-cased too (its IDNA form if it is given in Unicode), so the key of
+    a spelling that differs only in case is the same. ``str.lower`` and not
+    ``casefold``: ``straße@x.no`` and ``strasse@x.no`` are two mailboxes. For
+    an ASCII address this is exactly the case-folded address.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address.lower()
+    if not domain.isascii():
+        with contextlib.suppress(UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+    return f"{local.lower()}@{domain.lower()}"
+
+
 def _parse_email(text: object) -> str:
-    """Return email-validator's normalized form of an address."""
+    """Return email-validator's normalized form of an address, in ASCII (punycode domain)."""
     if not isinstance(text, str):
         raise InvalidEmail(f"an e-mail address is given as text, got {text!r} ({type(text).__name__})")
     address = text.strip()
+    local = address.rpartition("@")[0]
+    if not local.isascii():
+        raise InvalidEmail(
+            f"{address!r} cannot be used: international characters before the @ need SMTPUTF8 mail, "
+            "which tenantbill does not send; use an address with ASCII characters before the @"
+        )
     try:
-        return email_validator.validate_email(address, check_deliverability=False).normalized
+        checked = email_validator.validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except email_validator.EmailNotValidError as error:
         raise InvalidEmail(f"{address!r} is not a valid e-mail address: {error}") from None
+    value = checked.ascii_email
+    if value is None:  # pragma: no cover - a non-ASCII local part is refused above
+        raise InvalidEmail(f"{address!r} cannot be sent over plain SMTP")
+    if "=?" in value:
+        raise InvalidEmail(
+            f"{address!r} cannot be used: '=?' in an address reads as an encoded word in mail headers"
+        )
+    return value
 
 
 def _compact(text: object, what: str, error: type[InvalidInput]) -> str:

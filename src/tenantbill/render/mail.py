@@ -8,6 +8,11 @@ per language: adding a language is adding an entry.
 The message is a pure function of its arguments (the ``Date`` header comes
 from the invoice and the MIME boundaries from a hash of the content), so the
 same invoice always yields the same bytes.
+
+Names people typed (the seller, the customer, the account, the sender's
+display name) are data: headers are written by :mod:`tenantbill.render.headers`,
+which encodes them itself, and the bodies are quoted-printable.
+:func:`invitation_message` is the e-mail that carries an invitation.
 """
 
 from __future__ import annotations
@@ -20,18 +25,18 @@ import hashlib
 import html
 import re
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from email.header import Header
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, getaddresses
+from email.utils import format_datetime
 
 import attrs
 
 from tenantbill.domain.invoices import Invoice
 from tenantbill.errors import InvalidEmail, InvalidInput
+from tenantbill.render.headers import add_extra_headers, mailbox, one_line, parse_mailbox, unstructured
 
-__all__ = ["invoice_message"]
+__all__ = ["invitation_message", "invoice_message"]
 
 
 @attrs.frozen
@@ -155,18 +160,21 @@ def invoice_message(
     """
     if not isinstance(pdf, bytes) or not pdf.startswith(b"%PDF-"):
         raise InvalidInput("pdf must be the bytes of a PDF document (starting with b'%PDF-')")
+    from_value = _address("From", sender, "sender")
+    to_value = _address("To", recipient, "recipient")
     letter = _letter(invoice, locale or invoice.locale)
     text = _as_text(letter)
     markup = _as_html(letter)
     filename = _filename(invoice.number)
 
     digest = hashlib.sha256(
-        b"\0".join(part.encode() for part in (sender, recipient, text, markup, filename)) + pdf
+        b"\0".join(part.encode("utf-8", "replace") for part in (from_value, to_value, text, markup, filename))
+        + pdf
     ).hexdigest()[:32]
     return _assemble(
-        sender=_address(sender, "sender"),
-        recipient=_address(recipient, "recipient"),
-        subject=_one_line(letter.subject),
+        sender=from_value,
+        recipient=to_value,
+        subject=unstructured("Subject", letter.subject),
         date=format_datetime(invoice.issued_at),
         text=text,
         markup=markup,
@@ -175,6 +183,52 @@ def invoice_message(
         digest=digest,
         headers=headers or {},
     )
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def invitation_message(
+    *,
+    account_name: str,
+    role: str,
+    recipient: str,
+    sender: str,
+    token: str,
+    expires_at: datetime,
+    headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """The e-mail that invites ``recipient`` to join ``account_name`` with ``role``, carrying ``token``.
+
+    Plain text in English; ``expires_at`` is written in UTC. The same
+    arguments always give the same bytes. Raises
+    :class:`~tenantbill.errors.InvalidEmail` for a recipient or sender that is
+    not one address and :class:`~tenantbill.errors.InvalidInput` for a token
+    that is not URL-safe text. ``headers`` are extra ASCII header fields.
+    """
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        raise InvalidInput("the invitation token must be URL-safe text (letters, digits, '-' and '_')")
+    if not isinstance(expires_at, datetime):
+        raise InvalidInput(f"expires_at must be a datetime, got {type(expires_at).__name__}")
+    if expires_at.tzinfo is not None:
+        expires_at = expires_at.astimezone(UTC)
+    name = one_line(str(account_name))
+    text = (
+        f"You have been invited to join {name} with the {one_line(str(role))} role.\n\n"
+        f"Your invitation code: {token}\n\n"
+        f"It can be used once and expires at {expires_at:%Y-%m-%d %H:%M} UTC.\n"
+    )
+    root = EmailMessage(policy=email.policy.compat32)
+    root["From"] = _address("From", sender, "sender")
+    root["To"] = _address("To", recipient, "recipient")
+    root["Subject"] = unstructured("Subject", f"You are invited to {name}")
+    add_extra_headers(root, headers or {})
+    root["MIME-Version"] = "1.0"
+    root["Content-Type"] = 'text/plain; charset="utf-8"'
+    root["Content-Transfer-Encoding"] = "quoted-printable"
+    root.set_payload(_quoted_printable(text))
+    root.policy = email.policy.default
+    return root
 
 
 def _assemble(
@@ -196,19 +250,18 @@ def _assemble(
     more than rendering the PDF. Here the parts are assembled with the legacy
     (``compat32``) calls from values that are already valid and encoded, and
     only then switched to ``email.policy.default``, which parses a header the
-    first time it is read. Fixed boundaries derived from a hash of the content
+    first time it is read. The header values come from
+    :mod:`tenantbill.render.headers`, folded so that no policy refolds them.
+    Fixed boundaries derived from a hash of the content
     keep the bytes reproducible (and the content cannot contain them).
     """
     legacy = email.policy.compat32
     root = EmailMessage(policy=legacy)
     root["From"] = sender
     root["To"] = recipient
-    root["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+    root["Subject"] = subject
     root["Date"] = date
-    for name, value in headers.items():
-        if not value.isascii() or "\n" in value or "\r" in value:
-            raise InvalidInput(f"header {name} must be one line of ASCII text")
-        root[name] = value
+    add_extra_headers(root, headers)
     root["MIME-Version"] = "1.0"
     root["Content-Type"] = f'multipart/mixed; boundary="tenantbill-mixed-{digest}"'
 
@@ -218,8 +271,7 @@ def _assemble(
         part = EmailMessage(policy=legacy)
         part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
         part["Content-Transfer-Encoding"] = "quoted-printable"
-        # binascii's quoted-printable: soft breaks at 76 characters, as RFC 2045 asks.
-        part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
+        part.set_payload(_quoted_printable(body))
         alternative.attach(part)
 
     attachment = EmailMessage(policy=legacy)
@@ -240,7 +292,7 @@ def _letter(invoice: Invoice, locale: str) -> _Letter:
     """The content of the e-mail in the catalogue language closest to ``locale``."""
     lang, fmt_locale = _resolve(locale)
     t = _CATALOGUE[lang]
-    seller = _one_line(invoice.seller.name)
+    seller = one_line(invoice.seller.name)
     number = invoice.number
 
     def money(amount: Decimal) -> str:
@@ -272,11 +324,11 @@ def _letter(invoice: Invoice, locale: str) -> _Letter:
     return _Letter(
         lang=lang,
         subject=subject,
-        greeting=t.greeting.format(customer=invoice.bill_to.name),
+        greeting=t.greeting.format(customer=one_line(invoice.bill_to.name)),
         paragraphs=tuple(paragraphs),
         facts=tuple(facts),
         notes=tuple(notes),
-        closing=(t.regards, invoice.seller.name),
+        closing=(t.regards, seller),
     )
 
 
@@ -350,30 +402,16 @@ def _as_html(letter: _Letter) -> str:
     )
 
 
-def _address(value: object, role: str) -> str:
-    """``value`` as a header value, if it is exactly one address with a user and a domain."""
-    if not isinstance(value, str) or "\n" in value or "\r" in value:
+def _address(field: str, value: object, role: str) -> str:
+    """The ``field`` value for ``value``: one address, bare or with a display name (encoded if need be)."""
+    if not isinstance(value, str):
         raise InvalidEmail(f"the {role} must be one e-mail address such as name@example.com, got {value!r}")
-    return _parsed_address(value, role)
+    return mailbox(field, *parse_mailbox(value, role))
 
 
-@functools.lru_cache(maxsize=4096)
-def _parsed_address(value: str, role: str) -> str:
-    """The header value of one address (cached: a run sends from one sender to the same customers)."""
-    problem = f"the {role} must be one e-mail address such as name@example.com, got {value!r}"
-    found = getaddresses([value])
-    if len(found) != 1:
-        raise InvalidEmail(problem)
-    name, address = found[0]
-    user, at, domain = address.rpartition("@")
-    if not at or not user or not domain or any(c.isspace() for c in address):
-        raise InvalidEmail(problem)
-    return formataddr((name, address), charset="utf-8")
-
-
-def _one_line(text: str) -> str:
-    """``text`` with line breaks and runs of spaces collapsed, fit for a header."""
-    return " ".join(text.split())
+def _quoted_printable(text: str) -> str:
+    """``text`` as quoted-printable UTF-8, soft breaks at 76 characters as RFC 2045 asks."""
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
 
 
 def _filename(number: str) -> str:

@@ -222,15 +222,16 @@ class AccessService:
             return tx.audit_of_account(account_id)
 
     def _queue_invitation(self, tx: Transaction, invitation: Invitation, token: str, key: str) -> str:
+        from tenantbill.render.mail import invitation_message
+
         account = load_account(tx, invitation.account_id)
-        message = EmailMessage()
-        message["From"] = self._ctx.sender
-        message["To"] = invitation.email
-        message["Subject"] = f"You are invited to {account.name}"
-        message.set_content(
-            f"You have been invited to join {account.name} with the {invitation.role.value} role.\n\n"
-            f"Your invitation code: {token}\n\n"
-            f"It can be used once and expires at {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
+        message: EmailMessage = invitation_message(
+            account_name=account.name,
+            role=invitation.role.value,
+            recipient=invitation.email,
+            sender=self._ctx.sender,
+            token=token,
+            expires_at=invitation.expires_at,
         )
         return queue_message(tx, self._ctx, key=key, recipient=invitation.email, message=message)
 

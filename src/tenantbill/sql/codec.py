@@ -28,6 +28,7 @@ from tenantbill.domain.accounts import (
     User,
 )
 from tenantbill.domain.billing import BillingCycle, Period
+from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import (
     Invoice,
     InvoiceKind,
@@ -94,7 +95,7 @@ class Formats:
             "id": user.id,
             "name": user.name,
             "email": user.email,
-            "email_key": user.email.casefold(),
+            "email_key": email_key(user.email),
             "invoice_emails": user.invoice_emails,
         }
 

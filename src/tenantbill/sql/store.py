@@ -72,6 +72,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
 from tenantbill.domain.accounts import Account, AuditEvent, Invitation, Membership, User
+from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.subscriptions import Subscription, Usage
@@ -808,7 +809,7 @@ class _SqlTransaction:
         return None if row is None else self._f.user_from(row)
 
     def user_by_email(self, email: str) -> User | None:
-        row = self._one(self._q.user_by_email, {"email_key": email.casefold()})
+        row = self._one(self._q.user_by_email, {"email_key": email_key(email)})
         return None if row is None else self._f.user_from(row)
 
     # accounts and memberships
