@@ -22,7 +22,11 @@ SWEDISH_ORG = "5560360793"
 BANK = "86011117947"
 BANK_IBAN = "NO93 8601 1117 947"
 OTHER_BANK = "12345678903"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+# A 1 × 1 PNG: a logo's header must give its size (a bare signature is refused).
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
+    b"\x00\x00\x00\x0cIDATx\x9cc\x10\x89Z\x00\x00\x01\x94\x01\x0f-4\xfc\x05\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import pytest
@@ -30,6 +31,8 @@ from tenantbill.domain.invoices import (
 from tenantbill.errors import InvalidInput
 from tenantbill.render.fmt import format_date, format_money, format_percent
 from tenantbill.render.pdf import render_invoice
+
+T = TypeVar("T")
 
 LINES = (
     Line("Webhotell Proff", Decimal("1"), Decimal("199.00"), Decimal("0.25")),
@@ -347,12 +350,32 @@ def test_names_in_greek_cyrillic_and_cjk_render_and_stay_searchable() -> None:
     assert "山田太郎" in text
 
 
+def unchecked(cls: type[T], **fields: object) -> T:
+    """A value as an older version may have stored it, before its text was validated on the way in."""
+    value = object.__new__(cls)
+    for name, field in fields.items():
+        object.__setattr__(value, name, field)
+    return value
+
+
 def test_control_characters_and_unprintable_text_never_break_the_pdf() -> None:
-    buyer = Party(
+    # Party and Line now refuse such text; an invoice stored before they did must still render.
+    buyer = unchecked(
+        Party,
         name="Evil\x00 Corp\x1b[31m \u202eRTL\u202c \ud800 😀 Inc",
         address="Line one\r\nLine\ttwo\x0b\x0cend\u2028Line three",
+        org_number=None,
+        emails=(),
     )
-    lines = [Line("Tab\there\x7f and bell\x07 and (parentheses) \\ backslash", Decimal(1), Decimal(1))]
+    lines = [
+        unchecked(
+            Line,
+            description="Tab\there\x7f and bell\x07 and (parentheses) \\ backslash",
+            quantity=Decimal(1),
+            unit_price=Decimal(1),
+            vat_rate=Decimal(0),
+        )
+    ]
     text = text_of(render_invoice(make_invoice(buyer=buyer, lines=lines, note="\x00\x01\x02")))
 
     assert "Evil Corp[31m RTL" in text

@@ -7,6 +7,9 @@ from datetime import datetime
 
 import attrs
 
+from tenantbill.domain.text import NAME_MAX, one_line
+from tenantbill.errors import InvalidEmail, InvalidInput
+
 __all__ = [
     "Account",
     "AuditEvent",
@@ -38,12 +41,33 @@ class User:
     invoice_emails: bool = False
 
 
+_EMAIL_MAX = 320
+"""The longest e-mail address SMTP allows (64 for the local part, @, 255 for the domain)."""
+
+
+def _user_name(value: object) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidInput("a user needs a name (non-empty text)")
+    return one_line(value, "a user's name", max_length=NAME_MAX)
+
+
+def _new_email(value: object) -> str:
+    # Only what every address must be; the syntax is checked (and the address
+    # normalized) where the user is created, so the message names the rule.
+    return one_line(value, "a user's e-mail address", max_length=_EMAIL_MAX, error=InvalidEmail)
+
+
 @attrs.frozen
 class NewUser:
-    """The details of a user created while accepting an invitation."""
+    """The details of a user created while accepting an invitation.
 
-    name: str
-    email: str
+    The name is one line of at most 200 characters (stripped); the e-mail
+    address is text of at most 320 characters, checked in full when the user
+    is created.
+    """
+
+    name: str = attrs.field(converter=_user_name)
+    email: str = attrs.field(converter=_new_email)
 
 
 @attrs.frozen

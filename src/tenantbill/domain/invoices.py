@@ -11,13 +11,23 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
 import attrs
 
 from tenantbill.domain.billing import BillingCycle, Period
 from tenantbill.domain.identity import Email
-from tenantbill.domain.money import minor_unit, normalize_currency, to_decimal
+from tenantbill.domain.money import MAX_AMOUNT, check_amount, minor_unit, normalize_currency, to_decimal
+from tenantbill.domain.text import (
+    ADDRESS_MAX,
+    CODE_MAX,
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    multi_line,
+    one_line,
+    optional_one_line,
+)
 from tenantbill.errors import InvalidInvoice, SeriesError
 
 __all__ = [
@@ -33,35 +43,70 @@ __all__ = [
     "VatGroup",
     "compute_lines",
     "credit_lines",
+    "credit_reason",
     "credit_vat",
     "parse_vat_rate",
     "vat_breakdown",
 ]
 
 _ZERO = Decimal(0)
-
-
-def _text(value: object, what: str, *, required: bool) -> str:
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidInvoice(f"{what} must be text, got {type(value).__name__}")
-    value = value.strip()
-    if required and not value:
-        raise InvalidInvoice(f"{what} must not be empty")
-    return value
+_MAX_SERIES_START = 10**15
+_MAX_EMAILS = 50
+# Products and sums of bounded amounts (15 + 15 digits each side) computed exactly,
+# whatever the caller's decimal context: nothing is rounded until quantize().
+_EXACT = Context(prec=80, rounding=ROUND_HALF_UP)
 
 
 def _party_name(value: object) -> str:
-    return _text(value, "the party's name", required=True)
+    return one_line(value, "the party's name", max_length=NAME_MAX, error=InvalidInvoice)
+
+
+def _party_address(value: object) -> str:
+    return multi_line(value, "the party's address", max_length=ADDRESS_MAX, error=InvalidInvoice)
+
+
+def _party_org_number(value: object) -> str | None:
+    return optional_one_line(value, "the party's org number", max_length=CODE_MAX, error=InvalidInvoice)
 
 
 def _description(value: object) -> str:
-    return _text(value, "a line's description", required=True)
+    return multi_line(
+        value, "a line's description", max_length=DESCRIPTION_MAX, required=True, error=InvalidInvoice
+    )
 
 
-def _optional_text(value: object) -> str:
-    return _text(value, "address and note", required=False)
+def _note(value: object) -> str:
+    return multi_line(value, "the invoice's note", max_length=NOTE_MAX, error=InvalidInvoice)
+
+
+def _customer(value: object) -> str | None:
+    return optional_one_line(value, "the customer key", max_length=NAME_MAX, error=InvalidInvoice)
+
+
+def _period(value: object) -> Period | None:
+    if value is not None and not isinstance(value, Period):
+        raise InvalidInvoice(
+            f"period must be a tenantbill.Period(start=date, end=date) or None, got {type(value).__name__}"
+        )
+    return value
+
+
+def _cycle(value: object) -> BillingCycle | None:
+    if value is not None and not isinstance(value, BillingCycle):
+        raise InvalidInvoice(
+            "cycle must be a tenantbill.BillingCycle (MONTHLY, YEARLY or every(months=n)) or None, "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
+def credit_reason(value: object) -> str:
+    """The reason for a credit note (printed on it), checked like any note, or :class:`InvalidInvoice`."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidInvoice("a credit note needs a reason (it is printed on the credit note)")
+    return multi_line(
+        value, "the credit note's reason", max_length=NOTE_MAX, required=True, error=InvalidInvoice
+    )
 
 
 def _quantity(value: object) -> Decimal:
@@ -81,9 +126,12 @@ def parse_vat_rate(value: object) -> Decimal:
 
 
 def _emails(value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Iterable):
         raise InvalidInvoice("emails must be a list of addresses")
-    return tuple(Email.parse(address).value for address in value)
+    addresses = tuple(value)
+    if len(addresses) > _MAX_EMAILS:
+        raise InvalidInvoice(f"a party has at most {_MAX_EMAILS} e-mail addresses, got {len(addresses)}")
+    return tuple(Email.parse(address).value for address in addresses)
 
 
 @attrs.frozen
@@ -91,8 +139,8 @@ class Party:
     """Who an invoice is billed to (or, for :class:`Seller`, who issues it)."""
 
     name: str = attrs.field(converter=_party_name)
-    address: str = attrs.field(default="", converter=_optional_text)
-    org_number: str | None = None
+    address: str = attrs.field(default="", converter=_party_address)
+    org_number: str | None = attrs.field(default=None, converter=_party_org_number)
     emails: tuple[str, ...] = attrs.field(default=(), converter=_emails)
 
 
@@ -119,7 +167,7 @@ class Line:
 
 
 def _lines(value: object) -> tuple[Line, ...]:
-    if not isinstance(value, Iterable) or isinstance(value, str):
+    if not isinstance(value, Iterable) or isinstance(value, str | bytes | bytearray):
         raise InvalidInvoice("lines must be a list of tenantbill.Line")
     lines = tuple(value)
     if not lines:
@@ -145,19 +193,40 @@ class InvoiceDraft:
 
     ``customer`` is an optional key (for platform billing, the customer
     account's id) whose balance ledger the invoice draws credit from.
+
+    A draft is checked as a whole when it is made: every line amount, the VAT
+    and the total have at most 15 digits before the decimal point, and the
+    total is not negative. A line may be negative (a discount) as long as the
+    invoice as a whole is not: money is given back with a credit note
+    (``app.invoices.credit``), never with a negative invoice.
     """
 
     bill_to: Party
     lines: tuple[Line, ...] = attrs.field(converter=_lines)
     currency: str = attrs.field(default="NOK", converter=_currency)
-    period: Period | None = None
-    cycle: BillingCycle | None = None
-    customer: str | None = None
-    note: str = attrs.field(default="", converter=_optional_text)
+    period: Period | None = attrs.field(default=None, converter=_period)
+    cycle: BillingCycle | None = attrs.field(default=None, converter=_cycle)
+    customer: str | None = attrs.field(default=None, converter=_customer)
+    note: str = attrs.field(default="", converter=_note)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.bill_to, Party):
-            raise InvalidInvoice("bill_to must be a tenantbill.Party")
+            raise InvalidInvoice(f"bill_to must be a tenantbill.Party, got {type(self.bill_to).__name__}")
+        lines = compute_lines(self.lines, self.currency)
+        vat = vat_breakdown(lines, self.currency)
+        with localcontext(_EXACT):
+            net = sum((group.base for group in vat), _ZERO)
+            vat_total = sum((group.vat for group in vat), _ZERO)
+            total = net + vat_total
+        check_amount(net, "the invoice's net total")
+        check_amount(vat_total, "the invoice's VAT")
+        check_amount(total, "the invoice's total")
+        if total < 0:
+            raise InvalidInvoice(
+                f"the invoice's total would be negative ({total} {self.currency}): an invoice cannot "
+                "pay money back; to give money back, credit the invoice it belongs to "
+                "(app.invoices.credit), or add the discount to an invoice whose total stays at 0 or more"
+            )
 
 
 @attrs.frozen
@@ -253,10 +322,18 @@ class Series:
         return f"{self.prefix}{sequence:0{self.width}d}"
 
     def reconfigured(self, *, start: int | None, prefix: str | None, width: int | None) -> Series:
-        """A new configuration; the start may never reuse a number already issued."""
+        """A new configuration; the start may never reuse a number already issued.
+
+        The start is at most 10^15, the width at most 20 digits and the prefix
+        one line of at most 20 printable characters.
+        """
         new_start = self.next_sequence if start is None else start
         if isinstance(new_start, bool) or not isinstance(new_start, int) or new_start < 1:
-            raise SeriesError(f"the series start must be a whole number of at least 1, got {start!r}")
+            raise SeriesError(f"the series start must be a whole number of at least 1, got {_brief(start)}")
+        if new_start > _MAX_SERIES_START:
+            raise SeriesError(
+                f"the series start is at most 1 000 000 000 000 000 (10^15), got {_brief(start)}"
+            )
         if self.last_used is not None and new_start <= self.last_used:
             raise SeriesError(
                 f"the series cannot restart at {new_start}: number {self.last_used} is already "
@@ -264,10 +341,11 @@ class Series:
             )
         new_width = self.width if width is None else width
         if isinstance(new_width, bool) or not isinstance(new_width, int) or not 0 <= new_width <= 20:
-            raise SeriesError(f"width is the number of digits to pad to (0-20), got {width!r}")
+            raise SeriesError(f"width is the number of digits to pad to (0-20), got {_brief(width)}")
         new_prefix = self.prefix if prefix is None else prefix
-        if not isinstance(new_prefix, str) or len(new_prefix) > 20 or not new_prefix.isprintable():
-            raise SeriesError(f"prefix must be printable text of at most 20 characters, got {prefix!r}")
+        one_line(new_prefix, "the series prefix", max_length=20, required=False, error=SeriesError)
+        if len(new_prefix) > 20 or not new_prefix.isprintable():
+            raise SeriesError(f"prefix must be printable text of at most 20 characters, got {_brief(prefix)}")
         return attrs.evolve(self, next_sequence=new_start, prefix=new_prefix, width=new_width)
 
     def taken(self, sequence: int) -> Series:
@@ -291,30 +369,43 @@ class LedgerEntry:
 
 
 def compute_lines(lines: Sequence[Line], currency: str) -> tuple[InvoiceLine, ...]:
-    """Issued lines with each net amount rounded half-up to the currency's minor unit."""
+    """Issued lines with each net amount rounded half-up to the currency's minor unit.
+
+    Raises :class:`InvalidInvoice` for a line amount of more than 15 digits
+    before the decimal point.
+    """
     unit = minor_unit(currency)
-    return tuple(
-        InvoiceLine(
-            description=line.description,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            vat_rate=line.vat_rate,
-            amount=(line.quantity * line.unit_price).quantize(unit, rounding=ROUND_HALF_UP),
+    with localcontext(_EXACT):
+        return tuple(
+            InvoiceLine(
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                vat_rate=line.vat_rate,
+                amount=_line_amount(line, unit, index),
+            )
+            for index, line in enumerate(lines)
         )
-        for line in lines
-    )
+
+
+def _line_amount(line: Line, unit: Decimal, index: int) -> Decimal:
+    amount = line.quantity * line.unit_price
+    if abs(amount) >= MAX_AMOUNT:
+        check_amount(amount, f"the amount of line {index + 1} (quantity × unit price)")
+    return amount.quantize(unit, rounding=ROUND_HALF_UP)
 
 
 def vat_breakdown(lines: Sequence[InvoiceLine], currency: str) -> tuple[VatGroup, ...]:
     """VAT grouped per rate (ascending), each rounded once on the rate's net base."""
     unit = minor_unit(currency)
     bases: dict[Decimal, Decimal] = {}
-    for line in lines:
-        bases[line.vat_rate] = bases.get(line.vat_rate, _ZERO) + line.amount
-    return tuple(
-        VatGroup(rate=rate, base=base, vat=(base * rate).quantize(unit, rounding=ROUND_HALF_UP))
-        for rate, base in sorted(bases.items())
-    )
+    with localcontext(_EXACT):
+        for line in lines:
+            bases[line.vat_rate] = bases.get(line.vat_rate, _ZERO) + line.amount
+        return tuple(
+            VatGroup(rate=rate, base=base, vat=(base * rate).quantize(unit, rounding=ROUND_HALF_UP))
+            for rate, base in sorted(bases.items())
+        )
 
 
 def credit_lines(invoice: Invoice, indexes: Sequence[int] | None, already: Iterable[int]) -> tuple[int, ...]:
@@ -357,3 +448,11 @@ def credit_vat(
         group if group.rate in rates_left else attrs.evolve(group, vat=-left.get(group.rate, _ZERO))
         for group in groups
     )
+
+
+def _brief(value: object) -> str:
+    """``repr(value)`` cut short for a message (the value may be anything a caller passed)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return f"a number of about {int(value.bit_length() * 0.30103)} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}… ({len(text)} characters)"

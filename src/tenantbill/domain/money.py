@@ -1,14 +1,18 @@
 """Amounts of money: exact decimals, ISO 4217 currencies, half-up rounding.
 
 Money is never a float: a float cannot hold ``1.10`` exactly, so every entry
-point refuses one with an error that says what to pass instead. Rounding is
+point refuses one with an error that says what to pass instead. Amounts are
+bounded: at most :data:`MAX_INTEGER_DIGITS` (15) digits before the decimal
+point and :data:`MAX_DECIMAL_PLACES` (15) after it (trailing zeros aside), so a
+line amount, a VAT sum or a total always fits the 28 significant digits of
+Python's default decimal context and a ``NUMERIC`` column. Rounding is
 half-up (away from zero on a tie) to the currency's minor unit as recorded in
 CLDR (via Babel): two digits for NOK and SEK, none for JPY.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import lru_cache
 
 import attrs
@@ -16,7 +20,11 @@ import attrs
 from tenantbill.errors import CurrencyMismatch, InvalidInput, InvalidInvoice
 
 __all__ = [
+    "MAX_AMOUNT",
+    "MAX_DECIMAL_PLACES",
+    "MAX_INTEGER_DIGITS",
     "Money",
+    "check_amount",
     "currency_digits",
     "minor_unit",
     "normalize_currency",
@@ -25,10 +33,22 @@ __all__ = [
 ]
 
 
+MAX_INTEGER_DIGITS = 15
+"""The most digits an amount, quantity or price may have before the decimal point."""
+MAX_AMOUNT = Decimal(10) ** MAX_INTEGER_DIGITS
+"""Every amount is strictly smaller than this in absolute value (10^15)."""
+MAX_DECIMAL_PLACES = 15
+"""The most digits a number may have after the decimal point (trailing zeros aside)."""
+
+
 def normalize_currency(code: object) -> str:
     """Return `code` as an upper-case ISO 4217 code, or raise InvalidInput if unknown."""
     if not isinstance(code, str):
         raise InvalidInput(f"a currency must be an ISO 4217 code such as 'NOK', not {type(code).__name__}")
+    if len(code) > 16:
+        raise InvalidInput(
+            f"a currency is a three-letter ISO 4217 code such as 'NOK', got {len(code)} characters"
+        )
     return _known_currency(code)
 
 
@@ -39,7 +59,7 @@ def currency_digits(code: str) -> int:
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round `amount` half-up to the minor unit of `currency`."""
-    value = _decimal(amount, "amount", InvalidInput)
+    value = _decimal(amount, "amount", InvalidInput, exact=False)
     return _quantize(value, _quantum(normalize_currency(currency)))
 
 
@@ -52,13 +72,38 @@ def to_decimal(value: object, what: str) -> Decimal:
     """Return `value` as a finite Decimal, or raise InvalidInvoice naming `what`.
 
     Accepts a Decimal, an int or a numeric string; refuses floats (which cannot
-    represent money exactly), booleans, NaN and infinities.
+    represent money exactly), booleans, NaN and infinities, and numbers with
+    more than 15 digits before the decimal point or 15 after it.
     """
     return _decimal(value, what, InvalidInvoice)
 
 
+def check_amount(value: Decimal, what: str, error: type[InvalidInput] = InvalidInvoice) -> Decimal:
+    """``value`` if it has at most 15 digits before the decimal point, else ``error``.
+
+    For amounts computed from others (a line amount, a VAT sum, a total).
+    """
+    if not value.is_finite() or abs(value) >= MAX_AMOUNT:
+        raise error(_too_large(what, value))
+    return value
+
+
+def _too_large(what: str, value: object) -> str:
+    return (
+        f"{what} is too large: at most {MAX_INTEGER_DIGITS} digits before the decimal point "
+        f"(below 1 000 000 000 000 000), got {_short(value)}"
+    )
+
+
+def _short(value: object) -> str:
+    if isinstance(value, int) and abs(value) >= 10**40:
+        return f"a number of about {int(value.bit_length() * 0.30103)} digits"
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}…{text[-10:]} ({len(text)} characters)"
+
+
 def _amount(value: Decimal | int | str) -> Decimal:
-    return _decimal(value, "amount", InvalidInput)
+    return _decimal(value, "amount", InvalidInput, exact=False)
 
 
 @attrs.frozen
@@ -93,7 +138,7 @@ class Money:
         return Money(-self.amount, self.currency)
 
     def __mul__(self, factor: Decimal | int) -> Money:
-        return Money(self.amount * _decimal(factor, "factor", InvalidInput), self.currency)
+        return Money(self.amount * _decimal(factor, "factor", InvalidInput, exact=False), self.currency)
 
     __rmul__ = __mul__
 
@@ -105,7 +150,12 @@ class Money:
             )
 
 
-def _decimal(value: object, what: str, error: type[InvalidInput]) -> Decimal:
+def _decimal(value: object, what: str, error: type[InvalidInput], *, exact: bool = True) -> Decimal:
+    """``value`` as a bounded Decimal; ``exact`` also limits it to 15 decimal places.
+
+    Without ``exact`` (values computed by tenantbill, about to be rounded) any
+    number of decimal places is accepted.
+    """
     # Decimal first: it is by far the most common case on the hot paths.
     if isinstance(value, Decimal):
         number = value
@@ -117,17 +167,49 @@ def _decimal(value: object, what: str, error: type[InvalidInput]) -> Decimal:
     elif isinstance(value, bool):
         raise error(f"{what} must be a Decimal, not a bool")
     elif isinstance(value, int):
+        if abs(value) >= _MAX_INT:
+            raise error(_too_large(what, value))
         return Decimal(value)
     elif isinstance(value, str):
+        if len(value) > _MAX_TEXT:
+            raise error(f"{what} must be a decimal number of at most {_MAX_TEXT} characters")
         try:
             number = Decimal(value)
-        except InvalidOperation:
-            raise error(f"{what} must be a decimal number, got {value!r}") from None
+        except (InvalidOperation, ValueError):
+            raise error(f"{what} must be a decimal number, got {_short(repr(value))}") from None
     else:
         raise error(f"{what} must be a Decimal, not {type(value).__name__}")
     if not number.is_finite():
         raise error(f"{what} must be a finite number, got {value!r}")
+    # Compare exponents before values: 1E+100000 is finite, but comparing or
+    # adjusting it is cheap only if nothing expands it to its digits.
+    if number.adjusted() >= MAX_INTEGER_DIGITS:
+        raise error(_too_large(what, number))
+    if exact and number.as_tuple().exponent < -MAX_DECIMAL_PLACES:  # type: ignore[operator]
+        number = _fewer_places(number, what, error)
     return number
+
+
+def _fewer_places(number: Decimal, what: str, error: type[InvalidInput]) -> Decimal:
+    """``number`` without trailing zeros past 15 decimal places, or ``error`` if it needs more."""
+    if number.is_zero():
+        return Decimal(0).copy_sign(number)
+    digits = number.as_tuple().digits
+    if len(digits) > MAX_INTEGER_DIGITS + MAX_DECIMAL_PLACES + 50:
+        raise error(f"{what} has more than {MAX_DECIMAL_PLACES} digits after the decimal point")
+    shorter = number.quantize(_SMALLEST, context=_WIDE)
+    if shorter != number:
+        raise error(
+            f"{what} has more than {MAX_DECIMAL_PLACES} digits after the decimal point, "
+            f"got {_short(number)}: round it first"
+        )
+    return shorter
+
+
+_MAX_INT = 10**MAX_INTEGER_DIGITS
+_MAX_TEXT = 100
+_SMALLEST = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
+_WIDE = Context(prec=MAX_INTEGER_DIGITS + MAX_DECIMAL_PLACES + 10, traps=[InvalidOperation])
 
 
 def _quantize(amount: Decimal, quantum: Decimal) -> Decimal:

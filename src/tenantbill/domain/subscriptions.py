@@ -18,9 +18,28 @@ import attrs
 from tenantbill.domain.billing import BillingCycle, Period
 from tenantbill.domain.invoices import Line
 from tenantbill.domain.money import normalize_currency, to_decimal
+from tenantbill.domain.text import CODE_MAX, NAME_MAX, one_line
 from tenantbill.errors import InvalidInput
 
-__all__ = ["Plan", "PlanChange", "Subscription", "Usage", "usage_lines"]
+__all__ = ["Plan", "PlanChange", "Subscription", "Usage", "usage_item", "usage_lines"]
+
+
+def _code(value: object) -> str:
+    return one_line(value, "a plan's code", max_length=CODE_MAX)
+
+
+def _plan_name(value: object) -> str:
+    return one_line(value, "a plan's name", max_length=NAME_MAX)
+
+
+def usage_item(value: object) -> str:
+    """What was used (printed as the invoice line's description): one line of at most 200 characters.
+
+    Raises :class:`InvalidInput` saying what to fix.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidInput("item names what was used (non-empty text)")
+    return one_line(value, "a usage item", max_length=NAME_MAX)
 
 
 def _price(value: object) -> Decimal:
@@ -47,8 +66,8 @@ def _cycle(value: object) -> BillingCycle:
 class Plan:
     """A priced plan on a billing cycle; its fee is billed in advance each period."""
 
-    code: str
-    name: str
+    code: str = attrs.field(converter=_code)
+    name: str = attrs.field(converter=_plan_name)
     price: Decimal = attrs.field(converter=_price)
     currency: str = attrs.field(default="NOK", converter=normalize_currency)
     cycle: BillingCycle = attrs.field(default=BillingCycle.MONTHLY, validator=lambda _i, _a, v: _cycle(v))

@@ -24,12 +24,17 @@ Decisions an accountant relies on:
   "01.03.2026", Swedish ISO "2026-03-01", English "1 Mar 2026", unambiguous on
   both sides of the Atlantic); a locale without a catalogue uses CLDR's medium
   date.
+- Formatting a number never fails: it is done in a decimal context wide
+  enough for any amount tenantbill accepts (and many more digits), and a
+  value no invoice can hold (NaN, 1E+100000) is written plainly ("NaN",
+  "1E+100000") rather than raising, so a stored invoice always renders.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from functools import lru_cache
 from typing import Any
 
@@ -52,16 +57,38 @@ __all__ = [
 
 _NBSP = "\xa0"
 _MAX_DIGITS = 6
+_MAX_EXPONENT = 60
+"""Numbers beyond 10^±60 are written plainly: no amount tenantbill accepts comes near."""
+_WIDE = Context(prec=2 * _MAX_EXPONENT + 20)
+
+
+def _robust(value: Decimal, format_: Callable[[], str], plain: Callable[[str], str] = str) -> str:
+    """``format_()`` computed in a wide decimal context; ``plain(str(value))`` if it cannot be."""
+    if not isinstance(value, Decimal):
+        value = Decimal(value)
+    if not value.is_finite() or not -_MAX_EXPONENT < value.adjusted() < _MAX_EXPONENT:
+        return plain(str(value))
+    try:
+        with localcontext(_WIDE):
+            return format_()
+    except InvalidInput:
+        raise
+    except (ArithmeticError, ValueError):
+        return plain(str(value))
 
 
 def format_money(amount: Decimal, currency: str, locale: str) -> str:
     """``amount`` with its ISO currency code, placed and spaced as ``locale`` does."""
-    return format_currency(
+    return _robust(
         amount,
-        currency,
-        format=_money_pattern(locale),
-        locale=locale_of(locale),
-        decimal_quantization=False,
+        lambda: format_currency(
+            amount,
+            currency,
+            format=_money_pattern(locale),
+            locale=locale_of(locale),
+            decimal_quantization=False,
+        ),
+        lambda text: f"{text}{_NBSP}{currency}",
     )
 
 
@@ -72,17 +99,24 @@ def format_amount(amount: Decimal, currency: str, locale: str) -> str:
 
 def format_number(value: Decimal, locale: str, *, min_digits: int = 0, max_digits: int = _MAX_DIGITS) -> str:
     """``value`` with the locale's decimal sign and grouping: quantities, rates, prices."""
-    return format_decimal(
+    return _robust(
         value,
-        format=_number_pattern(locale, min_digits, max(min_digits, max_digits)),
-        locale=locale_of(locale),
-        decimal_quantization=False,
+        lambda: format_decimal(
+            value,
+            format=_number_pattern(locale, min_digits, max(min_digits, max_digits)),
+            locale=locale_of(locale),
+            decimal_quantization=False,
+        ),
     )
 
 
 def format_percent(rate: Decimal, locale: str) -> str:
     """A VAT rate given as a fraction (``Decimal("0.25")``) as a percentage: "25 %", "25%"."""
-    return babel_format_percent(rate, locale=locale_of(locale), decimal_quantization=False)
+    return _robust(
+        rate,
+        lambda: babel_format_percent(rate, locale=locale_of(locale), decimal_quantization=False),
+        lambda text: f"{text} × 100 %",
+    )
 
 
 def format_date(d: date, locale: str) -> str:

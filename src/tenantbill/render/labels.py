@@ -18,7 +18,7 @@ import attrs
 
 from tenantbill.errors import InvalidInput
 
-__all__ = ["ALIASES", "CATALOGUES", "Labels", "labels_for", "resolve_locale"]
+__all__ = ["ALIASES", "CATALOGUES", "Labels", "labels_for", "resolve_locale", "supported_locales"]
 
 
 @attrs.frozen
@@ -206,8 +206,21 @@ EN = Labels(
 CATALOGUES: Mapping[str, Labels] = {"nb": NB, "sv": SV, "en": EN}
 """The supported languages: an invoice renders in any locale whose language is a key here."""
 
-ALIASES: Mapping[str, str] = {"no": "nb"}
-"""Other names people use for a supported language."""
+ALIASES: Mapping[str, str] = {"no": "nb", "nn": "nb"}
+"""Other names people use for a supported language.
+
+Nynorsk (``nn``) reads the Bokmål labels: every Norwegian reads both, and
+dates and numbers are still written the Nynorsk way (Babel knows ``nn``).
+"""
+
+
+def supported_locales() -> str:
+    """The supported locales in words, for messages: "en, nb, sv (or a regional form …)"."""
+    aliases = ", ".join(f"'{alias}'" for alias in sorted(ALIASES))
+    return (
+        f"{', '.join(sorted(CATALOGUES))} (or a regional form such as 'nb_NO' or 'en_GB'; "
+        f"{aliases} are read as {', '.join(sorted(set(ALIASES.values())))})"
+    )
 
 
 def resolve_locale(locale: str) -> str:
@@ -222,6 +235,8 @@ def labels_for(locale: str) -> Labels:
 
 @lru_cache(maxsize=256)
 def _resolve(locale: str) -> str:
+    if len(locale) > 64:
+        return _unknown(locale[:64] + "…")
     key = locale.strip().replace("-", "_").lower()
     for candidate in (key, key.split("_", 1)[0]):
         candidate = ALIASES.get(candidate, candidate)
@@ -231,8 +246,7 @@ def _resolve(locale: str) -> str:
 
 
 def _unknown(locale: object) -> str:
-    supported = ", ".join(sorted(CATALOGUES))
     raise InvalidInput(
-        f"no invoice labels for locale {locale!r}: use one of {supported} "
-        "(or a regional form such as 'nb_NO'), or add a catalogue to tenantbill.render.labels"
+        f"no invoice labels for locale {locale!r}: use one of {supported_locales()}, "
+        "or add a catalogue to tenantbill.render.labels"
     )

@@ -77,6 +77,7 @@ from fpdf.output import OutputProducer
 from fpdf.syntax import PDFObject
 
 from tenantbill.domain.invoices import Invoice, InvoiceLine, Seller
+from tenantbill.domain.setup import LOGO_MAX_PIXELS, LOGO_MAX_SIDE, image_size
 from tenantbill.errors import InvalidInput
 from tenantbill.render.fmt import (
     format_amount,
@@ -763,7 +764,7 @@ class _InvoiceWriter:
 
         payment: list[str] = []
         account = invoice.seller.bank_account
-        if account and not invoice.is_credit_note and invoice.amount_due > 0:
+        if account and not invoice.is_credit_note and _is_positive(invoice.amount_due):
             text = labels.payment.format(
                 account=_bank_account(account),
                 due=format_date(invoice.due_date, locale),
@@ -948,6 +949,11 @@ def _split_long(face: _Face, words: Iterable[str], width: float, size: float) ->
 # Numbers printed the way people read them ----------------------------------------------------
 
 
+def _is_positive(value: Decimal) -> bool:
+    """``value > 0``, false for NaN (which a comparison would raise on) instead of an error."""
+    return not value.is_nan() and value > 0
+
+
 @lru_cache(maxsize=256)
 def _percent(rate: Decimal, locale: str) -> str:
     """A VAT rate as the locale writes percentages (the few rates in use repeat on every line)."""
@@ -1014,11 +1020,19 @@ _LOGOS: Final[_Lru[str, _Logo | bool]] = _Lru(_LOGOS_KEPT)
 
 
 def _logo_info(logo: bytes) -> _Logo | None:
-    """fpdf2's parsed image for ``logo`` (PNG or JPEG only), parsed once per distinct logo."""
+    """fpdf2's parsed image for ``logo`` (PNG or JPEG only), parsed once per distinct logo.
+
+    The size is read from the header first: a logo whose header gives no size,
+    or more pixels than a new logo may have, is left out without decoding it
+    (a 9000 × 9000 image would cost close to a gigabyte to decode).
+    """
     if not isinstance(logo, bytes | bytearray) or not bytes(logo[:8]).startswith((_PNG, _JPEG)):
         return None
     key = hashlib.sha256(logo).hexdigest()
     parsed = _LOGOS.get(key)
+    if parsed is None and not _decodable(bytes(logo)):
+        parsed = False
+        _LOGOS.put(key, parsed)
     if parsed is None:
         try:
             cache = ImageCache()
@@ -1029,3 +1043,18 @@ def _logo_info(logo: bytes) -> _Logo | None:
             parsed = False
         _LOGOS.put(key, parsed)
     return parsed if isinstance(parsed, tuple) else None
+
+
+def _decodable(logo: bytes) -> bool:
+    """Whether the logo's header gives a size within the limits for logos (checked without decoding)."""
+    size = image_size(logo)
+    if size is None:
+        _log.warning("the seller's logo has no readable PNG or JPEG header; rendering without it")
+        return False
+    width, height = size
+    if width > LOGO_MAX_SIDE or height > LOGO_MAX_SIDE or width * height > LOGO_MAX_PIXELS:
+        _log.warning(
+            "the seller's logo is %d×%d pixels, too large to decode; rendering without it", width, height
+        )
+        return False
+    return True
