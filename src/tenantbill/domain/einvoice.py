@@ -1,0 +1,785 @@
+"""The content of an EHF 3.0 / Peppol BIS Billing 3.0 invoice or credit note, as checked values.
+
+An :class:`EDocument` holds every figure and name the UBL needs and refuses,
+when it is built, what the official rules would reject: VAT categories with
+the wrong rate or a missing exemption reason, totals that do not add up to
+the cent, a missing buyer reference. So :func:`tenantbill.render.ubl.ubl`
+only writes XML and never has to judge.
+
+Rates are fractions as everywhere in tenantbill (``Decimal("0.25")`` is
+25 %); amounts have at most two decimals. Amounts are not recomputed here:
+the document states the issued invoice's own figures and this module checks
+that they agree. :func:`vat_breakdown_of` and :func:`totals_of` compute them
+the same way for a caller that has only the lines.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from typing import Any, Final, Self
+
+import attrs
+
+from tenantbill.domain.billing import Period
+from tenantbill.domain.identity import BankAccount, OrgNumber
+from tenantbill.domain.invoices import InvoiceKind
+from tenantbill.domain.money import minor_unit, normalize_currency, to_decimal
+from tenantbill.errors import InvalidInput, InvalidInvoice
+
+__all__ = [
+    "ATTACHMENT_MIME_CODES",
+    "ORG_NUMBER_SCHEMES",
+    "Attachment",
+    "Customer",
+    "DocumentLine",
+    "EDocument",
+    "Endpoint",
+    "InvoiceReference",
+    "Payment",
+    "PostalAddress",
+    "Supplier",
+    "Totals",
+    "VatCategory",
+    "VatSubtotal",
+    "totals_of",
+    "vat_breakdown_of",
+]
+
+_Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+_ZERO: Final = Decimal(0)
+_CENT: Final = Decimal("0.01")
+ORG_NUMBER_SCHEMES: Final = {"NO": "0192", "SE": "0007"}
+_SE_STANDARD_RATES: Final = frozenset({Decimal("0.25"), Decimal("0.12"), Decimal("0.06")})
+ATTACHMENT_MIME_CODES: Final = frozenset(
+    {
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "text/csv",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.oasis.opendocument.spreadsheet",
+    }
+)
+
+# What XML 1.0 can carry; single-line fields also refuse tab, CR and LF.
+_NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NOT_XML_LINE: Final = re.compile("[^\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_POSTAL_LINE: Final = re.compile(r"^(?:[A-Z]{1,2}-)?(\d{4}|\d{3} ?\d{2})\s+(\S.*)$")
+_COUNTRY_LINES: Final = frozenset({"norge", "noreg", "norway", "sverige", "sweden"})
+_VAT_ID: Final = re.compile(r"^[A-Z]{2}[0-9A-Za-z+*.]{2,}$")
+
+
+class VatCategory(enum.Enum):
+    """The VAT category of a line (UNCL 5305, as EHF and Peppol use it)."""
+
+    S = "S"  # standard rate
+    Z = "Z"  # zero rated
+    E = "E"  # exempt
+    AE = "AE"  # reverse charge
+    K = "K"  # intra-EU supply
+    G = "G"  # export outside the EU
+    O = "O"  # noqa: E741 - not subject to VAT; the code is the name
+
+    @property
+    def needs_exemption_reason(self) -> bool:
+        """Whether the VAT breakdown must say why no VAT is charged (BR-E-10, BR-AE-10, BR-IC-10, …)."""
+        return self not in (VatCategory.S, VatCategory.Z)
+
+
+# Converters (named, so that type checkers see the constructor's types) and validators
+
+
+def _strip(value: str) -> str:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _strip_or_none(value: str | None) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else value
+
+
+def _number(value: Decimal | int | str) -> Decimal:
+    return to_decimal(value, "an amount, quantity or price")
+
+
+def _vat_rate(value: Decimal | int | str) -> Decimal:
+    rate = to_decimal(value, "vat_rate")
+    if not _ZERO <= rate < 1:
+        raise InvalidInvoice(f"vat_rate is a fraction in [0, 1) (25 % is Decimal('0.25')), got {rate}")
+    return rate
+
+
+def _category(value: VatCategory | str) -> VatCategory:
+    if isinstance(value, VatCategory):
+        return value
+    try:
+        return VatCategory(value)
+    except ValueError:
+        codes = ", ".join(category.value for category in VatCategory)
+        raise InvalidInvoice(f"a VAT category is one of {codes}, got {value!r}") from None
+
+
+def _country(value: str) -> str:
+    code = value.strip().upper() if isinstance(value, str) else value
+    if not isinstance(code, str) or code not in _countries():
+        raise InvalidInvoice(f"a country is an ISO 3166 two-letter code such as 'NO', got {value!r}")
+    return code
+
+
+def _country_or_none(value: str | None) -> str | None:
+    return None if value is None else _country(value)
+
+
+def _tax_exchange_rate(value: Decimal | int | str | None) -> Decimal | None:
+    if value is None:
+        return None
+    rate = to_decimal(value, "tax_exchange_rate")
+    if rate <= 0:
+        raise InvalidInvoice(f"tax_exchange_rate is NOK per unit of the invoice currency, got {rate}")
+    return rate
+
+
+def _currency(value: str) -> str:
+    try:
+        return normalize_currency(value)
+    except InvalidInput as error:
+        raise InvalidInvoice(str(error)) from None
+
+
+@lru_cache(maxsize=1)
+def _countries() -> frozenset[str]:
+    from babel import Locale  # loaded on first use: babel's locale data is large
+
+    codes = (code for code in Locale("en").territories if isinstance(code, str))
+    return frozenset(code for code in codes if len(code) == 2 and code.isalpha())
+
+
+def _label(instance: object, attribute: attrs.Attribute[Any]) -> str:
+    return f"{type(instance).__name__}.{attribute.name}"
+
+
+def _text(*, multiline: bool = False, optional: bool = False) -> _Validator:
+    """A validator for non-empty text that XML 1.0 can carry; one line unless *multiline*."""
+    pattern = _NOT_XML if multiline else _NOT_XML_LINE
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, str):
+            raise InvalidInvoice(f"{_label(instance, attribute)} must be text, got {type(value).__name__}")
+        if not value:
+            raise InvalidInvoice(f"{_label(instance, attribute)} must not be empty")
+        bad = pattern.search(value)
+        if bad:
+            kind = "an e-invoice" if multiline else "a one-line field of an e-invoice"
+            raise InvalidInvoice(
+                f"{_label(instance, attribute)} contains the character U+{ord(bad.group()):04X},"
+                f" which {kind} cannot carry; remove it: {value!r}"
+            )
+
+    return check
+
+
+def _cents(instance: object, attribute: attrs.Attribute[Any], value: Decimal) -> None:
+    """At most two decimals, as every amount in an e-invoice (BR-DEC)."""
+    if value != value.quantize(_CENT):
+        raise InvalidInvoice(f"{_label(instance, attribute)} has at most two decimals, got {value}")
+
+
+def _is(kind: type[Any], *, optional: bool = False) -> _Validator:
+    """A validator that the value is a *kind* (or None when *optional*)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        wrong_date = kind is date and isinstance(value, datetime)
+        if wrong_date or not (isinstance(value, kind) or (optional and value is None)):
+            raise InvalidInvoice(
+                f"{_label(instance, attribute)} must be a {kind.__name__}"
+                f"{' or None' if optional else ''}, got {type(value).__name__}"
+            )
+
+    return check
+
+
+def _items(kind: type[Any]) -> _Validator:
+    """A validator for a non-empty tuple of *kind*."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+        if not value:
+            raise InvalidInvoice(f"{_label(instance, attribute)} must not be empty")
+        for item in value:
+            if not isinstance(item, kind):
+                raise InvalidInvoice(
+                    f"{_label(instance, attribute)} holds {kind.__name__} values, got {type(item).__name__}"
+                )
+
+    return check
+
+
+def _lines(value: Iterable[DocumentLine]) -> tuple[DocumentLine, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidInvoice("EDocument.lines must be a list of DocumentLine")
+    return tuple(value)
+
+
+def _subtotals(value: Iterable[VatSubtotal]) -> tuple[VatSubtotal, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidInvoice("EDocument.vat_breakdown must be a list of VatSubtotal")
+    return tuple(value)
+
+
+@attrs.frozen
+class PostalAddress:
+    """A postal address in EHF's fields; :meth:`from_text` builds one from tenantbill's free text."""
+
+    country: str = attrs.field(converter=_country)
+    street: str | None = attrs.field(default=None, converter=_strip_or_none, validator=_text(optional=True))
+    additional_street: str | None = attrs.field(
+        default=None, converter=_strip_or_none, validator=_text(optional=True)
+    )
+    city: str | None = attrs.field(default=None, converter=_strip_or_none, validator=_text(optional=True))
+    postal_zone: str | None = attrs.field(
+        default=None, converter=_strip_or_none, validator=_text(optional=True)
+    )
+    line: str | None = attrs.field(default=None, converter=_strip_or_none, validator=_text(optional=True))
+
+    @classmethod
+    def from_text(cls, text: str, country: str) -> Self:
+        """Map free-text address lines onto EHF's fields.
+
+        The last line that starts with a postcode (``0155 Oslo``, ``NO-0155 Oslo``,
+        ``411 05 Göteborg``) gives PostalZone and CityName; the first line
+        before it is StreetName, the second AdditionalStreetName, and any other
+        lines are joined into one AddressLine. A single line is split at
+        commas first. A trailing line naming Norway or Sweden is dropped: the
+        country is *country*.
+        """
+        if not isinstance(text, str):
+            raise InvalidInvoice(f"an address is text, got {type(text).__name__}")
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if len(lines) == 1:
+            lines = [part.strip() for part in lines[0].split(",") if part.strip()]
+        if lines and lines[-1].casefold() in _COUNTRY_LINES:
+            lines.pop()
+        city = postal_zone = None
+        for index in range(len(lines) - 1, -1, -1):
+            match = _POSTAL_LINE.match(lines[index])
+            if match:
+                postal_zone, city = match.group(1), match.group(2)
+                del lines[index]
+                break
+        street = lines[0] if lines else None
+        additional = lines[1] if len(lines) > 1 else None
+        rest = ", ".join(lines[2:]) or None
+        return cls(country, street, additional, city, postal_zone, rest)
+
+
+def _scheme(value: str) -> str:
+    if not (isinstance(value, str) and len(value) == 4 and value.isascii() and value.isdigit()):
+        raise InvalidInvoice(f"a Peppol endpoint scheme is a 4-digit EAS code such as '0192', got {value!r}")
+    return value
+
+
+@attrs.frozen
+class Endpoint:
+    """A party's Peppol electronic address: an EAS scheme code and an identifier (BT-34, BT-49).
+
+    Norwegian and Swedish org numbers (schemes 0192 and 0007) are check-digit
+    verified; use :meth:`of` to build one from an :class:`OrgNumber`.
+    """
+
+    scheme: str = attrs.field(converter=_scheme)
+    identifier: str = attrs.field(converter=_strip, validator=_text())
+
+    @classmethod
+    def of(cls, org_number: OrgNumber) -> Self:
+        """The endpoint of a Norwegian (0192) or Swedish (0007) organisation."""
+        return cls(ORG_NUMBER_SCHEMES[org_number.country], org_number.value)
+
+    def __attrs_post_init__(self) -> None:
+        if " " in self.identifier:
+            raise InvalidInvoice(f"an endpoint identifier has no spaces, got {self.identifier!r}")
+        for country, scheme in ORG_NUMBER_SCHEMES.items():
+            if self.scheme == scheme:
+                try:
+                    org = OrgNumber.parse(self.identifier)
+                except InvalidInput as error:
+                    raise InvalidInvoice(f"endpoint {scheme}:{self.identifier}: {error}") from None
+                if org != OrgNumber(self.identifier, country):
+                    raise InvalidInvoice(
+                        f"scheme {scheme} takes the bare digits of a {country} org number,"
+                        f" got {self.identifier!r}"
+                    )
+
+
+@attrs.frozen
+class Supplier:
+    """The seller: a Norwegian or Swedish organisation (EHF needs its org number for the endpoint).
+
+    ``business_register`` says whether "Foretaksregisteret" is printed (NO-R-002;
+    by law for AS, ASA and branches of foreign companies). ``None`` derives it:
+    a Norwegian seller that is VAT-registered is taken to be registered in
+    Foretaksregisteret. Pass ``False`` for a VAT-registered sole proprietorship
+    that is not.
+    """
+
+    name: str = attrs.field(converter=_strip, validator=_text())
+    org_number: OrgNumber = attrs.field(validator=_is(OrgNumber))
+    address: PostalAddress = attrs.field(validator=_is(PostalAddress))
+    vat_registered: bool = attrs.field(validator=_is(bool))
+    business_register: bool | None = attrs.field(default=None, validator=_is(bool, optional=True))
+
+    @property
+    def vat_id(self) -> str | None:
+        """``NO<org>MVA`` or ``SE<org>01`` when VAT-registered (NO-R-001, SE-R-001/002), else None."""
+        if not self.vat_registered:
+            return None
+        org = self.org_number
+        return f"NO{org.value}MVA" if org.country == "NO" else f"SE{org.value}01"
+
+    @property
+    def in_business_register(self) -> bool:
+        """Whether to state "Foretaksregisteret" (see the class doc)."""
+        if self.business_register is not None:
+            return self.business_register
+        return self.org_number.country == "NO" and self.vat_registered
+
+
+@attrs.frozen
+class Customer:
+    """The buyer, with the reference it asked to be quoted (EHF BuyerReference).
+
+    An EHF is delivered to the buyer's Peppol endpoint, so the buyer needs an
+    org number or an explicit :class:`Endpoint` (another EAS scheme, e.g. for
+    a buyer abroad). ``vat_id`` is needed for reverse charge (AE) and
+    intra-EU supplies (K).
+    """
+
+    name: str = attrs.field(converter=_strip, validator=_text())
+    address: PostalAddress = attrs.field(validator=_is(PostalAddress))
+    org_number: OrgNumber | None = attrs.field(default=None, validator=_is(OrgNumber, optional=True))
+    endpoint: Endpoint | None = attrs.field(default=None, validator=_is(Endpoint, optional=True))
+    vat_id: str | None = attrs.field(default=None, converter=_strip_or_none, validator=_text(optional=True))
+    reference: str | None = attrs.field(
+        default=None, converter=_strip_or_none, validator=_text(optional=True)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.endpoint is None and self.org_number is None:
+            raise InvalidInvoice(
+                f"an e-invoice is delivered to the buyer's Peppol address: give {self.name!r}"
+                " an org number or an Endpoint"
+            )
+        if self.vat_id is not None and not _VAT_ID.match(self.vat_id):
+            raise InvalidInvoice(
+                "a VAT id starts with its country code and has no spaces (NO123456785MVA),"
+                f" got {self.vat_id!r}"
+            )
+
+
+@attrs.frozen
+class DocumentLine:
+    """An invoice or credit note line: net amount = quantity × unit price, rounded to the cent.
+
+    ``description`` becomes the item's name. ``unit_code`` is from UN/ECE
+    Recommendation 20 (``EA`` each, ``HUR`` hour, ``MON`` month).
+    """
+
+    id: str = attrs.field(converter=_strip, validator=_text())
+    description: str = attrs.field(converter=_strip, validator=_text(multiline=True))
+    quantity: Decimal = attrs.field(converter=_number)
+    unit_price: Decimal = attrs.field(converter=_number)
+    net_amount: Decimal = attrs.field(converter=_number, validator=_cents)
+    vat_category: VatCategory = attrs.field(converter=_category)
+    vat_rate: Decimal = attrs.field(converter=_vat_rate)
+    unit_code: str = attrs.field(default="EA", converter=_strip, validator=_text())
+
+    def __attrs_post_init__(self) -> None:
+        if self.unit_price < 0:
+            raise InvalidInvoice(
+                f"line {self.id}: a unit price is not negative (BR-27), got {self.unit_price};"
+                " use a negative quantity"
+            )
+        category, rate = self.vat_category, self.vat_rate
+        if category is VatCategory.S and rate == 0:
+            raise InvalidInvoice(f"line {self.id}: category S has a rate above 0 (BR-S-05); use Z for 0 %")
+        if category is not VatCategory.S and rate != 0:
+            raise InvalidInvoice(
+                f"line {self.id}: category {category.value} has rate 0, got {rate}; only S carries VAT"
+            )
+
+    @property
+    def vat_key(self) -> tuple[VatCategory, Decimal]:
+        """The (category, rate) group of the VAT breakdown this line belongs to."""
+        return self.vat_category, self.vat_rate.normalize()
+
+
+@attrs.frozen
+class VatSubtotal:
+    """One group of the VAT breakdown: a (category, rate), its taxable amount and its VAT, rounded once."""
+
+    category: VatCategory = attrs.field(converter=_category)
+    rate: Decimal = attrs.field(converter=_vat_rate)
+    taxable_amount: Decimal = attrs.field(converter=_number, validator=_cents)
+    tax_amount: Decimal = attrs.field(converter=_number, validator=_cents)
+    exemption_reason: str | None = attrs.field(
+        default=None, converter=_strip_or_none, validator=_text(multiline=True, optional=True)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        category = self.category
+        if category.needs_exemption_reason and self.exemption_reason is None:
+            raise InvalidInvoice(
+                f"VAT category {category.value} needs an exemption reason saying why no VAT is charged"
+                f" (BR-{'IC' if category is VatCategory.K else category.value}-10)"
+            )
+        if not category.needs_exemption_reason and self.exemption_reason is not None:
+            raise InvalidInvoice(
+                f"VAT category {category.value} takes no exemption reason (BR-{category.value}-10)"
+            )
+
+    @property
+    def vat_key(self) -> tuple[VatCategory, Decimal]:
+        """The (category, rate) this group stands for."""
+        return self.category, self.rate.normalize()
+
+
+@attrs.frozen
+class Totals:
+    """The document totals (BG-22). ``rounding`` is øre-rounding of the payable amount, often zero."""
+
+    line_extension: Decimal = attrs.field(converter=_number, validator=_cents)
+    tax_exclusive: Decimal = attrs.field(converter=_number, validator=_cents)
+    tax: Decimal = attrs.field(converter=_number, validator=_cents)
+    tax_inclusive: Decimal = attrs.field(converter=_number, validator=_cents)
+    payable: Decimal = attrs.field(converter=_number, validator=_cents)
+    prepaid: Decimal = attrs.field(default=_ZERO, converter=_number, validator=_cents)
+    rounding: Decimal = attrs.field(default=_ZERO, converter=_number, validator=_cents)
+
+
+@attrs.frozen
+class Payment:
+    """How to pay: credit transfer (code 30) to ``account``, quoting ``kid`` (a KID or OCR reference)."""
+
+    account: BankAccount = attrs.field(validator=_is(BankAccount))
+    kid: str | None = attrs.field(default=None, converter=_strip_or_none, validator=_text(optional=True))
+
+
+@attrs.frozen
+class InvoiceReference:
+    """The invoice a credit note corrects (BT-25, BT-26)."""
+
+    number: str = attrs.field(converter=_strip, validator=_text())
+    issue_date: date = attrs.field(validator=_is(date))
+
+
+def _filename(instance: Attachment, attribute: attrs.Attribute[str], value: str) -> None:
+    if "/" in value or "\\" in value:
+        raise InvalidInvoice(f"an attachment's filename has no folder part, got {value!r}")
+
+
+def _mime_code(instance: Attachment, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in ATTACHMENT_MIME_CODES:
+        allowed = ", ".join(sorted(ATTACHMENT_MIME_CODES))
+        raise InvalidInvoice(f"an EHF attachment is one of {allowed} (BR-CL-24), got {value!r}")
+
+
+def _content(instance: Attachment, attribute: attrs.Attribute[bytes], value: bytes) -> None:
+    if not isinstance(value, bytes) or not value:
+        raise InvalidInvoice("an attachment's content is non-empty bytes")
+
+
+@attrs.frozen
+class Attachment:
+    """A file embedded in the e-invoice (BG-24), normally the invoice PDF."""
+
+    filename: str = attrs.field(converter=_strip, validator=[_text(), _filename])
+    content: bytes = attrs.field(validator=_content, repr=False)
+    mime_code: str = attrs.field(default="application/pdf", validator=_mime_code)
+
+
+@attrs.frozen
+class EDocument:
+    """Everything an EHF 3.0 invoice or credit note says, checked against the rules when built.
+
+    Credit notes carry positive amounts and name the invoice they credit.
+    ``tax_exchange_rate`` (NOK per unit of ``currency``) adds the VAT total in
+    NOK, which a Norwegian seller's foreign-currency invoice must show.
+    ``invoice_period`` is half-open like tenantbill's billing periods.
+    ``delivery_country`` is needed only for intra-EU supplies (K).
+    """
+
+    kind: InvoiceKind = attrs.field(validator=_is(InvoiceKind))
+    number: str = attrs.field(converter=_strip, validator=_text())
+    issue_date: date = attrs.field(validator=_is(date))
+    currency: str = attrs.field(converter=_currency)
+    supplier: Supplier = attrs.field(validator=_is(Supplier))
+    customer: Customer = attrs.field(validator=_is(Customer))
+    lines: tuple[DocumentLine, ...] = attrs.field(converter=_lines, validator=_items(DocumentLine))
+    vat_breakdown: tuple[VatSubtotal, ...] = attrs.field(converter=_subtotals, validator=_items(VatSubtotal))
+    totals: Totals = attrs.field(validator=_is(Totals))
+    due_date: date | None = attrs.field(default=None, validator=_is(date, optional=True))
+    payment: Payment | None = attrs.field(default=None, validator=_is(Payment, optional=True))
+    payment_terms: str | None = attrs.field(
+        default=None, converter=_strip_or_none, validator=_text(optional=True, multiline=True)
+    )
+    note: str | None = attrs.field(
+        default=None, converter=_strip_or_none, validator=_text(optional=True, multiline=True)
+    )
+    tax_exchange_rate: Decimal | None = attrs.field(default=None, converter=_tax_exchange_rate)
+    credited_invoice: InvoiceReference | None = attrs.field(
+        default=None, validator=_is(InvoiceReference, optional=True)
+    )
+    invoice_period: Period | None = attrs.field(default=None, validator=_is(Period, optional=True))
+    delivery_country: str | None = attrs.field(default=None, converter=_country_or_none)
+    attachment: Attachment | None = attrs.field(default=None, validator=_is(Attachment, optional=True))
+
+    def __attrs_post_init__(self) -> None:
+        _check_header(self)
+        _check_lines(self)
+        _check_vat(self)
+        _check_breakdown(self)
+        _check_totals(self)
+
+    @property
+    def is_credit_note(self) -> bool:
+        """Whether this is a credit note (UBL CreditNote, type 381)."""
+        return self.kind is InvoiceKind.CREDIT_NOTE
+
+    @property
+    def buyer_reference(self) -> str:
+        """The buyer's reference, quoted as BuyerReference (required, PEPPOL-EN16931-R003)."""
+        assert self.customer.reference is not None  # checked at construction
+        return self.customer.reference
+
+    @property
+    def tax_currency(self) -> str | None:
+        """``NOK`` when the VAT is also stated in NOK, else None."""
+        return None if self.tax_exchange_rate is None else "NOK"
+
+    @property
+    def tax_in_tax_currency(self) -> Decimal | None:
+        """The VAT total in NOK at ``tax_exchange_rate``, rounded to the øre (BT-111)."""
+        if self.tax_exchange_rate is None:
+            return None
+        return (self.totals.tax * self.tax_exchange_rate).quantize(_CENT, ROUND_HALF_UP)
+
+    @property
+    def shows_seller_vat_id(self) -> bool:
+        """Whether the seller's VAT id is stated: not on a document that is out of scope of VAT (BR-O-02)."""
+        return self.supplier.vat_id is not None and not self.out_of_scope
+
+    @property
+    def out_of_scope(self) -> bool:
+        """Whether every line is category O, not subject to VAT."""
+        return self.lines[0].vat_category is VatCategory.O
+
+
+# Checks made when an EDocument is built
+
+
+def _check_header(document: EDocument) -> None:
+    if document.customer.reference is None:
+        raise InvalidInvoice(
+            "the buyer's reference is missing: an EHF invoice must quote it as BuyerReference"
+            " (PEPPOL-EN16931-R003). Ask the buyer for it (a person, department or order"
+            " reference) and store it on the customer"
+        )
+    if document.is_credit_note:
+        if document.credited_invoice is None:
+            raise InvalidInvoice("a credit note names the invoice it credits: give credited_invoice")
+        if document.totals.tax_inclusive < 0:
+            raise InvalidInvoice("a credit note carries positive amounts in EHF; negate the credited amounts")
+    else:
+        if document.credited_invoice is not None:
+            raise InvalidInvoice("credited_invoice is only for a credit note")
+        if document.due_date is None:
+            raise InvalidInvoice("an invoice needs its due date")
+    if document.due_date is not None and document.due_date < document.issue_date:
+        raise InvalidInvoice(
+            f"the due date {document.due_date} is before the issue date {document.issue_date}"
+        )
+    if document.payment is None and document.kind is InvoiceKind.INVOICE:
+        raise InvalidInvoice("an invoice says how to pay it: give payment with the seller's bank account")
+    terms_given = document.payment_terms is not None or (document.payment and document.due_date)
+    if document.is_credit_note and document.totals.payable > 0 and not terms_given:
+        raise InvalidInvoice(
+            "a credit note with an amount due states payment terms, or a payment and due date (BR-CO-25)"
+        )
+    if document.tax_exchange_rate is not None and document.currency == "NOK":
+        raise InvalidInvoice(
+            "tax_exchange_rate is for an invoice in another currency than NOK (PEPPOL-EN16931-R005)"
+        )
+
+
+def _check_lines(document: EDocument) -> None:
+    quantum = minor_unit(document.currency)
+    seen: set[str] = set()
+    for line in document.lines:
+        if line.id in seen:
+            raise InvalidInvoice(f"line id {line.id!r} is used twice; each line has its own id")
+        seen.add(line.id)
+        expected = (line.quantity * line.unit_price).quantize(quantum, ROUND_HALF_UP)
+        if line.net_amount != expected:
+            raise InvalidInvoice(
+                f"line {line.id}: net amount {line.net_amount} is not quantity × unit price = {expected}"
+            )
+
+
+def _check_vat(document: EDocument) -> None:
+    supplier, customer = document.supplier, document.customer
+    categories = {line.vat_category for line in document.lines}
+    if VatCategory.O in categories and len(categories) > 1:
+        raise InvalidInvoice(
+            "a document with category O (not subject to VAT) has no lines of other categories (BR-O-11)"
+        )
+    if not supplier.vat_registered and categories != {VatCategory.O}:
+        others = ", ".join(sorted(category.value for category in categories - {VatCategory.O}))
+        raise InvalidInvoice(
+            f"the seller is not VAT-registered, so every line is category O (not subject to VAT)"
+            f" with an exemption reason; got {others}"
+        )
+    for category, rule in ((VatCategory.AE, "BR-AE-02"), (VatCategory.K, "BR-IC-02")):
+        if category in categories and customer.vat_id is None:
+            raise InvalidInvoice(f"category {category.value} needs the buyer's VAT id ({rule})")
+    if VatCategory.K in categories and (document.invoice_period is None or document.delivery_country is None):
+        raise InvalidInvoice(
+            "an intra-EU supply (K) states the invoice period and the country delivered to"
+            " (BR-IC-11, BR-IC-12)"
+        )
+    if supplier.org_number.country == "SE":
+        for line in document.lines:
+            if line.vat_category is VatCategory.S and line.vat_rate not in _SE_STANDARD_RATES:
+                raise InvalidInvoice(
+                    f"line {line.id}: Swedish standard rates are 25, 12 and 6 % (SE-R-006),"
+                    f" got {line.vat_rate}"
+                )
+    needs_nok = supplier.org_number.country == "NO" and document.currency != "NOK"
+    if needs_nok and VatCategory.S in categories and document.tax_exchange_rate is None:
+        raise InvalidInvoice(
+            f"a Norwegian seller's invoice in {document.currency} states its VAT in NOK too:"
+            f" give tax_exchange_rate (NOK per {document.currency})"
+        )
+
+
+def _check_breakdown(document: EDocument) -> None:
+    quantum = minor_unit(document.currency)
+    taxable: dict[tuple[VatCategory, Decimal], Decimal] = {}
+    for line in document.lines:
+        taxable[line.vat_key] = taxable.get(line.vat_key, _ZERO) + line.net_amount
+    given: dict[tuple[VatCategory, Decimal], VatSubtotal] = {}
+    for subtotal in document.vat_breakdown:
+        if subtotal.vat_key in given:
+            raise InvalidInvoice(f"the VAT breakdown has {_key_text(subtotal.vat_key)} twice")
+        given[subtotal.vat_key] = subtotal
+    if set(given) != set(taxable):
+        missing = ", ".join(_key_text(key) for key in taxable if key not in given) or "none"
+        extra = ", ".join(_key_text(key) for key in given if key not in taxable) or "none"
+        raise InvalidInvoice(
+            "the VAT breakdown has one group per (category, rate) of the lines;"
+            f" missing: {missing}; extra: {extra}"
+        )
+    for key, subtotal in given.items():
+        if subtotal.taxable_amount != taxable[key]:
+            raise InvalidInvoice(
+                f"{_key_text(key)}: taxable amount {subtotal.taxable_amount} is not the sum"
+                f" of its lines, {taxable[key]}"
+            )
+        expected = (subtotal.taxable_amount * subtotal.rate).quantize(quantum, ROUND_HALF_UP)
+        if subtotal.tax_amount != expected:
+            raise InvalidInvoice(
+                f"{_key_text(key)}: VAT {subtotal.tax_amount} is not taxable amount × rate,"
+                f" rounded once, = {expected} (BR-CO-17)"
+            )
+
+
+def _check_totals(document: EDocument) -> None:
+    totals = document.totals
+    checks = (
+        (
+            "BR-CO-10",
+            "the sum of line net amounts",
+            totals.line_extension,
+            _sum(document.lines, "net_amount"),
+        ),
+        (
+            "BR-CO-13",
+            "the total without VAT (no document allowances or charges)",
+            totals.tax_exclusive,
+            totals.line_extension,
+        ),
+        ("BR-CO-14", "the VAT total", totals.tax, _sum(document.vat_breakdown, "tax_amount")),
+        ("BR-CO-15", "the total with VAT", totals.tax_inclusive, totals.tax_exclusive + totals.tax),
+        (
+            "BR-CO-16",
+            "the amount due (total with VAT − prepaid + rounding)",
+            totals.payable,
+            totals.tax_inclusive - totals.prepaid + totals.rounding,
+        ),
+    )
+    for rule, what, given, expected in checks:
+        if given != expected:
+            raise InvalidInvoice(f"{what} is {given}, but the figures add up to {expected} ({rule})")
+
+
+def _sum(items: Iterable[object], name: str) -> Decimal:
+    return sum((getattr(item, name) for item in items), _ZERO)
+
+
+def _key_text(key: tuple[VatCategory, Decimal]) -> str:
+    category, rate = key
+    return f"VAT category {category.value} at {rate * 100:f} %"
+
+
+# Helpers for a caller that has only the lines
+
+
+def vat_breakdown_of(
+    lines: Iterable[DocumentLine],
+    currency: str,
+    exemption_reasons: Mapping[VatCategory, str] | None = None,
+) -> tuple[VatSubtotal, ...]:
+    """One :class:`VatSubtotal` per (category, rate) of *lines*, its VAT rounded once.
+
+    *exemption_reasons* gives the reason for each category that needs one (E, AE, K, G, O).
+    """
+    quantum = minor_unit(_currency(currency))
+    reasons = exemption_reasons or {}
+    taxable: dict[tuple[VatCategory, Decimal], Decimal] = {}
+    for line in lines:
+        taxable[line.vat_key] = taxable.get(line.vat_key, _ZERO) + line.net_amount
+    return tuple(
+        VatSubtotal(
+            category,
+            rate,
+            amount,
+            (amount * rate).quantize(quantum, ROUND_HALF_UP),
+            reasons.get(category) if category.needs_exemption_reason else None,
+        )
+        for (category, rate), amount in taxable.items()
+    )
+
+
+def totals_of(
+    lines: Iterable[DocumentLine],
+    vat_breakdown: Iterable[VatSubtotal],
+    *,
+    prepaid: Decimal = _ZERO,
+    rounding: Decimal = _ZERO,
+) -> Totals:
+    """The totals that *lines* and *vat_breakdown* add up to, less *prepaid*, plus *rounding*."""
+    net = _sum(lines, "net_amount")
+    tax = _sum(vat_breakdown, "tax_amount")
+    return Totals(
+        line_extension=net,
+        tax_exclusive=net,
+        tax=tax,
+        tax_inclusive=net + tax,
+        payable=net + tax - prepaid + rounding,
+        prepaid=prepaid,
+        rounding=rounding,
+    )

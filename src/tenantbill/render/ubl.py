@@ -1,0 +1,264 @@
+"""EHF 3.0 / Peppol BIS Billing 3.0 UBL from an :class:`~tenantbill.domain.einvoice.EDocument`.
+
+The XML is built as an lxml tree, element by element in the order the UBL 2.1
+schema requires, so user text is always escaped as data. Nothing is judged
+here: the ``EDocument`` already holds only what the rules accept. Optional
+elements without a value are left out, never written empty
+(PEPPOL-EN16931-R008), and every amount has two decimals.
+
+Which seller tax schemes are written:
+
+* ``VAT`` with ``NO<org>MVA`` (or ``SE<org>01``) when the seller is
+  VAT-registered, except on a document that is all out of scope of VAT
+  (category O, BR-O-02);
+* ``TAX`` with ``Foretaksregisteret`` for a Norwegian seller in the Register
+  of Business Enterprises (:attr:`Supplier.in_business_register`, NO-R-002).
+"""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+from typing import TYPE_CHECKING, Final
+
+from lxml import etree
+
+from tenantbill.domain.einvoice import (
+    ORG_NUMBER_SCHEMES,
+    Customer,
+    DocumentLine,
+    EDocument,
+    PostalAddress,
+    Supplier,
+    VatCategory,
+    VatSubtotal,
+)
+from tenantbill.domain.identity import OrgNumber
+
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+
+__all__ = ["CUSTOMIZATION_ID", "PROFILE_ID", "ubl"]
+
+CUSTOMIZATION_ID: Final = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+PROFILE_ID: Final = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+
+_INVOICE_NS: Final = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+_CREDIT_NOTE_NS: Final = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
+_CAC_NS: Final = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+_CBC_NS: Final = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
+_CAC: Final = "{" + _CAC_NS + "}"
+_CBC: Final = "{" + _CBC_NS + "}"
+_CREDIT_TRANSFER: Final = "30"
+_CENT: Final = Decimal("0.01")
+_sub: Final = etree.SubElement
+
+
+def ubl(document: EDocument) -> bytes:
+    """The document as UTF-8 UBL 2.1: an ``Invoice`` (type 380) or a ``CreditNote`` (type 381)."""
+    credit = document.is_credit_note
+    namespace = _CREDIT_NOTE_NS if credit else _INVOICE_NS
+    root = etree.Element(
+        "{" + namespace + "}" + ("CreditNote" if credit else "Invoice"),
+        nsmap={None: namespace, "cac": _CAC_NS, "cbc": _CBC_NS},
+    )
+    currency = document.currency
+    _cbc(root, "CustomizationID", CUSTOMIZATION_ID)
+    _cbc(root, "ProfileID", PROFILE_ID)
+    _cbc(root, "ID", document.number)
+    _cbc(root, "IssueDate", document.issue_date.isoformat())
+    if credit:
+        _cbc(root, "CreditNoteTypeCode", "381")
+    else:
+        if document.due_date is not None:
+            _cbc(root, "DueDate", document.due_date.isoformat())
+        _cbc(root, "InvoiceTypeCode", "380")
+    _optional(root, "Note", document.note)
+    _cbc(root, "DocumentCurrencyCode", currency)
+    _optional(root, "TaxCurrencyCode", document.tax_currency)
+    _cbc(root, "BuyerReference", document.buyer_reference)
+    if document.invoice_period is not None:
+        period = _cac(root, "InvoicePeriod")
+        _cbc(period, "StartDate", document.invoice_period.start.isoformat())
+        _cbc(period, "EndDate", document.invoice_period.last_day.isoformat())
+    if document.credited_invoice is not None:
+        reference = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
+        _cbc(reference, "ID", document.credited_invoice.number)
+        _cbc(reference, "IssueDate", document.credited_invoice.issue_date.isoformat())
+    if document.attachment is not None:
+        _attachment(root, document)
+    _supplier(_cac(root, "AccountingSupplierParty"), document.supplier, document.shows_seller_vat_id)
+    _customer(_cac(root, "AccountingCustomerParty"), document.customer, not document.out_of_scope)
+    if document.delivery_country is not None:
+        location = _cac(_cac(root, "Delivery"), "DeliveryLocation")
+        _country(_cac(location, "Address"), document.delivery_country)
+    if document.payment is not None:
+        _payment_means(root, document)
+    if document.payment_terms is not None:
+        _cbc(_cac(root, "PaymentTerms"), "Note", document.payment_terms)
+    _tax_totals(root, document)
+    _monetary_total(root, document)
+    for line in document.lines:
+        _line(root, line, currency, credit)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _cbc(parent: _Element, name: str, text: str, attributes: dict[str, str] | None = None) -> None:
+    _sub(parent, _CBC + name, attributes).text = text
+
+
+def _cac(parent: _Element, name: str) -> _Element:
+    return _sub(parent, _CAC + name)
+
+
+def _optional(parent: _Element, name: str, text: str | None) -> None:
+    if text:
+        _cbc(parent, name, text)
+
+
+def _amount(parent: _Element, name: str, amount: Decimal, currency: str) -> None:
+    _cbc(parent, name, f"{amount:.2f}", {"currencyID": currency})
+
+
+def _decimal(value: Decimal) -> str:
+    """A quantity, price or percent: two decimals when they hold it exactly, else all its digits."""
+    if value == value.quantize(_CENT):
+        return f"{value:.2f}"
+    return f"{value.normalize():f}"
+
+
+def _attachment(root: _Element, document: EDocument) -> None:
+    attachment = document.attachment
+    assert attachment is not None
+    reference = _cac(root, "AdditionalDocumentReference")
+    _cbc(reference, "ID", document.number)
+    _cbc(
+        _cac(reference, "Attachment"),
+        "EmbeddedDocumentBinaryObject",
+        base64.b64encode(attachment.content).decode("ascii"),
+        {"mimeCode": attachment.mime_code, "filename": attachment.filename},
+    )
+
+
+def _endpoint(party: _Element, scheme: str, identifier: str) -> None:
+    _cbc(party, "EndpointID", identifier, {"schemeID": scheme})
+
+
+def _address(party: _Element, address: PostalAddress) -> None:
+    element = _cac(party, "PostalAddress")
+    _optional(element, "StreetName", address.street)
+    _optional(element, "AdditionalStreetName", address.additional_street)
+    _optional(element, "CityName", address.city)
+    _optional(element, "PostalZone", address.postal_zone)
+    if address.line:
+        _cbc(_cac(element, "AddressLine"), "Line", address.line)
+    _country(element, address.country)
+
+
+def _country(address: _Element, code: str) -> None:
+    _cbc(_cac(address, "Country"), "IdentificationCode", code)
+
+
+def _tax_scheme(party: _Element, company_id: str, scheme: str) -> None:
+    element = _cac(party, "PartyTaxScheme")
+    _cbc(element, "CompanyID", company_id)
+    _cbc(_cac(element, "TaxScheme"), "ID", scheme)
+
+
+def _legal_entity(party: _Element, name: str, org_number: OrgNumber | None) -> None:
+    element = _cac(party, "PartyLegalEntity")
+    _cbc(element, "RegistrationName", name)
+    if org_number is not None:
+        scheme = ORG_NUMBER_SCHEMES[org_number.country]
+        _cbc(element, "CompanyID", org_number.value, {"schemeID": scheme})
+
+
+def _supplier(parent: _Element, supplier: Supplier, show_vat_id: bool) -> None:
+    party = _cac(parent, "Party")
+    org = supplier.org_number
+    _endpoint(party, ORG_NUMBER_SCHEMES[org.country], org.value)
+    _address(party, supplier.address)
+    if show_vat_id and supplier.vat_id is not None:
+        _tax_scheme(party, supplier.vat_id, "VAT")
+    if supplier.in_business_register:
+        _tax_scheme(party, "Foretaksregisteret", "TAX")
+    _legal_entity(party, supplier.name, org)
+
+
+def _customer(parent: _Element, customer: Customer, show_vat_id: bool) -> None:
+    party = _cac(parent, "Party")
+    org, endpoint = customer.org_number, customer.endpoint
+    if endpoint is not None:
+        _endpoint(party, endpoint.scheme, endpoint.identifier)
+    elif org is not None:
+        _endpoint(party, ORG_NUMBER_SCHEMES[org.country], org.value)
+    _address(party, customer.address)
+    if show_vat_id and customer.vat_id is not None:
+        _tax_scheme(party, customer.vat_id, "VAT")
+    _legal_entity(party, customer.name, org)
+
+
+def _payment_means(root: _Element, document: EDocument) -> None:
+    payment = document.payment
+    assert payment is not None
+    means = _cac(root, "PaymentMeans")
+    _cbc(means, "PaymentMeansCode", _CREDIT_TRANSFER)
+    if document.is_credit_note and document.due_date is not None:
+        _cbc(means, "PaymentDueDate", document.due_date.isoformat())  # a CreditNote has no DueDate
+    _optional(means, "PaymentID", payment.kid)
+    _cbc(_cac(means, "PayeeFinancialAccount"), "ID", payment.account.value)
+
+
+def _tax_category(parent: _Element, name: str, category: VatCategory, rate: Decimal) -> _Element:
+    element = _cac(parent, name)
+    _cbc(element, "ID", category.value)
+    if category is not VatCategory.O:  # O has no rate at all (BR-O-05)
+        _cbc(element, "Percent", _decimal(rate * 100))
+    return element
+
+
+def _tax_totals(root: _Element, document: EDocument) -> None:
+    currency = document.currency
+    total = _cac(root, "TaxTotal")
+    _amount(total, "TaxAmount", document.totals.tax, currency)
+    for subtotal in document.vat_breakdown:
+        _subtotal(total, subtotal, currency)
+    in_nok = document.tax_in_tax_currency
+    if in_nok is not None and document.tax_currency is not None:
+        _amount(_cac(root, "TaxTotal"), "TaxAmount", in_nok, document.tax_currency)
+
+
+def _subtotal(total: _Element, subtotal: VatSubtotal, currency: str) -> None:
+    element = _cac(total, "TaxSubtotal")
+    _amount(element, "TaxableAmount", subtotal.taxable_amount, currency)
+    _amount(element, "TaxAmount", subtotal.tax_amount, currency)
+    category = _tax_category(element, "TaxCategory", subtotal.category, subtotal.rate)
+    _optional(category, "TaxExemptionReason", subtotal.exemption_reason)
+    _cbc(_cac(category, "TaxScheme"), "ID", "VAT")
+
+
+def _monetary_total(root: _Element, document: EDocument) -> None:
+    totals, currency = document.totals, document.currency
+    element = _cac(root, "LegalMonetaryTotal")
+    _amount(element, "LineExtensionAmount", totals.line_extension, currency)
+    _amount(element, "TaxExclusiveAmount", totals.tax_exclusive, currency)
+    _amount(element, "TaxInclusiveAmount", totals.tax_inclusive, currency)
+    if totals.prepaid:
+        _amount(element, "PrepaidAmount", totals.prepaid, currency)
+    if totals.rounding:
+        _amount(element, "PayableRoundingAmount", totals.rounding, currency)
+    _amount(element, "PayableAmount", totals.payable, currency)
+
+
+def _line(root: _Element, line: DocumentLine, currency: str, credit: bool) -> None:
+    element = _cac(root, "CreditNoteLine" if credit else "InvoiceLine")
+    _cbc(element, "ID", line.id)
+    quantity = "CreditedQuantity" if credit else "InvoicedQuantity"
+    _cbc(element, quantity, _decimal(line.quantity), {"unitCode": line.unit_code})
+    _amount(element, "LineExtensionAmount", line.net_amount, currency)
+    item = _cac(element, "Item")
+    _cbc(item, "Name", line.description)
+    category = _tax_category(item, "ClassifiedTaxCategory", line.vat_category, line.vat_rate)
+    _cbc(_cac(category, "TaxScheme"), "ID", "VAT")
+    price = _cac(element, "Price")
+    _cbc(price, "PriceAmount", _decimal(line.unit_price), {"currencyID": currency})
