@@ -1105,10 +1105,6 @@ def test_a_series_started_at_the_bound_keeps_numbering(tenant: Tenant) -> None:
     assert after.sequence == 10**15 + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs services/invoices.py credit() to check the reason with domain.invoices.credit_reason()",
-)
 @HOSTILE_SETTINGS
 @given(reason=st.one_of(MULTI_LINE_HOSTILE, WRONG_TYPES.filter(lambda v: v is not None)))
 def test_a_hostile_credit_reason_is_refused_and_changes_nothing(tenant: Tenant, reason: object) -> None:
@@ -1130,15 +1126,10 @@ HOSTILE_IDS = {
     "none": None,
     "bytes": b"id",
 }
-NEEDS_SERVICE_CHANGE = {"sqlite": {"surrogate", "huge int"}, "postgresql": {"surrogate", "nul"}}
-"""What each store still fails on (raw errors from the driver) until the services check ids first."""
 
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE_IDS))
 def test_a_hostile_id_is_refused_cleanly(tenant: Tenant, kind: str, request: pytest.FixtureRequest) -> None:
-    if kind in NEEDS_SERVICE_CHANGE.get(request.node.callspec.params["store"], ()):
-        reason = "needs services/base.py to refuse an id that is not short UTF-8 text before any query"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     bad = HOSTILE_IDS[kind]
     app, owner, account = tenant.app, tenant.owner, tenant.account
     invoice = tenant.issued[-1]

@@ -13,7 +13,7 @@ from tenantbill.domain.policy import Action
 from tenantbill.domain.setup import UNSET, validate_setup
 from tenantbill.errors import InvalidEmail, InvalidInput, NotFound
 from tenantbill.ports import Transaction
-from tenantbill.services.base import Context, authorize, load_account, new_id
+from tenantbill.services.base import Context, authorize, is_id, load_account, new_id, shown
 
 __all__ = ["AccountService", "UserService", "claim_numbers", "create_user"]
 
@@ -102,8 +102,8 @@ class AccountService:
         fields = validate_setup(name=name, **_only_setup(setup))
         numbers = _parse_numbers(org_number, bank_account)
         with self._ctx.store.transaction() as tx:
-            if not isinstance(actor_id, str) or tx.get_user(actor_id) is None:
-                raise NotFound(f"there is no user {actor_id!r}")
+            if not is_id(actor_id) or tx.get_user(actor_id) is None:
+                raise NotFound(f"there is no user {shown(actor_id)}")
             return self._insert(tx, actor_id, fields, numbers)
 
     def _insert(
@@ -124,7 +124,7 @@ class AccountService:
     def of_user(self, user_id: str) -> list[Account]:
         """Every account the user belongs to, for switching between them."""
         with self._ctx.store.transaction() as tx:
-            return tx.accounts_of_user(user_id)
+            return tx.accounts_of_user(user_id) if is_id(user_id) else []
 
     def update(
         self,
@@ -210,9 +210,9 @@ class UserService:
     def get(self, user_id: str) -> User:
         """The user, or :class:`NotFound`."""
         with self._ctx.store.transaction() as tx:
-            user = tx.get_user(user_id)
+            user = tx.get_user(user_id) if is_id(user_id) else None
             if user is None:
-                raise NotFound(f"there is no user {user_id!r}")
+                raise NotFound(f"there is no user {shown(user_id)}")
             return user
 
     def set_invoice_emails(self, user_id: str, *, enabled: bool) -> User:
@@ -220,9 +220,9 @@ class UserService:
         if not isinstance(enabled, bool):
             raise InvalidInput("enabled must be True or False")
         with self._ctx.store.transaction() as tx:
-            user = tx.get_user(user_id)
+            user = tx.get_user(user_id) if is_id(user_id) else None
             if user is None:
-                raise NotFound(f"there is no user {user_id!r}")
+                raise NotFound(f"there is no user {shown(user_id)}")
             user = attrs.evolve(user, invoice_emails=enabled)
             tx.save_user(user)
             return user

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from typing import TypeGuard
 
 import attrs
 
@@ -12,7 +13,25 @@ from tenantbill.domain.policy import Action, check
 from tenantbill.errors import NotFound, PermissionDenied
 from tenantbill.ports import Clock, Mailer, Store, Transaction
 
-__all__ = ["Context", "authorize", "authorized_account", "load_account", "new_id"]
+__all__ = ["Context", "authorize", "authorized_account", "is_id", "load_account", "new_id", "shown"]
+
+
+_MAX_ID = 64
+
+
+def is_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` can be an id: short printable ASCII text.
+
+    Ids are made by :func:`new_id`; anything else (wrong types, NUL, lone
+    surrogates, huge strings) cannot name a record, and is answered like an
+    unknown id without asking the store.
+    """
+    return isinstance(value, str) and 0 < len(value) <= _MAX_ID and value.isascii() and value.isprintable()
+
+
+def shown(value: object) -> str:
+    """An id as error messages quote it: ``repr`` of a plausible id, never a caller's whole input."""
+    return repr(value) if is_id(value) else "(not an id)"
 
 
 def new_id() -> str:
@@ -38,10 +57,14 @@ class Context:
 
 def load_account(tx: Transaction, account_id: str) -> Account:
     """The account, or :class:`NotFound`."""
-    account = tx.get_account(account_id) if isinstance(account_id, str) else None
+    account = tx.get_account(account_id) if is_id(account_id) else None
     if account is None:
-        raise NotFound(f"there is no account {account_id!r}")
+        raise NotFound(f"there is no account {shown(account_id)}")
     return account
+
+
+def _named(account_id: object) -> str:
+    return account_id if is_id(account_id) else "(not an id)"
 
 
 def authorize(tx: Transaction, actor_id: str, account_id: str, action: Action) -> Membership:
@@ -50,8 +73,8 @@ def authorize(tx: Transaction, actor_id: str, account_id: str, action: Action) -
     A user with no membership gets :class:`PermissionDenied` whether or not the
     account exists, so ids of other tenants' accounts cannot be probed.
     """
-    membership = tx.get_membership(account_id, actor_id) if isinstance(actor_id, str) else None
-    check(membership, action, account_id=account_id)
+    membership = tx.get_membership(account_id, actor_id) if is_id(actor_id) and is_id(account_id) else None
+    check(membership, action, account_id=_named(account_id))
     if membership is None:  # pragma: no cover - check() raised already
         raise PermissionDenied(f"you are not a member of account {account_id}")
     return membership
@@ -62,10 +85,10 @@ def authorized_account(tx: Transaction, actor_id: str, account_id: str, action: 
 
     One read for both (the hot path of issuing).
     """
-    if not isinstance(actor_id, str) or not isinstance(account_id, str):
-        check(None, action, account_id=account_id)
+    if not is_id(actor_id) or not is_id(account_id):
+        check(None, action, account_id=_named(account_id))
     account, membership = tx.account_and_membership(account_id, actor_id)
     check(membership, action, account_id=account_id)
     if account is None:  # pragma: no cover - a membership has its account
-        raise NotFound(f"there is no account {account_id!r}")
+        raise NotFound(f"there is no account {shown(account_id)}")
     return account

@@ -9,13 +9,13 @@ import attrs
 
 from tenantbill.domain.accounts import Account, Membership
 from tenantbill.domain.billing import BillingCycle, local_date, prorate
-from tenantbill.domain.invoices import Invoice, InvoiceDraft, Line, Party, parse_vat_rate
-from tenantbill.domain.money import to_decimal
+from tenantbill.domain.invoices import Invoice, InvoiceDraft, LedgerEntry, Line, Party, parse_vat_rate
+from tenantbill.domain.money import round_money, to_decimal
 from tenantbill.domain.policy import Action, allowed, check
-from tenantbill.domain.subscriptions import Plan, PlanChange, Subscription, Usage, usage_lines
+from tenantbill.domain.subscriptions import Plan, PlanChange, Subscription, Usage, usage_item, usage_lines
 from tenantbill.errors import AlreadyBilled, InvalidInput, NotFound, PermissionDenied
 from tenantbill.ports import Transaction
-from tenantbill.services.base import Context, authorize, load_account, new_id
+from tenantbill.services.base import Context, authorize, is_id, load_account, new_id, shown
 from tenantbill.services.delivery import LEASE, DeliveryReport, MessageBuilder, deliver
 from tenantbill.services.invoices import draft_recipients, issue_in
 
@@ -134,8 +134,7 @@ class SubscriptionService:
         provider's calendar) or a date; it defaults to now. The VAT rate
         defaults to the plan's.
         """
-        if not isinstance(item, str) or not item.strip():
-            raise InvalidInput("item names what was used (non-empty text)")
+        item = usage_item(item)
         qty = to_decimal(quantity, "quantity")
         price = to_decimal(unit_price, "unit_price")
         with self._ctx.store.transaction() as tx:
@@ -153,7 +152,7 @@ class SubscriptionService:
                 id=new_id(),
                 subscription_id=subscription.id,
                 on=on,
-                item=item.strip(),
+                item=item,
                 quantity=qty,
                 unit_price=price,
                 vat_rate=parse_vat_rate(rate),
@@ -281,15 +280,15 @@ def _is_due(subscription: Subscription, as_of: date) -> bool:
 
 
 def _membership(tx: Transaction, actor_id: object, account_id: object) -> Membership | None:
-    if not isinstance(actor_id, str) or not isinstance(account_id, str):
+    if not is_id(actor_id) or not is_id(account_id):
         return None
     return tx.get_membership(account_id, actor_id)
 
 
 def _denied_unless_exists(tx: Transaction, account_id: object, verb: str) -> Account:
-    account = tx.get_account(account_id) if isinstance(account_id, str) else None
+    account = tx.get_account(account_id) if is_id(account_id) else None
     if account is None:
-        raise PermissionDenied(f"you cannot {verb} account {account_id!r}: there is no such account")
+        raise PermissionDenied(f"you cannot {verb} account {shown(account_id)}: there is no such account")
     return account
 
 
@@ -303,7 +302,7 @@ def _visible(
     (the customer's OWNER or BILLING user), unless ``provider_only``. Unknown
     and foreign ids are refused alike, so ids cannot be probed.
     """
-    subscription = tx.get_subscription(subscription_id) if isinstance(subscription_id, str) else None
+    subscription = tx.get_subscription(subscription_id) if is_id(subscription_id) else None
     if subscription is not None:
         if allowed(_membership(tx, actor_id, subscription.provider_id), action):
             return subscription
@@ -313,7 +312,7 @@ def _visible(
         ):
             return subscription
     raise PermissionDenied(
-        f"you cannot {action.value} on subscription {subscription_id!r}: it does not exist or "
+        f"you cannot {action.value} on subscription {shown(subscription_id)}: it does not exist or "
         "belongs to accounts where your role does not allow it"
     )
 
@@ -325,14 +324,14 @@ def _load(tx: Transaction, subscription_id: str, *, lock: bool = False) -> Subsc
     ends (waiting for a billing run that holds it), so neither overwrites the
     other's change.
     """
-    if not isinstance(subscription_id, str):
+    if not is_id(subscription_id):
         subscription = None
     elif lock:
         subscription = tx.lock_subscription(subscription_id, wait=True)
     else:
         subscription = tx.get_subscription(subscription_id)
     if subscription is None:
-        raise NotFound(f"there is no subscription {subscription_id!r}")
+        raise NotFound(f"there is no subscription {shown(subscription_id)}")
     return subscription
 
 
@@ -560,6 +559,24 @@ class BillingService:
             lines.extend(usage)
             usage_n += 1
         invoice = None
+        owed = -sum((ln.quantity * ln.unit_price * (1 + ln.vat_rate) for ln in lines), Decimal(0))
+        if owed > 0:
+            # Only credits this period (say, the unused part of a plan left for a free one):
+            # no invoice; what the customer is owed goes on its balance, for the next invoice.
+            currency = sub.plan.currency
+            tx.add_ledger_entry(
+                LedgerEntry(
+                    id=new_id(),
+                    account_id=sub.provider_id,
+                    customer=sub.customer_id,
+                    at=self._ctx.now(),
+                    amount=round_money(owed, currency),
+                    currency=currency,
+                    kind="adjustment",
+                    memo="; ".join(ln.description for ln in lines)[:1000],
+                )
+            )
+            lines = []
         if lines:
             provider = seen.account(tx, sub.provider_id)
             customer = seen.account(tx, sub.customer_id)

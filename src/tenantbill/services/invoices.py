@@ -23,6 +23,7 @@ from tenantbill.domain.invoices import (
     Series,
     compute_lines,
     credit_lines,
+    credit_reason,
     credit_vat,
     vat_breakdown,
 )
@@ -31,7 +32,15 @@ from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.policy import Action, allowed, check
 from tenantbill.errors import InvalidInput, InvalidInvoice, PermissionDenied
 from tenantbill.ports import OneStatementIssuer, Transaction
-from tenantbill.services.base import Context, authorize, authorized_account, load_account, new_id
+from tenantbill.services.base import (
+    Context,
+    authorize,
+    authorized_account,
+    is_id,
+    load_account,
+    new_id,
+    shown,
+)
 
 __all__ = ["InvoiceService", "draft_recipients", "invoice_recipients", "issue_in"]
 
@@ -254,7 +263,7 @@ def _ledger(tx: Transaction, ctx: Context, invoice: Invoice, amount: Decimal, ki
 def _hidden_invoice(invoice_id: object) -> PermissionDenied:
     """The one answer for an invoice id the actor may not use, whether or not it exists."""
     return PermissionDenied(
-        f"you cannot use invoice {invoice_id!r}: it does not exist or belongs to an account "
+        f"you cannot use invoice {shown(invoice_id)}: it does not exist or belongs to an account "
         "where your role does not allow it"
     )
 
@@ -262,9 +271,7 @@ def _hidden_invoice(invoice_id: object) -> PermissionDenied:
 def _viewer(tx: Transaction, actor_id: str, invoice: Invoice) -> Membership:
     """The actor may see an invoice as a member of the issuing or of the billed account."""
     for account_id in (invoice.account_id, invoice.customer):
-        membership = (
-            tx.get_membership(account_id, actor_id) if account_id and isinstance(actor_id, str) else None
-        )
+        membership = tx.get_membership(account_id, actor_id) if account_id and is_id(actor_id) else None
         if allowed(membership, Action.VIEW_INVOICES):
             assert membership is not None
             return membership
@@ -342,13 +349,10 @@ class InvoiceService:
         the invoice was billed to a customer key, the credited amount goes to
         that customer's balance.
         """
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInvoice("a credit note needs a reason (it is printed on the credit note)")
+        reason = credit_reason(reason)
         with self._ctx.store.transaction() as tx:
             original = self._load(tx, invoice_id)
-            membership = (
-                tx.get_membership(original.account_id, actor_id) if isinstance(actor_id, str) else None
-            )
+            membership = tx.get_membership(original.account_id, actor_id) if is_id(actor_id) else None
             if membership is None:
                 raise _hidden_invoice(invoice_id)
             check(membership, Action.ISSUE_INVOICES, account_id=original.account_id)
@@ -384,7 +388,7 @@ class InvoiceService:
                 credits_invoice_id=original.id,
                 credits_number=original.number,
                 credited_lines=chosen,
-                note=reason.strip(),
+                note=reason,
             )
             tx.add_invoice(note)
             if note.customer is not None:
@@ -468,7 +472,7 @@ class InvoiceService:
 
     @staticmethod
     def _load(tx: Transaction, invoice_id: str) -> Invoice:
-        invoice = tx.get_invoice(invoice_id) if isinstance(invoice_id, str) else None
+        invoice = tx.get_invoice(invoice_id) if is_id(invoice_id) else None
         if invoice is None:
             raise _hidden_invoice(invoice_id)
         return invoice
