@@ -292,6 +292,27 @@ def test_a_plan_change_mid_period_credits_the_old_plan_and_charges_the_new_by_da
     assert [ln.amount for ln in march.lines] == [D("600.00")]
 
 
+def test_a_move_to_a_free_plan_puts_the_unused_part_on_the_customers_balance(platform: Platform) -> None:
+    subscription = platform.start(plan("310", name="Basic"), anchor=date(2026, 1, 1))
+    platform.run(date(2026, 1, 1))
+
+    platform.app.subscriptions.change_plan(
+        platform.provider.owner.id, subscription.id, plan("0", name="Free"), at=date(2026, 1, 11)
+    )
+    issued = platform.run(date(2026, 3, 1))
+
+    # Nothing to invoice in February: 310 × 21/31 = 210.00 net back, 262.50 with VAT, goes on the balance.
+    assert issued == []
+    owner, provider, customer = (
+        platform.provider.owner.id,
+        platform.provider.account.id,
+        platform.customer.account.id,
+    )
+    assert platform.app.invoices.balance(owner, provider, customer) == D("262.50")
+    [entry] = platform.app.invoices.ledger(owner, provider, customer)
+    assert (entry.kind, entry.memo) == ("adjustment", "Basic: unused")
+
+
 def test_a_plan_change_is_prorated_by_whole_days_across_the_dst_change(platform: Platform) -> None:
     subscription = platform.start(plan("300", name="Basic"), anchor=date(2026, 3, 1))
     [march] = platform.run(date(2026, 3, 1))
