@@ -1013,6 +1013,123 @@ def test_hostile_invoice_and_access_input_is_refused_and_changes_nothing(
     tenant.issue()
 
 
+@attrs.frozen
+class Subscribed:
+    """The tenant as provider, and a customer account that subscribed to its plan."""
+
+    tenant: Tenant
+    customer_owner: tb.User
+    customer: tb.Account
+    subscription: tb.Subscription
+
+
+PLAN = tb.Plan(code="pro", name="Pro", price=D("300"), vat_rate=D("0.25"))
+
+
+@attrs.frozen
+class _PlanFields:
+    """Keywords for a ``Plan`` built inside the call, so that its refusal is part of what is checked."""
+
+    fields: dict[str, Any]
+
+
+@pytest.fixture
+def subscribed(tenant: Tenant) -> Subscribed:
+    owner, customer = tenant.app.accounts.sign_up(name="Kunde AS", email="kunde@example.no")
+    sub = tenant.app.subscriptions.start(owner.id, tenant.account.id, customer.id, PLAN, anchor=AT.date())
+    return Subscribed(tenant, owner, customer, sub)
+
+
+def _subscription_calls(s: Subscribed) -> dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], object]]]:
+    app, provider, sub = s.tenant.app, s.tenant.account, s.subscription
+    seller = s.tenant.owner.id
+
+    def start(**changes: Any) -> object:
+        args = {
+            "actor_id": s.customer_owner.id,
+            "provider_id": provider.id,
+            "customer_account_id": s.customer.id,
+        }
+        args |= {k: v for k, v in changes.items() if k in args}
+        return app.subscriptions.start(
+            args["actor_id"],
+            args["provider_id"],
+            args["customer_account_id"],
+            changes.get("plan", PLAN),
+            anchor=changes.get("anchor", AT.date()),
+        )
+
+    def usage(**changes: Any) -> object:
+        values: dict[str, Any] = {"item": "sms", "quantity": D(1), "unit_price": D(1), "at": AT.date()}
+        return app.subscriptions.record_usage(seller, sub.id, **(values | changes))
+
+    ids = st.one_of(ONE_LINE_HOSTILE, WRONG_TYPES)
+    plans = st.one_of(
+        WRONG_TYPES,
+        st.builds(lambda v: _PlanFields({"code": "pro", "name": v, "price": D(1)}), TEXT_HOSTILE),
+        st.builds(lambda v: _PlanFields({"code": "pro", "name": "Pro", "price": v}), HOSTILE_NUMBERS),
+    )
+
+    def plan(value: Any) -> Any:
+        return tb.Plan(**value.fields) if isinstance(value, _PlanFields) else value
+
+    return {
+        "start(actor=…)": (ids, lambda v: start(actor_id=v)),
+        "start(provider=…)": (ids, lambda v: start(provider_id=v)),
+        "start(customer=…)": (ids, lambda v: start(customer_account_id=v)),
+        "start(plan=…)": (plans, lambda v: start(plan=plan(v))),
+        "start(anchor=…)": (st.one_of(WRONG_TYPES, st.datetimes()), lambda v: start(anchor=v)),
+        "record_usage(id=…)": (
+            ids,
+            lambda v: app.subscriptions.record_usage(seller, v, item="sms", quantity=D(1), unit_price=D(1)),
+        ),
+        "record_usage(item=…)": (TEXT_HOSTILE, lambda v: usage(item=v)),
+        "record_usage(quantity=…)": (HOSTILE_NUMBERS, lambda v: usage(quantity=v)),
+        "record_usage(unit_price=…)": (HOSTILE_NUMBERS, lambda v: usage(unit_price=v)),
+        "record_usage(vat_rate=…)": (
+            HOSTILE_NUMBERS.filter(lambda v: v is not None),
+            lambda v: usage(vat_rate=v),
+        ),
+        "record_usage(at=…)": (
+            st.one_of(WRONG_TYPES.filter(lambda v: v is not None), st.datetimes()),
+            lambda v: usage(at=v),
+        ),
+        "change_plan(plan=…)": (
+            plans,
+            lambda v: app.subscriptions.change_plan(seller, sub.id, plan(v), at=AT.date()),
+        ),
+        "change_plan(at=…)": (
+            st.one_of(WRONG_TYPES.filter(lambda v: v is not None), st.datetimes()),
+            lambda v: app.subscriptions.change_plan(seller, sub.id, PLAN, at=v),
+        ),
+        "cancel(id=…)": (ids, lambda v: app.subscriptions.cancel(seller, v)),
+        "cancel(at=…)": (
+            st.one_of(WRONG_TYPES.filter(lambda v: v is not None), st.datetimes()),
+            lambda v: app.subscriptions.cancel(seller, sub.id, at=v),
+        ),
+        "get(id=…)": (ids, lambda v: app.subscriptions.get(seller, v)),
+        "of_account(account=…)": (ids, lambda v: app.subscriptions.of_account(seller, v)),
+    }
+
+
+@HOSTILE_SETTINGS
+@given(data=st.data())
+def test_hostile_subscription_input_is_refused_and_changes_nothing(
+    subscribed: Subscribed, data: st.DataObject
+) -> None:
+    calls = _subscription_calls(subscribed)
+    name = data.draw(st.sampled_from(sorted(calls)), label="call")
+    values, call = calls[name]
+    app, seller = subscribed.tenant.app, subscribed.tenant.owner.id
+    before = app.subscriptions.of_account(seller, subscribed.tenant.account.id)
+    value = data.draw(values, label="value")
+
+    _refused(call, value)
+
+    assert app.subscriptions.of_account(seller, subscribed.tenant.account.id) == before
+    subscribed.tenant.still_works()
+
+
 def test_after_hostile_input_the_account_still_numbers_invites_and_renders(tenant: Tenant) -> None:
     for calls in (_account_calls(tenant), _invoice_calls(tenant)):
         for name, (values, call) in sorted(calls.items()):
@@ -1148,3 +1265,29 @@ def test_a_hostile_id_is_refused_cleanly(tenant: Tenant, kind: str, request: pyt
     for call in calls:
         _refused(lambda function: function(), call)
     tenant.still_works()
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_IDS))
+def test_a_hostile_id_in_a_subscription_call_is_refused_cleanly(subscribed: Subscribed, kind: str) -> None:
+    bad: Any = HOSTILE_IDS[kind]
+    app, sub = subscribed.tenant.app, subscribed.subscription
+    seller, customer = subscribed.tenant.owner.id, subscribed.customer_owner.id
+    provider, account = subscribed.tenant.account.id, subscribed.customer.id
+    calls: list[Callable[[], object]] = [
+        lambda: app.subscriptions.start(bad, provider, account, PLAN, anchor=AT.date()),
+        lambda: app.subscriptions.start(customer, bad, account, PLAN, anchor=AT.date()),
+        lambda: app.subscriptions.start(customer, provider, bad, PLAN, anchor=AT.date()),
+        lambda: app.subscriptions.get(bad, sub.id),
+        lambda: app.subscriptions.get(seller, bad),
+        lambda: app.subscriptions.of_account(bad, provider),
+        lambda: app.subscriptions.record_usage(bad, sub.id, item="sms", quantity=D(1), unit_price=D(1)),
+        lambda: app.subscriptions.change_plan(bad, sub.id, PLAN, at=AT.date()),
+        lambda: app.subscriptions.cancel(seller, bad),
+        lambda: app.invoices.get(bad, subscribed.tenant.issued[-1].id),
+        lambda: app.access.revoke(seller, bad),
+        lambda: app.accounts.get(seller, bad),
+    ]
+    for call in calls:
+        _refused(lambda function: function(), call)
+    assert app.subscriptions.get(customer, sub.id) == sub
+    subscribed.tenant.still_works()
