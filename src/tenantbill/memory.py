@@ -372,14 +372,18 @@ class _MemoryTransaction:
 
     def save_outbox(self, message: OutboxMessage) -> None:
         stored: OutboxMessage = self._require("outbox", message.id, "outbox message")
-        # Only the delivery state changes: the key and the content stay as queued.
+        # Only the delivery state changes: the key and the content stay as queued,
+        # but a sent or dropped message's payload is erased, and a drop is kept.
         saved = attrs.evolve(
             stored,
             next_attempt_at=message.next_attempt_at,
             attempts=message.attempts,
             last_error=message.last_error,
             sent_at=message.sent_at,
+            dropped_at=stored.dropped_at or message.dropped_at,
         )
+        if saved.done:
+            saved = attrs.evolve(saved, payload=None)
         self._s._put("outbox", message.id, saved)
 
     def get_outbox(self, message_id: str) -> OutboxMessage | None:
@@ -387,7 +391,7 @@ class _MemoryTransaction:
         return message
 
     def due_outbox(self, now: datetime, limit: int) -> list[OutboxMessage]:
-        pending = (m for m in self._s._table("outbox").values() if m.sent_at is None)
+        pending = (m for m in self._s._table("outbox").values() if not m.done)
         due = sorted(
             (m for m in pending if m.next_attempt_at <= now),
             key=lambda m: (m.next_attempt_at, m.created_at, m.id),
@@ -403,7 +407,7 @@ class _MemoryTransaction:
         else:
             message = self.get_outbox(message_id)
             due = []
-            if message is not None and message.sent_at is None and message.next_attempt_at <= now:
+            if message is not None and not message.done and message.next_attempt_at <= now:
                 due = [message][: max(limit, 0)]
         claimed = [attrs.evolve(m, next_attempt_at=lease_until) for m in due]
         for message in claimed:

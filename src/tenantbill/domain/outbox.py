@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-__all__ = ["OutboxMessage", "backoff"]
+__all__ = ["OutboxMessage", "backoff", "invitation_key", "invitation_of_key"]
 
 
 @attrs.frozen
@@ -18,6 +18,13 @@ class OutboxMessage:
     message's headers so a receiving system can drop a duplicate delivery.
     Invoice e-mails are built at delivery time from the stored invoice
     (``invoice_id``); other messages carry their bytes in ``payload``.
+
+    A message ends *sent* (``sent_at``) or *dropped* (``dropped_at``: not
+    sent and never will be, because what it announced was withdrawn, such as
+    a revoked invitation; ``last_error`` says why). Either way the store
+    erases its ``payload`` in the same write: the outbox is a queue, not an
+    archive, and a payload may hold a secret (an invitation token) that must
+    live in the e-mail only.
     """
 
     id: str
@@ -30,13 +37,45 @@ class OutboxMessage:
     attempts: int = 0
     last_error: str | None = None
     sent_at: datetime | None = None
+    dropped_at: datetime | None = None
 
     @property
     def sent(self) -> bool:
         """Whether the message has been delivered."""
         return self.sent_at is not None
 
+    @property
+    def dropped(self) -> bool:
+        """Whether the message was given up unsent (it is then never sent)."""
+        return self.dropped_at is not None
+
+    @property
+    def done(self) -> bool:
+        """Whether the message has left the queue, sent or dropped: its payload is then erased."""
+        return self.sent_at is not None or self.dropped_at is not None
+
 
 def backoff(attempts: int) -> timedelta:
     """How long to wait before the next try after ``attempts`` failures: 1 min doubling, at most 6 h."""
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
+
+
+_INVITATION = "invitation:"
+
+
+def invitation_key(invitation_id: str, token_hash: str) -> str:
+    """The idempotency key of the e-mail that carries an invitation's current token.
+
+    It names the token by a prefix of its hash (never the token), so a
+    message queued for a token that has since been replaced, revoked or used
+    can be found again and dropped.
+    """
+    return f"{_INVITATION}{invitation_id}:{token_hash[:16]}"
+
+
+def invitation_of_key(key: str) -> str | None:
+    """The id of the invitation an outbox key belongs to, or ``None`` for other messages."""
+    if not key.startswith(_INVITATION):
+        return None
+    invitation_id, colon, _ = key[len(_INVITATION) :].partition(":")
+    return invitation_id if colon and invitation_id else None

@@ -20,6 +20,7 @@ from tenantbill.domain.accounts import (
     Role,
 )
 from tenantbill.domain.identity import Email
+from tenantbill.domain.outbox import invitation_key
 from tenantbill.domain.policy import Action
 from tenantbill.errors import (
     AlreadyMember,
@@ -34,7 +35,7 @@ from tenantbill.errors import (
 from tenantbill.ports import Transaction
 from tenantbill.services.accounts import create_user
 from tenantbill.services.base import Context, authorize, load_account, new_id
-from tenantbill.services.delivery import deliver_now, queue_message
+from tenantbill.services.delivery import deliver_now, drop_queued, queue_message
 
 __all__ = ["AccessService", "hash_token"]
 
@@ -77,7 +78,8 @@ class AccessService:
                 expires_at=now + self._ctx.invitation_ttl,
             )
             tx.add_invitation(invitation)
-            outbox_id = self._queue_invitation(tx, invitation, token, f"invitation:{invitation.id}:1")
+            key = invitation_key(invitation.id, invitation.token_hash)
+            outbox_id = self._queue_invitation(tx, invitation, token, key)
             _audit(tx, invitation.account_id, actor_id, "invited", address, role.value, now)
         deliver_now(self._ctx, outbox_id)
         return IssuedInvitation(invitation=invitation, token=token)
@@ -94,19 +96,25 @@ class AccessService:
                 old, token_hash=hash_token(token), expires_at=now + self._ctx.invitation_ttl
             )
             tx.save_invitation(invitation)
-            outbox_id = self._queue_invitation(tx, invitation, token, f"invitation:{old.id}:{new_id()}")
+            _drop_email(tx, self._ctx, old, "a new invitation e-mail replaced it")
+            key = invitation_key(invitation.id, invitation.token_hash)
+            outbox_id = self._queue_invitation(tx, invitation, token, key)
             _audit(tx, old.account_id, actor_id, "resent", old.email, "", now)
         deliver_now(self._ctx, outbox_id)
         return IssuedInvitation(invitation=invitation, token=token)
 
     def revoke(self, actor_id: str, invitation_id: str) -> Invitation:
-        """Withdraw a pending invitation (owner only); its token can no longer be accepted."""
+        """Withdraw a pending invitation (owner only); its token can no longer be accepted.
+
+        Its e-mail, if not sent yet, is dropped: never sent, and its copy of the token erased.
+        """
         with self._ctx.store.transaction() as tx:
             invitation = _load_invitation(tx, invitation_id)
             authorize(tx, actor_id, invitation.account_id, Action.MANAGE_INVITATIONS)
             _require_pending(invitation)
             invitation = attrs.evolve(invitation, state=InvitationState.REVOKED)
             tx.save_invitation(invitation)
+            _drop_email(tx, self._ctx, invitation, "the invitation was revoked")
             _audit(
                 tx,
                 invitation.account_id,
@@ -150,6 +158,7 @@ class AccessService:
             membership = Membership(invitation.account_id, user.id, invitation.role)
             tx.add_membership(membership)
             tx.save_invitation(attrs.evolve(invitation, state=InvitationState.ACCEPTED, accepted_by=user.id))
+            _drop_email(tx, self._ctx, invitation, "the invitation was accepted")
             _audit(
                 tx,
                 invitation.account_id,
@@ -241,6 +250,11 @@ def _load_invitation(tx: Transaction, invitation_id: str) -> Invitation:
     if invitation is None:
         raise NotFound(f"there is no invitation {invitation_id!r}")
     return invitation
+
+
+def _drop_email(tx: Transaction, ctx: Context, invitation: Invitation, reason: str) -> None:
+    """Drop the invitation's e-mail for its current token if it has not gone out (its token then dies)."""
+    drop_queued(tx, ctx, invitation_key(invitation.id, invitation.token_hash), reason)
 
 
 def _require_pending(invitation: Invitation) -> None:

@@ -16,6 +16,15 @@ exception gives its unsent claims back at once; one that is killed leaves
 them to fall due again when the lease ends (at least once, same Message-ID).
 A worker that finds its lease over before it sends a message leaves the
 message to whoever claims it next.
+
+Secrets are not kept: once a message is sent, the store erases its payload
+(the bytes of an invitation e-mail, which hold the token) in the same write.
+A queued invitation e-mail whose invitation was revoked, accepted, replaced
+by a newer one or has expired is *dropped* instead: never sent, payload
+erased. :class:`~tenantbill.services.access.AccessService` drops it in the
+transaction that changes the invitation, and delivery checks again when it
+claims a message (a message claimed just before a revocation may still go
+out, with a token that no longer works).
 """
 
 from __future__ import annotations
@@ -29,18 +38,21 @@ from email.parser import BytesParser
 
 import attrs
 
+from tenantbill.domain.accounts import InvitationState
 from tenantbill.domain.invoices import Invoice
-from tenantbill.domain.outbox import OutboxMessage, backoff
+from tenantbill.domain.outbox import OutboxMessage, backoff, invitation_of_key
 from tenantbill.errors import InvalidInput
 from tenantbill.ports import Transaction
-from tenantbill.services.base import Context, new_id
+from tenantbill.services.base import Context
 
 __all__ = [
     "DeliveryReport",
     "MessageBuilder",
     "deliver",
     "deliver_now",
+    "drop_queued",
     "message_id",
+    "outbox_id",
     "queue_message",
 ]
 
@@ -64,6 +76,8 @@ class DeliveryReport:
     sent: int = 0
     failed: int = 0
     errors: tuple[str, ...] = ()
+    dropped: int = 0
+    """Messages not sent because what they announced was withdrawn (e.g. a revoked invitation)."""
 
 
 def message_id(key: str) -> str:
@@ -71,11 +85,21 @@ def message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@tenantbill>"
 
 
+def outbox_id(key: str) -> str:
+    """The id :func:`queue_message` gives the message it queues with ``key``: found again from the key."""
+    return hashlib.sha256(b"tenantbill outbox:" + key.encode()).hexdigest()[:32]
+
+
 def queue_message(tx: Transaction, ctx: Context, *, key: str, recipient: str, message: EmailMessage) -> str:
-    """Put a ready message in the outbox (inside the caller's transaction); returns its id."""
+    """Put a ready message in the outbox (inside the caller's transaction); returns its id.
+
+    The id derives from ``key`` (:func:`outbox_id`), so :func:`drop_queued`
+    finds the message from its key alone. The payload is erased once the
+    message is sent or dropped.
+    """
     now = ctx.now()
     entry = OutboxMessage(
-        id=new_id(),
+        id=outbox_id(key),
         key=key,
         recipient=recipient,
         created_at=now,
@@ -103,12 +127,56 @@ def _build(entry: OutboxMessage, invoice: Invoice | None, builder: MessageBuilde
     return message
 
 
-def _load_batch(tx: Transaction, entries: list[OutboxMessage]) -> list[tuple[OutboxMessage, Invoice | None]]:
+def drop_queued(tx: Transaction, ctx: Context, key: str, reason: str) -> bool:
+    """Drop the unsent message :func:`queue_message` queued with ``key``: never sent, payload erased.
+
+    In the caller's transaction; ``reason`` goes in the message's
+    ``last_error`` ("not sent: <reason>"). False if there is no such
+    message or it is sent or dropped already.
+    """
+    entry = tx.get_outbox(outbox_id(key))
+    if entry is None or entry.key != key or entry.done:
+        return False
+    tx.save_outbox(_dropped(entry, reason, ctx.now()))
+    return True
+
+
+def _dropped(entry: OutboxMessage, reason: str, now: datetime) -> OutboxMessage:
+    return attrs.evolve(entry, dropped_at=now, payload=None, last_error=f"not sent: {reason}"[:500])
+
+
+def _withdrawn(tx: Transaction, entry: OutboxMessage, now: datetime) -> str | None:
+    """Why the message must not be sent any more, or ``None``: invitation e-mails need a live invitation."""
+    invitation_id = invitation_of_key(entry.key)
+    if invitation_id is None:
+        return None
+    invitation = tx.get_invitation(invitation_id)
+    if invitation is None:
+        return "the invitation no longer exists"
+    if invitation.state is InvitationState.REVOKED:
+        return "the invitation was revoked"
+    if invitation.state is InvitationState.ACCEPTED:
+        return "the invitation was accepted"
+    if now >= invitation.expires_at:
+        return "the invitation expired"
+    return None
+
+
+def _load_batch(
+    tx: Transaction, entries: list[OutboxMessage], now: datetime
+) -> tuple[list[tuple[OutboxMessage, Invoice | None]], int]:
+    """The claimed messages to send, each with its invoice; those withdrawn are dropped here (counted)."""
     invoices: dict[str, Invoice | None] = {}
+    kept: list[OutboxMessage] = []
     for entry in entries:
+        reason = _withdrawn(tx, entry, now)
+        if reason is not None:
+            tx.save_outbox(_dropped(entry, reason, now))
+            continue
+        kept.append(entry)
         if entry.invoice_id is not None and entry.invoice_id not in invoices:
             invoices[entry.invoice_id] = tx.get_invoice(entry.invoice_id)
-    return [(entry, invoices.get(entry.invoice_id or "")) for entry in entries]
+    return [(entry, invoices.get(entry.invoice_id or "")) for entry in kept], len(entries) - len(kept)
 
 
 def _attempt(ctx: Context, build: Callable[[], EmailMessage]) -> str | None:
@@ -126,8 +194,8 @@ def _attempt(ctx: Context, build: Callable[[], EmailMessage]) -> str | None:
 def _outcome(entry: OutboxMessage, error: str | None, now: datetime) -> OutboxMessage:
     """The entry after one attempt: sent, or queued again after a back-off."""
     attempts = entry.attempts + 1
-    if error is None:
-        return attrs.evolve(entry, attempts=attempts, sent_at=now, last_error=None)
+    if error is None:  # the store erases the payload with this write
+        return attrs.evolve(entry, attempts=attempts, sent_at=now, last_error=None, payload=None)
     return attrs.evolve(
         entry, attempts=attempts, last_error=error[:500], next_attempt_at=now + backoff(attempts)
     )
@@ -153,14 +221,16 @@ def deliver(
     """
     if not isinstance(lease, timedelta) or lease <= timedelta(0):
         raise InvalidInput("lease must be a positive timedelta")
-    sent = failed = 0
+    sent = failed = dropped = 0
     errors: list[str] = []
     while True:
         now = ctx.now()
         with ctx.store.transaction() as tx:
-            loaded = _load_batch(tx, tx.claim_outbox(now, _BATCH, now + lease))
-        if not loaded:
-            return DeliveryReport(sent=sent, failed=failed, errors=tuple(errors))
+            claimed = tx.claim_outbox(now, _BATCH, now + lease)
+            loaded, withdrawn = _load_batch(tx, claimed, now)
+        if not claimed:
+            return DeliveryReport(sent=sent, failed=failed, errors=tuple(errors), dropped=dropped)
+        dropped += withdrawn
         recorded = 0
         results: list[tuple[OutboxMessage, str | None]] = []
         pending: list[tuple[OutboxMessage, str | None]] = []
@@ -220,12 +290,13 @@ def deliver_now(ctx: Context, outbox_id: str) -> None:
         now = ctx.now()
         with ctx.store.transaction() as tx:
             entry = tx.get_outbox(outbox_id)
-            if entry is None or entry.sent or entry.payload is None:
+            if entry is None or entry.done or entry.payload is None:
                 return
             claimed = tx.claim_outbox(now, 1, now + LEASE, message_id=outbox_id)
-        if not claimed:
-            return  # another worker has it, or it is waiting for a retry
-        [entry] = claimed
+            loaded, _ = _load_batch(tx, claimed, now)
+        if not loaded:
+            return  # another worker has it, it is waiting for a retry, or it was withdrawn
+        [(entry, _)] = loaded
         try:
             _record(ctx, [(entry, _attempt(ctx, lambda: _build(entry, None, None)))])
         except BaseException:

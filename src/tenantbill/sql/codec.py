@@ -496,6 +496,7 @@ class Formats:
             "attempts": message.attempts,
             "last_error": message.last_error,
             "sent_at": self.maybe_instant(message.sent_at),
+            "dropped_at": self.maybe_instant(message.dropped_at),
         }
 
     def outbox_from(self, row: Row) -> OutboxMessage:
@@ -511,6 +512,7 @@ class Formats:
             attempts,
             last_error,
             sent_at,
+            dropped_at,
         ) = row
         return OutboxMessage(
             id=id,
@@ -523,6 +525,7 @@ class Formats:
             attempts=attempts,
             last_error=last_error,
             sent_at=self.maybe_instant_from(sent_at),
+            dropped_at=self.maybe_instant_from(dropped_at),
         )
 
 

@@ -279,6 +279,8 @@ outbox = Table(
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
     Column("sent_at", _Instant),
+    # Given up unsent (e.g. a revoked invitation); a sent or dropped message has no payload.
+    Column("dropped_at", _Instant),
     # Claims read due messages in this order, a batch at a time (no sort of the whole queue).
-    Index(None, "sent_at", "next_attempt_at", "created_at", "id"),
+    Index("ix_tenantbill_outbox_due", "sent_at", "dropped_at", "next_attempt_at", "created_at", "id"),
 )

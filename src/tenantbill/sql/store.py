@@ -59,6 +59,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    null,
     select,
     text,
     union_all,
@@ -108,6 +109,8 @@ from tenantbill.sql.schema import (
 __all__ = ["SqlStore"]
 
 _BUSY_TIMEOUT_SECONDS = 30.0
+_CHECKPOINT_WAIT_MS = 200
+"""How long a checkpoint after erasing a payload waits for other connections' readers (then: later)."""
 _INVOICE_PAGE = 500
 # Any constant will do: it names the advisory lock that serializes schema creation.
 _SCHEMA_LOCK_KEY = 0x7E4A_B111
@@ -127,12 +130,14 @@ class SqlStore:
         if backend == "sqlite":
             in_memory = parsed.database in (None, "", ":memory:")
             self._engine = _sqlite_engine(parsed, echo=echo, in_memory=in_memory)
+            self._in_memory = in_memory
             # BEGIN IMMEDIATE serializes transactions anyway; queueing this
             # process's threads on a lock spares them SQLite's busy-wait sleeps.
             self._serial: threading.Lock | None = threading.Lock()
         elif backend == "postgresql":
             self._engine = _postgresql_engine(parsed, echo=echo)
             self._serial = None
+            self._in_memory = False
         else:
             raise InvalidInput(f"SqlStore works with SQLite and PostgreSQL, not {backend!r} ({url!r})")
         # With echo=True, the statements run on the driver's cursor are logged
@@ -141,6 +146,8 @@ class SqlStore:
         self._statements: _Statements | None = None
         self._setup_lock = threading.Lock()
         self._open = threading.local()
+        # SQLite: an erased payload may still be in the WAL; checkpoint after the next transaction.
+        self._checkpoint_due = False
 
     def __repr__(self) -> str:
         return f"SqlStore({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -158,6 +165,7 @@ class SqlStore:
             with self._serialized():
                 connection = self._engine.raw_connection()
                 driver: Any = connection.driver_connection
+                scrub = False
                 try:
                     cursor = connection.cursor()
                     begin = None
@@ -182,19 +190,73 @@ class SqlStore:
                         cursor.close()
                     if tx.begun:
                         connection.commit()
+                        scrub = tx.erased or self._checkpoint_due
                 finally:
                     if self._serial is None and not driver.autocommit:
                         try:
                             driver.autocommit = True  # at rest again, after COMMIT or ROLLBACK
                         except Exception:  # a broken connection: not to be reused
                             connection.invalidate()
+                            scrub = False
+                    if scrub:
+                        self._scrub(connection, driver, first=tx.erased)
                     connection.close()  # back to the pool
         finally:
             self._open.transaction = False
 
     def close(self) -> None:
         """Close the store's database connections; the store can no longer be used."""
+        if self._checkpoint_due:
+            with self._serialized():
+                connection = self._engine.raw_connection()
+                try:
+                    self._scrub(connection, connection.driver_connection, first=True)
+                finally:
+                    connection.close()
         self._engine.dispose()
+
+    def _scrub(self, connection: Any, driver: Any, *, first: bool) -> None:
+        """After a commit that erased a payload: leave no copy of the old bytes behind, if it can.
+
+        The transaction has committed; nothing here may fail it.
+
+        - SQLite (``secure_delete`` is on, so the file's freed space is
+          zeroed): a ``TRUNCATE`` checkpoint copies the new pages into the
+          file and empties the WAL, which held the old page images. A reader
+          in another connection can hold it up: it is then retried after the
+          next transaction, and at :meth:`close`.
+        - PostgreSQL: ``VACUUM`` of the outbox removes the dead row versions
+          the ``UPDATE`` left, unless another vacuum holds the table or an
+          older snapshot still sees them (autovacuum gets them later).
+        """
+        try:
+            if self._serial is not None:
+                if self._in_memory:
+                    return
+                cursor = driver.cursor()
+                try:
+                    wait = _CHECKPOINT_WAIT_MS if first else 0
+                    cursor.execute(f"PRAGMA busy_timeout={wait}")
+                    try:
+                        (busy, _, _) = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    finally:
+                        cursor.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_SECONDS * 1000)}")
+                finally:
+                    cursor.close()
+                self._checkpoint_due = busy != 0
+            else:
+                cursor = driver.cursor()
+                try:
+                    version = self._engine.dialect.server_version_info or ()
+                    skip = " (SKIP_LOCKED)" if version >= (12,) else ""
+                    cursor.execute(f"VACUUM{skip} {outbox.name}")
+                finally:
+                    cursor.close()
+        except Exception:
+            if self._serial is not None:
+                self._checkpoint_due = True
+            else:  # the connection may be broken: not to be reused
+                connection.invalidate()
 
     @property
     def issues_in_one_statement(self) -> bool:
@@ -297,6 +359,9 @@ def _sqlite_engine(url: URL, *, echo: bool, in_memory: bool) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
+            # Deleted and overwritten content is zeroed, not left in free space:
+            # an erased payload (an invitation token) must not stay in the file.
+            cursor.execute("PRAGMA secure_delete=ON")
             if not in_memory:
                 _use_wal(cursor)
                 # Durable commits: a committed invoice number must survive a power cut.
@@ -682,14 +747,20 @@ class _Statements:
         self.insert_outbox = sql(
             upsert(outbox).values(_columns(outbox)).on_conflict_do_nothing(index_elements=["key"])
         )
-        # Only the delivery state: the key and the content of a message never change.
-        self.update_outbox = sql(
-            update(outbox)
-            .where(outbox.c.id == bindparam("key_id"))
-            .values({name: bindparam(name) for name in _DELIVERY_STATE})
-        )
+        # Only the delivery state: the key and the content of a message never change,
+        # except that a sent or dropped message's payload is erased, and a drop is kept.
+        delivery_state: dict[str, Any] = {name: bindparam(name) for name in _DELIVERY_STATE}
+        dropped_at = bindparam("dropped_at", type_=outbox.c.dropped_at.type)
+        delivery_state["dropped_at"] = func.coalesce(outbox.c.dropped_at, dropped_at)
+        update_state = update(outbox).where(outbox.c.id == bindparam("key_id")).values(delivery_state)
+        self.update_outbox = sql(update_state)
+        self.update_outbox_erasing = sql(update_state.values(payload=null()))
         self.get_outbox = sql(select(outbox).where(outbox.c.id == bindparam("id")))
-        due_now = (outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= bindparam("now"))
+        due_now = (
+            outbox.c.sent_at.is_(None),
+            outbox.c.dropped_at.is_(None),
+            outbox.c.next_attempt_at <= bindparam("now"),
+        )
         due_order = (outbox.c.next_attempt_at, outbox.c.created_at, outbox.c.id)
         due_messages = select(outbox).where(*due_now).order_by(*due_order).limit(bindparam("limit"))
         self.due_outbox = sql(due_messages)
@@ -712,7 +783,7 @@ class _Statements:
         return statement
 
 
-_DELIVERY_STATE = ("next_attempt_at", "attempts", "last_error", "sent_at")
+_DELIVERY_STATE = ("next_attempt_at", "attempts", "last_error", "sent_at", "dropped_at")
 
 
 def _claim(postgres: bool, due: Select[Any]) -> ClauseElement:
@@ -752,6 +823,8 @@ class _SqlTransaction:
         # PostgreSQL: called before the first statement that writes or locks (see SqlStore.transaction).
         self._begin = begin
         self.closed = False
+        # Whether a message's payload was erased: SqlStore then scrubs its traces after the commit.
+        self.erased = False
         # The series this transaction allocated from last: its row is locked until the
         # transaction ends, so it stays as returned until this transaction changes it.
         self._allocated: Series | None = None
@@ -1058,7 +1131,13 @@ class _SqlTransaction:
     def save_outbox(self, message: OutboxMessage) -> None:
         values = self._f.outbox_values(message)
         state = {name: values[name] for name in _DELIVERY_STATE}
-        self._replace(self._q.update_outbox, {**state, "key_id": message.id}, "outbox message", message.id)
+        statement = self._q.update_outbox
+        if message.done:
+            # Sent or dropped: the payload goes in the same write (it may hold a secret).
+            statement = self._q.update_outbox_erasing
+            if message.invoice_id is None:  # invoice e-mails have no payload to leave traces of
+                self.erased = True
+        self._replace(statement, {**state, "key_id": message.id}, "outbox message", message.id)
 
     def get_outbox(self, message_id: str) -> OutboxMessage | None:
         row = self._one(self._q.get_outbox, {"id": message_id})

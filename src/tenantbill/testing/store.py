@@ -1396,6 +1396,41 @@ class StoreConformance:
         claimed = [i for batch in claims for i in batch]
         assert sorted(claimed) == sorted(m.id for m in messages)
 
+    def test_a_sent_message_has_its_payload_erased_in_the_same_write(self, store: Store) -> None:
+        # Secrets are not kept: an invitation token lives in the e-mail only.
+        message = make_message(payload=b"Your invitation code: s3cret")
+        run(store, lambda tx: tx.add_outbox(message))
+        claimed = run(store, lambda tx: tx.claim_outbox(T0, 10, T0 + timedelta(minutes=5)))
+        assert [m.payload for m in claimed] == [message.payload]
+        sent = attrs.evolve(claimed[0], attempts=1, sent_at=T0)  # still carrying its payload
+        run(store, lambda tx: tx.save_outbox(sent))
+        assert run(store, lambda tx: tx.get_outbox(message.id)) == attrs.evolve(sent, payload=None)
+
+    def test_a_failed_attempt_keeps_the_payload_for_the_retry(self, store: Store) -> None:
+        message = make_message(payload=b"Your invitation code: s3cret")
+        run(store, lambda tx: tx.add_outbox(message))
+        failed = attrs.evolve(
+            message, attempts=1, last_error="421", next_attempt_at=T0 + timedelta(minutes=1)
+        )
+        run(store, lambda tx: tx.save_outbox(failed))
+        assert run(store, lambda tx: tx.get_outbox(message.id)) == failed
+
+    def test_a_dropped_message_is_erased_never_due_and_stays_dropped(self, store: Store) -> None:
+        message = make_message(payload=b"Your invitation code: s3cret")
+        run(store, lambda tx: tx.add_outbox(message))
+        dropped = attrs.evolve(message, dropped_at=T0, last_error="not sent: the invitation was revoked")
+        run(store, lambda tx: tx.save_outbox(dropped))
+        assert run(store, lambda tx: tx.get_outbox(message.id)) == attrs.evolve(dropped, payload=None)
+        later = T0 + timedelta(days=1)
+        assert run(store, lambda tx: tx.due_outbox(later, 10)) == []
+        assert run(store, lambda tx: tx.claim_outbox(later, 10, later + timedelta(minutes=5))) == []
+        # A worker that claimed it before the drop records its attempt: the drop stays.
+        retry = attrs.evolve(message, attempts=1, last_error="421", next_attempt_at=T0)
+        run(store, lambda tx: tx.save_outbox(retry))
+        stored = run(store, lambda tx: tx.get_outbox(message.id))
+        assert stored == attrs.evolve(retry, payload=None, dropped_at=T0)
+        assert run(store, lambda tx: tx.due_outbox(later, 10)) == []
+
     def test_saving_an_unknown_outbox_message_raises_not_found(self, store: Store) -> None:
         with pytest.raises(NotFound):
             run(store, lambda tx: tx.save_outbox(make_message()))
