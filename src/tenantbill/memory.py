@@ -325,6 +325,20 @@ class _MemoryTransaction:
         subscription: Subscription | None = self._s._get("subscriptions", subscription_id)
         return subscription
 
+    def subscriptions_of_account(self, account_id: str) -> list[Subscription]:
+        table = self._s._table("subscriptions")
+        return [
+            s
+            for s in (table[i] for i in self._s._subscription_ids)
+            if account_id in (s.provider_id, s.customer_id)
+        ]
+
+    def has_subscription(self, provider_id: str, customer_id: str) -> bool:
+        return any(
+            s.provider_id == provider_id and s.customer_id == customer_id
+            for s in self._s._table("subscriptions").values()
+        )
+
     def due_subscription_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
         due = sorted(
             s.id

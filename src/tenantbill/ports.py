@@ -369,11 +369,14 @@ class Transaction(Protocol):
         """Replace a queued message's delivery state, and with it any claim on it.
 
         The delivery state is ``next_attempt_at``, ``attempts``,
-        ``last_error`` and ``sent_at``. The rest of a message is immutable
-        once queued: its ``key`` (the idempotency key the outbox is unique
-        on), ``recipient``, ``created_at``, ``invoice_id`` and ``payload``
-        stay as they were added, whatever ``message`` says. Raises
-        ``NotFound`` if there is no message with its id.
+        ``last_error``, ``sent_at`` and ``dropped_at``. Saving a message as
+        sent (``sent_at``) or dropped (``dropped_at``) erases its stored
+        ``payload`` in the same write (it may hold a secret, such as an
+        invitation token); a drop, once stored, stays. Otherwise the message
+        is immutable once queued: its ``key`` (the idempotency key the
+        outbox is unique on), ``recipient``, ``created_at``, ``invoice_id``
+        and ``payload`` stay as they were added, whatever ``message`` says.
+        Raises ``NotFound`` if there is no message with its id.
         """
         ...
 

@@ -21,7 +21,7 @@ from tenantbill.domain.accounts import (
 )
 from tenantbill.domain.identity import Email
 from tenantbill.domain.outbox import invitation_key
-from tenantbill.domain.policy import Action
+from tenantbill.domain.policy import Action, check
 from tenantbill.errors import (
     AlreadyMember,
     InvalidInput,
@@ -30,11 +30,12 @@ from tenantbill.errors import (
     InvitationRevoked,
     NotFound,
     OwnerCannotLeave,
+    PermissionDenied,
     number_taken,
 )
 from tenantbill.ports import Transaction
 from tenantbill.services.accounts import create_user
-from tenantbill.services.base import Context, authorize, load_account, new_id
+from tenantbill.services.base import Context, authorize, is_id, load_account, new_id, shown
 from tenantbill.services.delivery import deliver_now, drop_queued, queue_message
 
 __all__ = ["AccessService", "hash_token"]
@@ -87,8 +88,7 @@ class AccessService:
     def resend(self, actor_id: str, invitation_id: str) -> IssuedInvitation:
         """Send a pending invitation again with a new token and a new expiry; the old token stops working."""
         with self._ctx.store.transaction() as tx:
-            old = _load_invitation(tx, invitation_id)
-            authorize(tx, actor_id, old.account_id, Action.MANAGE_INVITATIONS)
+            old = _invitation_for(tx, actor_id, invitation_id)
             _require_pending(old)
             now = self._ctx.now()
             token = secrets.token_urlsafe(32)
@@ -109,8 +109,7 @@ class AccessService:
         Its e-mail, if not sent yet, is dropped: never sent, and its copy of the token erased.
         """
         with self._ctx.store.transaction() as tx:
-            invitation = _load_invitation(tx, invitation_id)
-            authorize(tx, actor_id, invitation.account_id, Action.MANAGE_INVITATIONS)
+            invitation = _invitation_for(tx, actor_id, invitation_id)
             _require_pending(invitation)
             invitation = attrs.evolve(invitation, state=InvitationState.REVOKED)
             tx.save_invitation(invitation)
@@ -151,9 +150,9 @@ class AccessService:
                     raise InvalidInput("new_user must be a tenantbill.NewUser")
                 user = create_user(tx, new_user.name, new_user.email)
             else:
-                found = tx.get_user(user_id) if isinstance(user_id, str) else None
+                found = tx.get_user(user_id) if is_id(user_id) else None
                 if found is None:
-                    raise NotFound(f"there is no user {user_id!r}")
+                    raise NotFound(f"there is no user {shown(user_id)}")
                 user = found
             membership = Membership(invitation.account_id, user.id, invitation.role)
             tx.add_membership(membership)
@@ -174,9 +173,9 @@ class AccessService:
         """Remove another member (owner only). The owner cannot be removed."""
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.REMOVE_MEMBER)
-            target = tx.get_membership(account_id, user_id)
+            target = tx.get_membership(account_id, user_id) if is_id(user_id) else None
             if target is None:
-                raise NotFound(f"user {user_id!r} is not a member of this account")
+                raise NotFound(f"user {shown(user_id)} is not a member of this account")
             if target.role is Role.OWNER:
                 raise OwnerCannotLeave(
                     "the owner cannot be removed; transfer ownership to another member first"
@@ -187,7 +186,7 @@ class AccessService:
     def leave(self, actor_id: str, account_id: str) -> None:
         """Leave an account. The owner cannot leave; transfer ownership first."""
         with self._ctx.store.transaction() as tx:
-            membership = tx.get_membership(account_id, actor_id) if isinstance(actor_id, str) else None
+            membership = tx.get_membership(account_id, actor_id) if is_id(actor_id) else None
             if membership is not None and membership.role is Role.OWNER:
                 raise OwnerCannotLeave(
                     "the owner cannot leave the account; transfer ownership to another member first"
@@ -204,9 +203,9 @@ class AccessService:
         """
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.TRANSFER_OWNERSHIP)
-            target = tx.get_membership(account_id, to_user_id) if isinstance(to_user_id, str) else None
+            target = tx.get_membership(account_id, to_user_id) if is_id(to_user_id) else None
             if target is None:
-                raise NotFound(f"user {to_user_id!r} is not a member of this account; invite them first")
+                raise NotFound(f"user {shown(to_user_id)} is not a member of this account; invite them first")
             if target.role is Role.OWNER:
                 raise InvalidInput("that user already owns the account")
             account = load_account(tx, account_id)
@@ -245,10 +244,22 @@ class AccessService:
         return queue_message(tx, self._ctx, key=key, recipient=invitation.email, message=message)
 
 
-def _load_invitation(tx: Transaction, invitation_id: str) -> Invitation:
-    invitation = tx.get_invitation(invitation_id) if isinstance(invitation_id, str) else None
-    if invitation is None:
-        raise NotFound(f"there is no invitation {invitation_id!r}")
+def _invitation_for(tx: Transaction, actor_id: str, invitation_id: str) -> Invitation:
+    """The invitation, if the actor may manage the invitations of its account.
+
+    An unknown id and another account's invitation get the same
+    :class:`PermissionDenied`, so invitation ids cannot be probed.
+    """
+    invitation = tx.get_invitation(invitation_id) if is_id(invitation_id) else None
+    membership = None
+    if invitation is not None and is_id(actor_id):
+        membership = tx.get_membership(invitation.account_id, actor_id)
+    if invitation is None or membership is None:
+        raise PermissionDenied(
+            f"you cannot manage invitation {shown(invitation_id)}: it does not exist or belongs to an "
+            "account you are not a member of"
+        )
+    check(membership, Action.MANAGE_INVITATIONS, account_id=invitation.account_id)
     return invitation
 
 

@@ -711,6 +711,22 @@ class _Statements:
         self.update_subscription = sql(_replace(subscriptions, "id"))
         get_subscription = select(subscriptions).where(subscriptions.c.id == bindparam("id"))
         self.get_subscription = sql(get_subscription)
+        self.subscriptions_of_account = sql(
+            select(subscriptions)
+            .where(
+                (subscriptions.c.provider_id == bindparam("account_id"))
+                | (subscriptions.c.customer_id == bindparam("account_id"))
+            )
+            .order_by(subscriptions.c.id)
+        )
+        self.has_subscription = sql(
+            select(subscriptions.c.id)
+            .where(
+                subscriptions.c.provider_id == bindparam("provider_id"),
+                subscriptions.c.customer_id == bindparam("customer_id"),
+            )
+            .limit(1)
+        )
         # SQLite has no row locks (and needs none: its transactions are serialized).
         self.lock_subscription = sql(get_subscription.with_for_update(skip_locked=True))
         self.lock_subscription_waiting = sql(get_subscription.with_for_update())
@@ -1088,6 +1104,14 @@ class _SqlTransaction:
     def get_subscription(self, subscription_id: str) -> Subscription | None:
         row = self._one(self._q.get_subscription, {"id": subscription_id})
         return None if row is None else self._f.subscription_from(row)
+
+    def subscriptions_of_account(self, account_id: str) -> list[Subscription]:
+        rows = self._all(self._q.subscriptions_of_account, {"account_id": account_id})
+        return [self._f.subscription_from(row) for row in rows]
+
+    def has_subscription(self, provider_id: str, customer_id: str) -> bool:
+        values = {"provider_id": provider_id, "customer_id": customer_id}
+        return self._one(self._q.has_subscription, values) is not None
 
     def due_subscription_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
         if limit <= 0:
