@@ -136,8 +136,18 @@ def postgres(*, durable: bool = False, reuse: bool = True) -> Iterator[str | Non
         shutil.rmtree(data, ignore_errors=True)
 
 
+def system_tools() -> None:
+    """Install the Debian packages some tests use (poppler-utils: pdftoppm) when missing and possible."""
+    if shutil.which("pdftoppm") or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, **quiet)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "poppler-utils"], check=False, **quiet)
+
+
 def test(*args: str) -> None:
     setup()
+    system_tools()
     with postgres() as url:
         env = {**os.environ, **({"TENANTBILL_PG_URL": url} if url else {})}
         run(PY, "-m", "pytest", *args, env=env)

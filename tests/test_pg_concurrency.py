@@ -125,8 +125,10 @@ def test_an_invoice_issued_on_postgresql_is_stored_with_its_e_mails_and_a_custom
     mailer = MemoryMailer()
     app = tb.Tenantbill(store=store, mailer=mailer, clock=FixedClock(AT))
     owner, account = app.accounts.sign_up(name="Plattform AS", email="eier@plattform.no")
-    _, customer = app.accounts.sign_up(name="Kunde AS", email="eier@kunde.no")
+    kunde, customer = app.accounts.sign_up(name="Kunde AS", email="eier@kunde.no")
     outsider, _ = app.accounts.sign_up(name="Annen AS", email="eier@annen.no")
+    plan = tb.Plan(code="drift", name="Drift", price=Decimal(300))
+    app.subscriptions.start(kunde.id, account.id, customer.id, plan, anchor=AT.date())  # consent
     to_party = tb.InvoiceDraft(
         bill_to=tb.Party(name="Kunde AS", emails=("a@kunde.no", "B@kunde.no", "b@KUNDE.no")),
         lines=[tb.Line(description="Drift", quantity=Decimal(1), unit_price=Decimal(300))],
