@@ -315,3 +315,18 @@ def test_an_unknown_invoice_is_denied_like_another_accounts(seller: SignedUp, fa
     assert str(unknown.value).replace("'no-such-invoice'", "ID") == str(foreign.value).replace(
         repr(theirs.id), "ID"
     )
+
+
+def test_a_draft_without_a_currency_is_issued_in_the_accounts(factory: Factory) -> None:
+    yen = factory.account(name="Tokyo KK", currency="JPY")
+    draft = tb.InvoiceDraft(
+        bill_to=tb.Party(name="Kunde"),
+        lines=[tb.Line(description="Kaffe", quantity=D(3), unit_price=D("333.5"), vat_rate=D("0.1"))],
+    )
+
+    invoice = yen.app.invoices.issue(yen.owner.id, yen.account.id, draft)
+    explicit = yen.app.invoices.issue(yen.owner.id, yen.account.id, attrs.evolve(draft, currency="NOK"))
+
+    assert draft.currency is None
+    assert (invoice.currency, invoice.net_total, invoice.vat_total) == ("JPY", D("1001"), D("100"))
+    assert (explicit.currency, explicit.net_total) == ("NOK", D("1000.50"))

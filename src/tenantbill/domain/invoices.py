@@ -178,6 +178,10 @@ def _lines(value: object) -> tuple[Line, ...]:
     return lines
 
 
+def _optional_currency(value: object) -> str | None:
+    return None if value is None else _currency(value)
+
+
 def _currency(value: object) -> str:
     try:
         return normalize_currency(value)
@@ -193,6 +197,7 @@ class InvoiceDraft:
 
     ``customer`` is an optional key (for platform billing, the customer
     account's id) whose balance ledger the invoice draws credit from.
+    ``currency`` left out (``None``) means the issuing account's currency.
 
     A draft is checked as a whole when it is made: every line amount, the VAT
     and the total have at most 15 digits before the decimal point, and the
@@ -203,7 +208,7 @@ class InvoiceDraft:
 
     bill_to: Party
     lines: tuple[Line, ...] = attrs.field(converter=_lines)
-    currency: str = attrs.field(default="NOK", converter=_currency)
+    currency: str | None = attrs.field(default=None, converter=_optional_currency)
     period: Period | None = attrs.field(default=None, converter=_period)
     cycle: BillingCycle | None = attrs.field(default=None, converter=_cycle)
     customer: str | None = attrs.field(default=None, converter=_customer)
@@ -212,8 +217,10 @@ class InvoiceDraft:
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.bill_to, Party):
             raise InvalidInvoice(f"bill_to must be a tenantbill.Party, got {type(self.bill_to).__name__}")
-        lines = compute_lines(self.lines, self.currency)
-        vat = vat_breakdown(lines, self.currency)
+        # Without a currency (the account's, known when issued) the bounds are checked in cents.
+        currency = self.currency or "EUR"
+        lines = compute_lines(self.lines, currency)
+        vat = vat_breakdown(lines, currency)
         with localcontext(_EXACT):
             net = sum((group.base for group in vat), _ZERO)
             vat_total = sum((group.vat for group in vat), _ZERO)
@@ -223,7 +230,8 @@ class InvoiceDraft:
         check_amount(total, "the invoice's total")
         if total < 0:
             raise InvalidInvoice(
-                f"the invoice's total would be negative ({total} {self.currency}): an invoice cannot "
+                f"the invoice's total would be negative ({total} {self.currency or ''}".rstrip()
+                + "): an invoice cannot "
                 "pay money back; to give money back, credit the invoice it belongs to "
                 "(app.invoices.credit), or add the discount to an invoice whose total stays at 0 or more"
             )

@@ -89,8 +89,9 @@ def _prepare(
         raise InvalidInvoice("issue() takes a tenantbill.InvoiceDraft")
     now = ctx.now()
     issue_date = local_date(now, account.timezone)
-    lines = compute_lines(draft.lines, draft.currency)
-    vat = vat_breakdown(lines, draft.currency)
+    currency = draft.currency or account.currency
+    lines = compute_lines(draft.lines, currency)
+    vat = vat_breakdown(lines, currency)
     net = sum((group.base for group in vat), _ZERO)
     vat_total = sum((group.vat for group in vat), _ZERO)
     fields: dict[str, Any] = {
@@ -102,7 +103,7 @@ def _prepare(
         "due_date": issue_date + timedelta(days=account.payment_terms_days),
         "seller": seller_of(account),
         "bill_to": draft.bill_to,
-        "currency": draft.currency,
+        "currency": currency,
         "locale": locale or account.locale,
         "lines": lines,
         "vat": vat,
