@@ -76,7 +76,7 @@ def child(count: int, path: str, provider_id: str) -> dict[str, float]:
     mailer = MemoryMailer(keep=False)
     app = tb.Tenantbill(store=SqlStore(f"sqlite:///{path}"), mailer=mailer, clock=FixedClock(RUN_AT))
     with app.store.transaction() as tx:  # open the file and compile the statements before the clock
-        tx.get_account(provider_id)
+        tx.accounts.get(provider_id)
     begin = time.perf_counter()
     report = app.billing.run(as_of=date(2026, 2, 1))
     delivery = app.billing.deliver()
@@ -89,7 +89,7 @@ def child(count: int, path: str, provider_id: str) -> dict[str, float]:
     count_rendered = 0
     begin = time.perf_counter()
     with app.store.transaction() as tx:
-        for invoice in tx.invoices_of_account(provider_id):
+        for invoice in tx.invoices.of_account(provider_id):
             render_invoice(invoice)
             count_rendered += 1
     render_seconds = time.perf_counter() - begin

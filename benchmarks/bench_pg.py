@@ -150,7 +150,7 @@ def _issue_rate(url: str, processes: int, count: int) -> tuple[float, float, int
     seconds = max(r["end"] for r in runs) - min(r["begin"] for r in runs)
     got = sorted(n for r in runs for n in r["numbers"])
     with store.transaction() as tx:
-        stored = [invoice.sequence for invoice in tx.invoices_of_account(account.id)]
+        stored = [invoice.sequence for invoice in tx.invoices.of_account(account.id)]
     store.close()
     total = processes * count
     expected = list(range(1, total + 1))
@@ -331,7 +331,7 @@ def _month_end_worker(url: str, start: Any) -> dict[str, Any]:
     clock = FixedClock(datetime(2026, 2, 1, 6, 0, tzinfo=UTC))
     app = tb.Tenantbill(store=SqlStore(url), mailer=mailer, clock=clock)
     with app.store.transaction() as tx:  # connect and compile before the clock starts
-        tx.get_account("warm-up")
+        tx.accounts.get("warm-up")
     start.wait()
     begin = time.monotonic()
     report = app.billing.run(BILLING_DAY)
@@ -355,7 +355,7 @@ def _month_end_check(url: str, provider_id: str) -> dict[str, int]:
 
     store = SqlStore(url)
     with store.transaction() as tx:
-        numbers = [invoice.sequence for invoice in tx.invoices_of_account(provider_id)]
+        numbers = [invoice.sequence for invoice in tx.invoices.of_account(provider_id)]
     store.close()
     with _admin(url) as connection:
         unsent = connection.exec_driver_sql("SELECT count(*) FROM tenantbill_outbox WHERE sent_at IS NULL")

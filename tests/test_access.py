@@ -120,7 +120,7 @@ def test_the_stored_invitation_never_contains_the_plain_token(
 ) -> None:
     issued = invite(app, owner, account)
     with store.transaction() as tx:
-        stored = tx.get_invitation(issued.invitation.id)
+        stored = tx.invitations.get(issued.invitation.id)
 
     assert stored is not None
     assert stored == issued.invitation

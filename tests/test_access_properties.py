@@ -45,7 +45,7 @@ class AccessRules(RuleBasedStateMachine):
     def _someone(self, data: st.DataObject, account_id: str) -> tb.User:
         """Usually a member of the account (so that calls can succeed), sometimes anyone."""
         with self.store.transaction() as tx:
-            member_ids = {m.user_id for m in tx.memberships_of_account(account_id)}
+            member_ids = {m.user_id for m in tx.memberships.of_account(account_id)}
         members = [u for u in self.users if u.id in member_ids]
         return data.draw(st.sampled_from(members) | st.sampled_from(self.users))
 
@@ -53,14 +53,14 @@ class AccessRules(RuleBasedStateMachine):
         """Usually a MEMBER or BILLING user of the account, sometimes anyone."""
         with self.store.transaction() as tx:
             member_ids = {
-                m.user_id for m in tx.memberships_of_account(account_id) if m.role is not tb.Role.OWNER
+                m.user_id for m in tx.memberships.of_account(account_id) if m.role is not tb.Role.OWNER
             }
         others = [u for u in self.users if u.id in member_ids] or self.users
         return data.draw(st.sampled_from(others) | st.sampled_from(self.users))
 
     def _owner_of(self, account_id: str) -> str:
         with self.store.transaction() as tx:
-            account = tx.get_account(account_id)
+            account = tx.accounts.get(account_id)
         assert account is not None
         return account.owner_id
 
@@ -198,7 +198,7 @@ class AccessRules(RuleBasedStateMachine):
 
     def _accounts(self) -> list[tuple[tb.Account, list[tb.Membership]]]:
         with self.store.transaction() as tx:
-            found = [(tx.get_account(a), tx.memberships_of_account(a)) for a in self.account_ids]
+            found = [(tx.accounts.get(a), tx.memberships.of_account(a)) for a in self.account_ids]
         return [(account, members) for account, members in found if account is not None]
 
     @invariant()
@@ -230,7 +230,7 @@ class AccessRules(RuleBasedStateMachine):
             for kind, field, pool in (("org", "org_number", ORGS), ("bank", "bank_account", BANKS)):
                 for number in {tb.BankAccount.parse(n).value if kind == "bank" else n for n in pool}:
                     expected = sorted(a.id for a in accounts if getattr(a, field) == number)
-                    assert sorted(tx.number_holders(kind, number)) == expected
+                    assert sorted(tx.accounts.number_holders(kind, number)) == expected
 
 
 TestAccessRules = AccessRules.TestCase

@@ -149,7 +149,7 @@ def test_a_run_that_fails_half_way_can_be_run_again_to_finish_without_duplicates
 ) -> None:
     batch = _SUBSCRIPTIONS_PER_TRANSACTION
     subscriptions = [subscribe(provider, factory.account(), date(2026, 1, 1)) for _ in range(batch + 2)]
-    store.fail("add_invoice", 3 * batch + 2)  # in the second batch
+    store.fail("invoices.add_numbered", 3 * batch + 2)  # in the second batch
 
     with pytest.raises(InjectedFault):
         app.billing.run(as_of=date(2026, 3, 1))
@@ -157,7 +157,7 @@ def test_a_run_that_fails_half_way_can_be_run_again_to_finish_without_duplicates
     # invoices (three due periods each) stand, the second's were rolled back whole.
     assert len(invoices(provider)) == 3 * batch
 
-    store.fail("add_invoice")
+    store.fail("invoices.add_numbered")
     report = app.billing.run(as_of=date(2026, 3, 1))
 
     assert report.issued == 6

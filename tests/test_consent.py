@@ -37,9 +37,9 @@ class World:
     def state(self) -> tuple[object, ...]:
         """What B's people could see or receive: B's subscriptions and everything queued or sent."""
         with self.app.store.transaction() as tx:
-            subscriptions = tx.subscriptions_of_account(self.buyer.account.id)
-            invoices = list(tx.invoices_of_account(self.seller.account.id))
-            queued = [entry.recipient for invoice in invoices for entry in tx.outbox_of_invoice(invoice.id)]
+            subscriptions = tx.subscriptions.of_account(self.buyer.account.id)
+            invoices = list(tx.invoices.of_account(self.seller.account.id))
+            queued = [entry.recipient for invoice in invoices for entry in tx.outbox.of_invoice(invoice.id)]
         return (subscriptions, [invoice.id for invoice in invoices], queued, len(self.mailer.sent))
 
 

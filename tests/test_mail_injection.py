@@ -444,8 +444,8 @@ def test_strasse_and_strasse_with_sharp_s_are_different_users(store: Store) -> N
         app.accounts.sign_up(name="Straße AS", email="straße@example.no")
     user = app.users.get(first.id)
     with store.transaction() as tx:
-        assert tx.user_by_email("STRASSE@example.no") == user
-        assert tx.user_by_email("straße@example.no") is None
+        assert tx.users.by_email("STRASSE@example.no") == user
+        assert tx.users.by_email("straße@example.no") is None
 
 
 def test_email_key_lowers_case_but_does_not_fold_it() -> None:

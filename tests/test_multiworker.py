@@ -99,10 +99,10 @@ def subscribe_all(url: str) -> set[tuple[str, date]]:
     """A provider, customers and the subscriptions; every (subscription, period start) to bill by AS_OF."""
     expected = set()
     with open_store(url) as store, store.transaction() as tx:
-        tx.add_account(Account(id=PROVIDER, name="Plattform AS", owner_id="owner"))
+        tx.accounts.add(Account(id=PROVIDER, name="Plattform AS", owner_id="owner"))
         for customer in CUSTOMERS:
             address = f"faktura@{customer}.example.no"
-            tx.add_account(
+            tx.accounts.add(
                 Account(id=customer, name=customer, owner_id=customer, invoice_recipients=(address,))
             )
         for n in range(SUBSCRIPTIONS):
@@ -115,7 +115,7 @@ def subscribe_all(url: str) -> set[tuple[str, date]]:
                 plans=(PlanChange(anchor, PLAN),),
                 fee_anchor=anchor,
             )
-            tx.add_subscription(subscription)
+            tx.subscriptions.add(subscription)
             starts = (anchor.replace(month=month) for month in (1, 2, 3))
             expected.update((subscription.id, start) for start in starts if start <= AS_OF)
     return expected
@@ -138,13 +138,13 @@ def last_number(url: str) -> int:
             ).fetchone()
             return int(row[0] or 0)
     with open_store(url) as store, store.transaction() as tx:
-        return tx.get_series(PROVIDER).last_used or 0
+        return tx.invoices.series(PROVIDER).last_used or 0
 
 
 def assert_billed_exactly_once(url: str, expected: set[tuple[str, date]]) -> None:
     with open_store(url) as store, store.transaction() as tx:
-        invoices = list(tx.invoices_of_account(PROVIDER))
-        unfinished = tx.due_subscription_ids(AS_OF, None, 10)
+        invoices = list(tx.invoices.of_account(PROVIDER))
+        unfinished = tx.subscriptions.due_ids(AS_OF, None, 10)
     billed = Counter((i.subscription_id, i.period.start if i.period else None) for i in invoices)
     twice = [key for key, count in billed.items() if count > 1]
     assert twice == [], f"billed more than once: {twice[:5]}"
@@ -195,16 +195,16 @@ def test_workers_billing_one_customer_at_once_apply_its_credit_once() -> None:
     customers, credit = 100, Decimal("375.00")  # one invoice's total: 300 + 25 % VAT
     with fresh_postgres_database(PG_URL) as url:
         with open_store(url) as store, store.transaction() as tx:
-            tx.add_account(Account(id=PROVIDER, name="Plattform AS", owner_id="owner"))
+            tx.accounts.add(Account(id=PROVIDER, name="Plattform AS", owner_id="owner"))
             for n in range(customers):
                 customer = f"customer-{n:03d}"
-                tx.add_account(Account(id=customer, name=customer, owner_id=customer))
-                tx.add_ledger_entry(
+                tx.accounts.add(Account(id=customer, name=customer, owner_id=customer))
+                tx.invoices.add_ledger_entry(
                     LedgerEntry(f"credit-{n}", PROVIDER, customer, AT, credit, "NOK", "prepayment")
                 )
                 for k in range(2):  # two subscriptions: two invoices at once, one credit
                     anchor = date(2026, 3, 1)
-                    tx.add_subscription(
+                    tx.subscriptions.add(
                         Subscription(
                             id=f"subscription-{n:03d}-{k}",
                             provider_id=PROVIDER,
@@ -218,7 +218,7 @@ def test_workers_billing_one_customer_at_once_apply_its_credit_once() -> None:
         in_processes(bill, [(url,)] * 4)
 
         with open_store(url) as store, store.transaction() as tx:
-            balances = [tx.balance(PROVIDER, f"customer-{n:03d}", "NOK") for n in range(customers)]
+            balances = [tx.invoices.balance(PROVIDER, f"customer-{n:03d}", "NOK") for n in range(customers)]
     assert [b for b in balances if b < 0] == []
 
 
@@ -248,7 +248,7 @@ def queue_messages(url: str) -> set[str]:
             email["Subject"] = f"Melding {n}"
             email.set_content("Hei!")
             key = f"test:{n}"
-            tx.add_outbox(
+            tx.outbox.add(
                 OutboxMessage(
                     id=f"message-{n:04d}",
                     key=key,
@@ -274,7 +274,7 @@ def sent_ids(logs: list[Path]) -> Counter[str]:
 
 def unsent(url: str) -> int:
     with open_store(url) as store, store.transaction() as tx:
-        return len(tx.due_outbox(AT + timedelta(days=1), MESSAGES))
+        return len(tx.outbox.due(AT + timedelta(days=1), MESSAGES))
 
 
 def test_workers_delivering_at_once_send_every_message_exactly_once(url: str, tmp_path: Path) -> None:

@@ -47,16 +47,25 @@ class CrashOnceAfterSend:
 class _CrashingTransaction:
     def __init__(self, tx: Transaction, store: CrashOnceAfterSend) -> None:
         self._tx = tx
-        self._store = store
-
-    def save_outbox(self, message: OutboxMessage) -> None:
-        if self._store.armed and message.sent:
-            self._store.armed = False
-            raise Crash
-        self._tx.save_outbox(message)
+        self.outbox = _CrashingOutbox(tx, store)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tx, name)
+
+
+class _CrashingOutbox:
+    def __init__(self, tx: Transaction, store: CrashOnceAfterSend) -> None:
+        self._outbox = tx.outbox
+        self._store = store
+
+    def save(self, message: OutboxMessage) -> None:
+        if self._store.armed and message.sent:
+            self._store.armed = False
+            raise Crash
+        self._outbox.save(message)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._outbox, name)
 
 
 class FlakyMailer:
@@ -96,7 +105,7 @@ class Setup:
 
     def queued(self, invoice: tb.Invoice) -> list[OutboxMessage]:
         with self.app.store.transaction() as tx:
-            return tx.outbox_of_invoice(invoice.id)
+            return tx.outbox.of_invoice(invoice.id)
 
 
 def set_up(store: Store, mailer: Mailer) -> Setup:

@@ -105,23 +105,22 @@ def test_processes_signing_up_with_one_org_number_let_exactly_one_win(url: str) 
 
     assert outcomes == Counter({"won": 1, "OrgNumberTaken": racers - 1})
     with app.store.transaction() as tx:
-        [holder] = tx.number_holders("org", ORG)
-        account = tx.get_account(holder)
+        [holder] = tx.accounts.number_holders("org", ORG)
+        account = tx.accounts.get(holder)
         assert account is not None
-        winner = tx.get_user(account.owner_id)
+        winner = tx.users.get(account.owner_id)
         assert winner is not None
-        losers = [tx.user_by_email(f"racer{i}@example.no") for i in range(racers)]
+        losers = [tx.users.by_email(f"racer{i}@example.no") for i in range(racers)]
     assert [u for u in losers if u is not None] == [winner], "a losing sign-up left its user"
     close(app)
 
 
 def test_an_invoice_issued_on_postgresql_is_stored_with_its_e_mails_and_a_customers_credit(url: str) -> None:
-    # On PostgreSQL, issuing to a party is one statement; to a customer with a
-    # balance, a transaction that reads the balance under the series lock.
+    # On PostgreSQL, issuing to a party is one statement (add_numbered as the first write);
+    # to a customer with a balance, a transaction that reads the balance under the series lock.
     from tenantbill.sql import SqlStore
 
     store = SqlStore(url)
-    assert store.issues_in_one_statement
     mailer = MemoryMailer()
     app = tb.Tenantbill(store=store, mailer=mailer, clock=FixedClock(AT))
     owner, account = app.accounts.sign_up(name="Plattform AS", email="eier@plattform.no")

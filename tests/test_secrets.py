@@ -80,7 +80,7 @@ class World:
         invitation = issued.invitation
         key = invitation_key(invitation.id, invitation.token_hash)
         with self.store.transaction() as tx:
-            message = tx.get_outbox(outbox_id(key))
+            message = tx.outbox.get(outbox_id(key))
         assert message is not None
         return message
 

@@ -58,8 +58,8 @@ def race_in_threads(make_app: Callable[[], tb.Tenantbill], numbers: dict[str, st
 def winners(store: Any, kind: str, number: str) -> list[tb.Account]:
     """The accounts holding ``number``; checks that no losing racer left a user."""
     with store.transaction() as tx:
-        holders = [tx.get_account(a) for a in tx.number_holders(kind, number)]
-        racers = [tx.user_by_email(f"racer{i}@example.no") for i in range(THREADS)]
+        holders = [tx.accounts.get(a) for a in tx.accounts.number_holders(kind, number)]
+        racers = [tx.users.by_email(f"racer{i}@example.no") for i in range(THREADS)]
     assert sum(user is not None for user in racers) == 1, "a losing sign-up left its user"
     return [a for a in holders if a is not None]
 
@@ -147,4 +147,4 @@ def test_processes_on_one_file_cannot_both_sign_up_with_one_org_number(url: str)
     assert outcomes == Counter({"won": 1, "OrgNumberTaken": PROCESSES - 1})
     store = sql_store(url)
     with store.transaction() as tx:
-        assert len(tx.number_holders("org", ORG)) == 1
+        assert len(tx.accounts.number_holders("org", ORG)) == 1

@@ -9,6 +9,7 @@ demos; state lives only as long as the object.
 from __future__ import annotations
 
 import bisect
+import functools
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -21,9 +22,18 @@ from typing import Any
 
 import attrs
 
-from tenantbill.domain.accounts import Account, AuditEvent, Invitation, Membership, User
+from tenantbill.domain.accounts import (
+    Account,
+    AuditEvent,
+    Invitation,
+    InvitationState,
+    Membership,
+    Role,
+    User,
+)
 from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
+from tenantbill.domain.keys import KeyRecord
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.subscriptions import Subscription, Usage
 from tenantbill.errors import (
@@ -68,19 +78,6 @@ class MemoryStore:
             finally:
                 tx.closed = True
                 self._undo = None
-
-    @property
-    def issues_in_one_statement(self) -> bool:
-        """False: :meth:`issue_invoice` is an ordinary transaction (see ``OneStatementIssuer``)."""
-        return False
-
-    def issue_invoice(self, invoice: Invoice, messages: Sequence[OutboxMessage]) -> Invoice:
-        """Number ``invoice``, store it and queue ``messages``, in a transaction of its own."""
-        with self.transaction() as tx:
-            numbered = tx.add_invoice_numbered(invoice)
-            for message in messages:
-                tx.add_outbox(message)
-            return numbered
 
     # primitive operations, each recorded in the undo log
     def _table(self, name: str) -> dict[Any, Any]:
@@ -138,83 +135,115 @@ class _MemoryTransaction:
         self._s = store
         self.closed = False
 
-    # users
-    def add_user(self, user: User) -> None:
+    @functools.cached_property
+    def users(self) -> _MemoryUsers:
+        return _MemoryUsers(self)
+
+    @functools.cached_property
+    def accounts(self) -> _MemoryAccounts:
+        return _MemoryAccounts(self)
+
+    @functools.cached_property
+    def memberships(self) -> _MemoryMemberships:
+        return _MemoryMemberships(self)
+
+    @functools.cached_property
+    def invitations(self) -> _MemoryInvitations:
+        return _MemoryInvitations(self)
+
+    @functools.cached_property
+    def invoices(self) -> _MemoryInvoices:
+        return _MemoryInvoices(self)
+
+    @functools.cached_property
+    def subscriptions(self) -> _MemorySubscriptions:
+        return _MemorySubscriptions(self)
+
+    @functools.cached_property
+    def outbox(self) -> _MemoryOutbox:
+        return _MemoryOutbox(self)
+
+    @functools.cached_property
+    def idempotency(self) -> _MemoryIdempotency:
+        return _MemoryIdempotency(self)
+
+    @functools.cached_property
+    def audit(self) -> _MemoryAudit:
+        return _MemoryAudit(self)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError(
+                "invoices_of_account() was iterated after its transaction ended; "
+                "iterate it inside the transaction (or make a list there)"
+            )
+
+    def _require(self, table: str, key: Any, what: str) -> Any:
+        value = self._s._get(table, key)
+        if value is None:
+            raise NotFound(f"no {what} {key!r}")
+        return value
+
+
+class _MemoryPart:
+    """A repository of a :class:`_MemoryTransaction`: it works on the transaction's store."""
+
+    __slots__ = ("_s", "_tx")
+
+    def __init__(self, tx: _MemoryTransaction) -> None:
+        self._tx = tx
+        self._s = tx._s
+
+
+class _MemoryUsers(_MemoryPart):
+    """The ``users`` repository of a transaction (see :class:`tenantbill.ports.Users`)."""
+
+    __slots__ = ()
+
+    def add(self, user: User) -> None:
         key = email_key(user.email)
         if self._s._get("user_email", key) is not None:
             raise EmailTaken(f"a user with the e-mail address {user.email} already exists")
         self._s._put("users", user.id, user)
         self._s._put("user_email", key, user.id)
 
-    def save_user(self, user: User) -> None:
-        self._require("users", user.id, "user")
+    def save(self, user: User) -> None:
+        self._tx._require("users", user.id, "user")
         self._s._put("users", user.id, user)
 
-    def get_user(self, user_id: str) -> User | None:
+    def get(self, user_id: str) -> User | None:
         user: User | None = self._s._get("users", user_id)
         return user
 
-    def user_by_email(self, email: str) -> User | None:
+    def by_email(self, email: str) -> User | None:
         user_id = self._s._get("user_email", email_key(email))
-        return None if user_id is None else self.get_user(user_id)
+        return None if user_id is None else self.get(user_id)
 
-    # accounts and memberships
-    def add_account(self, account: Account) -> None:
+
+class _MemoryAccounts(_MemoryPart):
+    """The ``accounts`` repository of a transaction (see :class:`tenantbill.ports.Accounts`)."""
+
+    __slots__ = ()
+
+    def add(self, account: Account) -> None:
         if self._s._get("accounts", account.id) is not None:
             raise DuplicateId(f"an account with the id {account.id!r} already exists")
         self._s._put("accounts", account.id, account)
         self._s._put("series", account.id, Series(account_id=account.id))
 
-    def save_account(self, account: Account) -> None:
-        self._require("accounts", account.id, "account")
+    def save(self, account: Account) -> None:
+        self._tx._require("accounts", account.id, "account")
         self._s._put("accounts", account.id, account)
 
-    def get_account(self, account_id: str) -> Account | None:
+    def get(self, account_id: str) -> Account | None:
         account: Account | None = self._s._get("accounts", account_id)
         return account
 
-    def accounts_of_user(self, user_id: str) -> list[Account]:
+    def of_user(self, user_id: str) -> list[Account]:
         ids = self._s._get("user_accounts", user_id) or []
-        accounts = (self.get_account(i) for i in ids)
+        accounts = (self.get(i) for i in ids)
         return [a for a in accounts if a is not None]
 
-    def add_membership(self, membership: Membership) -> None:
-        key = (membership.account_id, membership.user_id)
-        if self._s._get("memberships", key) is not None:
-            raise AlreadyMember(f"user {membership.user_id} is already a member of this account")
-        self._s._put("memberships", key, membership)
-        self._s._append("account_members", membership.account_id, membership.user_id)
-        self._s._append("user_accounts", membership.user_id, membership.account_id)
-
-    def save_membership(self, membership: Membership) -> None:
-        key = (membership.account_id, membership.user_id)
-        self._require("memberships", key, "membership")
-        self._s._put("memberships", key, membership)
-
-    def remove_membership(self, account_id: str, user_id: str) -> None:
-        if self._s._get("memberships", (account_id, user_id)) is None:
-            return
-        self._s._delete("memberships", (account_id, user_id))
-        members = self._s._get("account_members", account_id) or []
-        self._s._put("account_members", account_id, [u for u in members if u != user_id])
-        accounts = self._s._get("user_accounts", user_id) or []
-        self._s._put("user_accounts", user_id, [a for a in accounts if a != account_id])
-
-    def get_membership(self, account_id: str, user_id: str) -> Membership | None:
-        membership: Membership | None = self._s._get("memberships", (account_id, user_id))
-        return membership
-
-    def account_and_membership(
-        self, account_id: str, user_id: str
-    ) -> tuple[Account | None, Membership | None]:
-        return self.get_account(account_id), self.get_membership(account_id, user_id)
-
-    def memberships_of_account(self, account_id: str) -> list[Membership]:
-        user_ids = self._s._get("account_members", account_id) or []
-        found = (self.get_membership(account_id, user_id) for user_id in user_ids)
-        return [m for m in found if m is not None]
-
-    # uniqueness claims
     def claim_number(self, kind: str, number: str, account_id: str, owner_id: str) -> None:
         owner = self._s._get("number_owner", (kind, number))
         if owner is not None and owner != owner_id:
@@ -234,68 +263,151 @@ class _MemoryTransaction:
     def set_number_owner(self, kind: str, number: str, owner_id: str) -> None:
         self._s._put("number_owner", (kind, number), owner_id)
 
-    # invitations
-    def add_invitation(self, invitation: Invitation) -> None:
+
+class _MemoryMemberships(_MemoryPart):
+    """The ``memberships`` repository of a transaction (see :class:`tenantbill.ports.Memberships`)."""
+
+    __slots__ = ()
+
+    def add(self, membership: Membership) -> None:
+        key = (membership.account_id, membership.user_id)
+        if self._s._get("memberships", key) is not None:
+            raise AlreadyMember(f"user {membership.user_id} is already a member of this account")
+        self._s._put("memberships", key, membership)
+        self._s._append("account_members", membership.account_id, membership.user_id)
+        self._s._append("user_accounts", membership.user_id, membership.account_id)
+
+    def remove(self, account_id: str, user_id: str) -> bool:
+        found = self.get(account_id, user_id)
+        if found is None or found.role is Role.OWNER:
+            return False
+        self._s._delete("memberships", (account_id, user_id))
+        members = self._s._get("account_members", account_id) or []
+        self._s._put("account_members", account_id, [u for u in members if u != user_id])
+        accounts = self._s._get("user_accounts", user_id) or []
+        self._s._put("user_accounts", user_id, [a for a in accounts if a != account_id])
+        return True
+
+    def transfer_ownership(self, account_id: str, from_user_id: str, to_user_id: str) -> bool:
+        owner, heir = self.get(account_id, from_user_id), self.get(account_id, to_user_id)
+        account = self._tx.accounts.get(account_id)
+        if owner is None or heir is None or account is None or from_user_id == to_user_id:
+            return False
+        if owner.role is not Role.OWNER:
+            return False
+        self._s._put("memberships", (account_id, from_user_id), attrs.evolve(owner, role=Role.MEMBER))
+        self._s._put("memberships", (account_id, to_user_id), attrs.evolve(heir, role=Role.OWNER))
+        self._s._put("accounts", account_id, attrs.evolve(account, owner_id=to_user_id))
+        return True
+
+    def get(self, account_id: str, user_id: str) -> Membership | None:
+        membership: Membership | None = self._s._get("memberships", (account_id, user_id))
+        return membership
+
+    def with_account(self, account_id: str, user_id: str) -> tuple[Account | None, Membership | None]:
+        return self._tx.accounts.get(account_id), self.get(account_id, user_id)
+
+    def of_account(self, account_id: str) -> list[Membership]:
+        user_ids = self._s._get("account_members", account_id) or []
+        found = (self.get(account_id, user_id) for user_id in user_ids)
+        return [m for m in found if m is not None]
+
+
+class _MemoryInvitations(_MemoryPart):
+    """The ``invitations`` repository of a transaction (see :class:`tenantbill.ports.Invitations`)."""
+
+    __slots__ = ()
+
+    def add(self, invitation: Invitation) -> None:
         self._s._put("invitations", invitation.id, invitation)
         self._s._put("invitation_token", invitation.token_hash, invitation.id)
 
-    def save_invitation(self, invitation: Invitation) -> None:
-        old = self._require("invitations", invitation.id, "invitation")
-        self._s._delete("invitation_token", old.token_hash)
-        self.add_invitation(invitation)
+    def accept(self, invitation_id: str, token_hash: str, user_id: str) -> bool:
+        found = self._pending(invitation_id)
+        if found is None or found.token_hash != token_hash:
+            return False
+        accepted = attrs.evolve(found, state=InvitationState.ACCEPTED, accepted_by=user_id)
+        self._s._put("invitations", invitation_id, accepted)
+        return True
 
-    def get_invitation(self, invitation_id: str) -> Invitation | None:
+    def revoke(self, invitation_id: str) -> bool:
+        found = self._pending(invitation_id)
+        if found is None:
+            return False
+        self._s._put("invitations", invitation_id, attrs.evolve(found, state=InvitationState.REVOKED))
+        return True
+
+    def renew(self, invitation_id: str, token_hash: str, expires_at: datetime) -> bool:
+        found = self._pending(invitation_id)
+        if found is None:
+            return False
+        self._s._delete("invitation_token", found.token_hash)
+        self.add(attrs.evolve(found, token_hash=token_hash, expires_at=expires_at))
+        return True
+
+    def _pending(self, invitation_id: str) -> Invitation | None:
+        found: Invitation | None = self._s._get("invitations", invitation_id)
+        return found if found is not None and found.state is InvitationState.PENDING else None
+
+    def get(self, invitation_id: str) -> Invitation | None:
         invitation: Invitation | None = self._s._get("invitations", invitation_id)
         return invitation
 
-    def invitation_by_token_hash(self, token_hash: str) -> Invitation | None:
+    def by_token_hash(self, token_hash: str) -> Invitation | None:
         invitation_id = self._s._get("invitation_token", token_hash)
-        return None if invitation_id is None else self.get_invitation(invitation_id)
+        return None if invitation_id is None else self.get(invitation_id)
 
-    # audit trail
-    def add_audit(self, event: AuditEvent) -> None:
-        self._s._append("audit", event.account_id, event)
 
-    def audit_of_account(self, account_id: str) -> list[AuditEvent]:
-        return list(self._s._get("audit", account_id) or [])
+class _MemoryInvoices(_MemoryPart):
+    """The ``invoices`` repository of a transaction (see :class:`tenantbill.ports.Invoices`)."""
 
-    # series, invoices, ledger
-    def get_series(self, account_id: str) -> Series:
-        series: Series = self._require("series", account_id, "invoice series")
+    __slots__ = ()
+
+    def series(self, account_id: str) -> Series:
+        series: Series = self._tx._require("series", account_id, "invoice series")
         return series
 
     def save_series(self, series: Series) -> None:
         self._s._put("series", series.account_id, series)
 
-    def allocate_sequence(self, account_id: str) -> int:
-        series = self.get_series(account_id)
+    def _allocate_sequence(self, account_id: str) -> int:
+        series = self.series(account_id)
         self.save_series(series.taken(series.next_sequence))
         return series.next_sequence
 
-    def add_invoice(self, invoice: Invoice) -> None:
+    def _add(self, invoice: Invoice) -> None:
         self._s._put("invoices", invoice.id, invoice)
         self._s._append("account_invoices", invoice.account_id, invoice.id)
         if invoice.credits_invoice_id is not None:
             self._s._append("credit_notes", invoice.credits_invoice_id, invoice.id)
 
-    def add_invoice_numbered(self, invoice: Invoice) -> Invoice:
-        sequence = self.allocate_sequence(invoice.account_id)
-        number = self.get_series(invoice.account_id).format(sequence)
+    def lock_series(self, account_id: str) -> Series:
+        return self.series(account_id)  # transactions are serialized by the store's lock
+
+    def add_numbered(self, invoice: Invoice, messages: Sequence[OutboxMessage] = ()) -> Invoice:
+        sequence = self._allocate_sequence(invoice.account_id)
+        number = self.series(invoice.account_id).format(sequence)
         numbered = invoice.numbered(sequence, number)
-        self.add_invoice(numbered)
+        self._add(numbered)
+        outbox = self._tx.outbox
+        for message in messages:
+            outbox.add(message)
         return numbered
 
-    def get_invoice(self, invoice_id: str) -> Invoice | None:
+    def get(self, invoice_id: str) -> Invoice | None:
         invoice: Invoice | None = self._s._get("invoices", invoice_id)
         return invoice
 
-    def invoices_of_account(self, account_id: str) -> Iterator[Invoice]:
+    def lock(self, invoice_id: str) -> Invoice | None:
+        return self.get(invoice_id)  # transactions are serialized by the store's lock
+
+    def of_account(self, account_id: str) -> Iterator[Invoice]:
         # A generator, like the SQL store's: it reads when iterated, inside the transaction only.
-        self._check_open()
+        self._tx._check_open()
         ids = list(self._s._get("account_invoices", account_id) or [])
         invoices = [self._s._get("invoices", i) for i in ids]
         for invoice in sorted(invoices, key=lambda invoice: invoice.sequence):
-            self._check_open()
+            self._tx._check_open()
             yield invoice
 
     def credit_notes_of(self, invoice_id: str) -> list[Invoice]:
@@ -312,20 +424,25 @@ class _MemoryTransaction:
         entries = self.ledger(account_id, customer_key)
         return sum((e.amount for e in entries if e.currency == currency), Decimal(0))
 
-    # subscriptions and usage
-    def add_subscription(self, subscription: Subscription) -> None:
+
+class _MemorySubscriptions(_MemoryPart):
+    """The ``subscriptions`` repository of a transaction (see :class:`tenantbill.ports.Subscriptions`)."""
+
+    __slots__ = ()
+
+    def add(self, subscription: Subscription) -> None:
         self._s._put("subscriptions", subscription.id, subscription)
         self._s._index_subscription(subscription.id)
 
-    def save_subscription(self, subscription: Subscription) -> None:
-        self._require("subscriptions", subscription.id, "subscription")
+    def save(self, subscription: Subscription) -> None:
+        self._tx._require("subscriptions", subscription.id, "subscription")
         self._s._put("subscriptions", subscription.id, subscription)
 
-    def get_subscription(self, subscription_id: str) -> Subscription | None:
+    def get(self, subscription_id: str) -> Subscription | None:
         subscription: Subscription | None = self._s._get("subscriptions", subscription_id)
         return subscription
 
-    def subscriptions_of_account(self, account_id: str) -> list[Subscription]:
+    def of_account(self, account_id: str) -> list[Subscription]:
         table = self._s._table("subscriptions")
         return [
             s
@@ -333,13 +450,13 @@ class _MemoryTransaction:
             if account_id in (s.provider_id, s.customer_id)
         ]
 
-    def has_subscription(self, provider_id: str, customer_id: str) -> bool:
+    def exists_between(self, provider_id: str, customer_id: str) -> bool:
         return any(
             s.provider_id == provider_id and s.customer_id == customer_id
             for s in self._s._table("subscriptions").values()
         )
 
-    def due_subscription_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
+    def due_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
         due = sorted(
             s.id
             for s in self._s._table("subscriptions").values()
@@ -347,7 +464,7 @@ class _MemoryTransaction:
         )
         return due[: max(limit, 0)]
 
-    def lock_next_due_subscription(self, as_of: date, after: str | None) -> Subscription | None:
+    def lock_next_due(self, as_of: date, after: str | None) -> Subscription | None:
         # Transactions are serialized by the store's lock: nobody else holds any.
         ids = self._s._subscription_ids
         subscriptions = self._s._table("subscriptions")
@@ -358,9 +475,9 @@ class _MemoryTransaction:
                 return subscription
         return None
 
-    def lock_subscription(self, subscription_id: str, *, wait: bool = False) -> Subscription | None:
+    def lock(self, subscription_id: str, *, wait: bool = False) -> Subscription | None:
         # Transactions are serialized by the store's lock: nobody else can hold this one.
-        return self.get_subscription(subscription_id)
+        return self.get(subscription_id)
 
     def add_usage(self, usage: Usage) -> None:
         self._s._append("usage", usage.subscription_id, usage)
@@ -369,13 +486,18 @@ class _MemoryTransaction:
         usages: list[Usage] = self._s._get("usage", subscription_id) or []
         return [u for u in usages if start <= u.on < end]
 
-    def add_billing_mark(self, subscription_id: str, due: date, invoice_id: str | None) -> None:
+    def mark_billed(self, subscription_id: str, due: date, invoice_id: str | None) -> None:
         if self._s._get("billing_marks", (subscription_id, due)) is not None:
             raise AlreadyBilled(f"subscription {subscription_id} is already billed for {due}")
         self._s._put("billing_marks", (subscription_id, due), invoice_id or "")
 
-    # outbox
-    def add_outbox(self, message: OutboxMessage) -> bool:
+
+class _MemoryOutbox(_MemoryPart):
+    """The ``outbox`` repository of a transaction (see :class:`tenantbill.ports.Outbox`)."""
+
+    __slots__ = ()
+
+    def add(self, message: OutboxMessage) -> bool:
         if self._s._get("outbox_keys", message.key) is not None:
             return False
         self._s._put("outbox", message.id, message)
@@ -384,8 +506,8 @@ class _MemoryTransaction:
             self._s._append("invoice_outbox", message.invoice_id, message.id)
         return True
 
-    def save_outbox(self, message: OutboxMessage) -> None:
-        stored: OutboxMessage = self._require("outbox", message.id, "outbox message")
+    def save(self, message: OutboxMessage) -> None:
+        stored: OutboxMessage = self._tx._require("outbox", message.id, "outbox message")
         # Only the delivery state changes: the key and the content stay as queued,
         # but a sent or dropped message's payload is erased, and a drop is kept.
         saved = attrs.evolve(
@@ -400,11 +522,11 @@ class _MemoryTransaction:
             saved = attrs.evolve(saved, payload=None)
         self._s._put("outbox", message.id, saved)
 
-    def get_outbox(self, message_id: str) -> OutboxMessage | None:
+    def get(self, message_id: str) -> OutboxMessage | None:
         message: OutboxMessage | None = self._s._get("outbox", message_id)
         return message
 
-    def due_outbox(self, now: datetime, limit: int) -> list[OutboxMessage]:
+    def due(self, now: datetime, limit: int) -> list[OutboxMessage]:
         pending = (m for m in self._s._table("outbox").values() if not m.done)
         due = sorted(
             (m for m in pending if m.next_attempt_at <= now),
@@ -412,14 +534,14 @@ class _MemoryTransaction:
         )
         return due[: max(limit, 0)]
 
-    def claim_outbox(
+    def claim(
         self, now: datetime, limit: int, lease_until: datetime, *, message_id: str | None = None
     ) -> list[OutboxMessage]:
         # Serialized by the store's lock: no other transaction can claim in between.
         if message_id is None:
-            due = self.due_outbox(now, limit)
+            due = self.due(now, limit)
         else:
-            message = self.get_outbox(message_id)
+            message = self.get(message_id)
             due = []
             if message is not None and not message.done and message.next_attempt_at <= now:
                 due = [message][: max(limit, 0)]
@@ -428,22 +550,37 @@ class _MemoryTransaction:
             self._s._put("outbox", message.id, message)
         return claimed
 
-    def outbox_of_invoice(self, invoice_id: str) -> list[OutboxMessage]:
+    def of_invoice(self, invoice_id: str) -> list[OutboxMessage]:
         ids = self._s._get("invoice_outbox", invoice_id) or []
         return [self._s._get("outbox", i) for i in ids]
 
-    def _check_open(self) -> None:
-        if self.closed:
-            raise RuntimeError(
-                "invoices_of_account() was iterated after its transaction ended; "
-                "iterate it inside the transaction (or make a list there)"
-            )
 
-    def _require(self, table: str, key: Any, what: str) -> Any:
-        value = self._s._get(table, key)
-        if value is None:
-            raise NotFound(f"no {what} {key!r}")
-        return value
+class _MemoryIdempotency(_MemoryPart):
+    """The ``idempotency`` repository of a transaction (see :class:`tenantbill.ports.Idempotency`)."""
+
+    __slots__ = ()
+
+    def claim(self, scope: str, key: str, fingerprint: str) -> KeyRecord | None:
+        found: KeyRecord | None = self._s._get("idempotency", (scope, key))
+        if found is None:
+            self._s._put("idempotency", (scope, key), KeyRecord(fingerprint))
+        return found
+
+    def complete(self, scope: str, key: str, result: str) -> None:
+        found: KeyRecord = self._tx._require("idempotency", (scope, key), "idempotency key")
+        self._s._put("idempotency", (scope, key), attrs.evolve(found, result=result))
+
+
+class _MemoryAudit(_MemoryPart):
+    """The ``audit`` repository of a transaction (see :class:`tenantbill.ports.Audit`)."""
+
+    __slots__ = ()
+
+    def add(self, event: AuditEvent) -> None:
+        self._s._append("audit", event.account_id, event)
+
+    def of_account(self, account_id: str) -> list[AuditEvent]:
+        return list(self._s._get("audit", account_id) or [])
 
 
 _RECIPIENT_FIELDS = frozenset({"to", "cc", "bcc"})

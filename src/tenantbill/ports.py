@@ -39,7 +39,25 @@ if TYPE_CHECKING:
     from tenantbill.domain.outbox import OutboxMessage
     from tenantbill.domain.subscriptions import Subscription, Usage
 
-__all__ = ["Clock", "DuplicateId", "Mailer", "NumberKind", "OneStatementIssuer", "Store", "Transaction"]
+__all__ = [
+    "Accounts",
+    "Audit",
+    "Clock",
+    "DuplicateId",
+    "Idempotency",
+    "IdempotencyRecord",
+    "Invitations",
+    "Invoices",
+    "Mailer",
+    "Memberships",
+    "NumberKind",
+    "Outbox",
+    "Store",
+    "Subscriptions",
+    "Transaction",
+    "UnitOfWork",
+    "Users",
+]
 
 NumberKind = str
 """``"org"`` for organisation numbers, ``"bank"`` for bank account numbers."""
@@ -90,101 +108,45 @@ class Store(Protocol):
         ...
 
 
-@runtime_checkable
-class OneStatementIssuer(Protocol):
-    """A store that can number, store and queue an invoice in one statement of its own (optional).
+class Users(Protocol):
+    """People who log in: one user per e-mail address."""
 
-    An invoice's number comes from its account's series, which stays locked
-    until the issuing transaction commits: that lock is what every issuer on
-    the account waits for. A store that can do the whole write (take the
-    number, insert the invoice, queue its e-mails) as one statement that
-    commits on the server, with no round trip to the client while the series
-    is locked, says so with ``issues_in_one_statement``; ``app.invoices.issue``
-    then does its reads and checks in one transaction and the write with
-    :meth:`issue_invoice`. ``SqlStore`` on PostgreSQL does; a store without
-    this capability is used through :class:`Transaction` alone.
-    """
-
-    @property
-    def issues_in_one_statement(self) -> bool:
-        """Whether :meth:`issue_invoice` is one statement that commits on its own."""
-        ...
-
-    def issue_invoice(self, invoice: Invoice, messages: Sequence[OutboxMessage]) -> Invoice:
-        """In a transaction of its own: number ``invoice`` (as
-        :meth:`Transaction.add_invoice_numbered`), store it and queue ``messages``
-        (new outbox entries of that invoice); returns the invoice as stored.
-
-        Raises ``NotFound`` if the account has no series; on any failure
-        nothing is stored.
-        """
-        ...
-
-
-class Transaction(Protocol):
-    """One unit of work on a :class:`Store`. Reads see the transaction's own writes."""
-
-    # users
-    def add_user(self, user: User) -> None:
+    def add(self, user: User) -> None:
         """Insert a user; raise ``EmailTaken`` if the address (case-insensitive) exists."""
         ...
 
-    def save_user(self, user: User) -> None:
+    def save(self, user: User) -> None:
         """Replace an existing user's record (same id, same address)."""
         ...
 
-    def get_user(self, user_id: str) -> User | None:
+    def get(self, user_id: str) -> User | None:
         """The user with this id, or ``None``."""
         ...
 
-    def user_by_email(self, email: str) -> User | None:
+    def by_email(self, email: str) -> User | None:
         """The user with this address (compared case-insensitively), or ``None``."""
         ...
 
-    # accounts and memberships
-    def add_account(self, account: Account) -> None:
+
+class Accounts(Protocol):
+    """Accounts (tenants) and the claims on their org and bank numbers."""
+
+    def add(self, account: Account) -> None:
         """Insert an account (its series starts at 1); raise :class:`DuplicateId` if the id exists."""
         ...
 
-    def save_account(self, account: Account) -> None:
+    def save(self, account: Account) -> None:
         """Replace an existing account's record."""
         ...
 
-    def get_account(self, account_id: str) -> Account | None:
+    def get(self, account_id: str) -> Account | None:
         """The account with this id, or ``None``."""
         ...
 
-    def accounts_of_user(self, user_id: str) -> list[Account]:
+    def of_user(self, user_id: str) -> list[Account]:
         """Every account the user is a member of, oldest membership first."""
         ...
 
-    def add_membership(self, membership: Membership) -> None:
-        """Insert a membership; raise ``AlreadyMember`` if the user already has one there."""
-        ...
-
-    def save_membership(self, membership: Membership) -> None:
-        """Change the role of an existing membership."""
-        ...
-
-    def remove_membership(self, account_id: str, user_id: str) -> None:
-        """Delete a membership (no error if there is none)."""
-        ...
-
-    def get_membership(self, account_id: str, user_id: str) -> Membership | None:
-        """The user's membership on the account, or ``None``."""
-        ...
-
-    def account_and_membership(
-        self, account_id: str, user_id: str
-    ) -> tuple[Account | None, Membership | None]:
-        """The account and the user's membership on it (each ``None`` if there is none), in one read."""
-        ...
-
-    def memberships_of_account(self, account_id: str) -> list[Membership]:
-        """Every membership on the account, in the order they were created."""
-        ...
-
-    # uniqueness claims for org and bank numbers
     def claim_number(self, kind: NumberKind, number: str, account_id: str, owner_id: str) -> None:
         """Record that ``account_id`` (owned by ``owner_id``) uses ``number``.
 
@@ -206,34 +168,82 @@ class Transaction(Protocol):
         """Change the owner recorded for ``number`` (on transfer of its only account)."""
         ...
 
-    # invitations
-    def add_invitation(self, invitation: Invitation) -> None:
+
+class Memberships(Protocol):
+    """Who has which role on which account."""
+
+    def add(self, membership: Membership) -> None:
+        """Insert a membership; raise ``AlreadyMember`` if the user already has one there."""
+        ...
+
+    def remove(self, account_id: str, user_id: str) -> bool:
+        """Delete a membership that is not the owner's; whether one was deleted (atomic).
+
+        The owner's membership is never deleted: ownership moves with
+        :meth:`transfer_ownership` only.
+        """
+        ...
+
+    def transfer_ownership(self, account_id: str, from_user_id: str, to_user_id: str) -> bool:
+        """Make ``to_user_id`` (a member) the owner and ``from_user_id`` (the owner) a MEMBER.
+
+        Atomic, together with the account's ``owner_id``: returns ``False``
+        and changes nothing unless ``from_user_id`` is the owner and
+        ``to_user_id`` another member at that moment, so an account has
+        exactly one OWNER whatever runs concurrently.
+        """
+        ...
+
+    def get(self, account_id: str, user_id: str) -> Membership | None:
+        """The user's membership on the account, or ``None``."""
+        ...
+
+    def with_account(self, account_id: str, user_id: str) -> tuple[Account | None, Membership | None]:
+        """The account and the user's membership on it (each ``None`` if there is none), in one read."""
+        ...
+
+    def of_account(self, account_id: str) -> list[Membership]:
+        """Every membership on the account, in the order they were created."""
+        ...
+
+
+class Invitations(Protocol):
+    """Invitations to an account, found by id or by the hash of their token."""
+
+    def add(self, invitation: Invitation) -> None:
         """Insert an invitation."""
         ...
 
-    def save_invitation(self, invitation: Invitation) -> None:
-        """Replace an existing invitation's record."""
-        ...
-
-    def get_invitation(self, invitation_id: str) -> Invitation | None:
+    def get(self, invitation_id: str) -> Invitation | None:
         """The invitation with this id, or ``None``."""
         ...
 
-    def invitation_by_token_hash(self, token_hash: str) -> Invitation | None:
+    def accept(self, invitation_id: str, token_hash: str, user_id: str) -> bool:
+        """Mark the invitation accepted by ``user_id``, if it is still pending with this token hash.
+
+        Atomic: of any number of concurrent calls for one invitation at most
+        one returns ``True``; ``False`` (nothing changed) when it was accepted,
+        revoked or re-sent with a new token meanwhile.
+        """
+        ...
+
+    def revoke(self, invitation_id: str) -> bool:
+        """Mark the invitation revoked if it is still pending; whether it was (atomic, as :meth:`accept`)."""
+        ...
+
+    def renew(self, invitation_id: str, token_hash: str, expires_at: datetime) -> bool:
+        """Give a pending invitation a new token hash and expiry; whether it was pending (atomic)."""
+        ...
+
+    def by_token_hash(self, token_hash: str) -> Invitation | None:
         """The invitation whose token hashes to ``token_hash``, or ``None``."""
         ...
 
-    # audit trail
-    def add_audit(self, event: AuditEvent) -> None:
-        """Append an event to the account's audit trail."""
-        ...
 
-    def audit_of_account(self, account_id: str) -> list[AuditEvent]:
-        """The account's audit trail, oldest first."""
-        ...
+class Invoices(Protocol):
+    """The number series, invoices and credit notes, and each customer's balance ledger."""
 
-    # invoice series, invoices and the balance ledger
-    def get_series(self, account_id: str) -> Series:
+    def series(self, account_id: str) -> Series:
         """The account's series (created with the account)."""
         ...
 
@@ -241,32 +251,47 @@ class Transaction(Protocol):
         """Replace the account's series configuration."""
         ...
 
-    def allocate_sequence(self, account_id: str) -> int:
-        """Take the next sequence of the account's series, locking it until the transaction ends."""
-        ...
+    def lock_series(self, account_id: str) -> Series:
+        """The account's series, locked until the transaction ends (another ``add_numbered`` waits).
 
-    def add_invoice(self, invoice: Invoice) -> None:
-        """Insert an issued invoice or credit note."""
-        ...
-
-    def add_invoice_numbered(self, invoice: Invoice) -> Invoice:
-        """Number ``invoice`` from its account's series and insert it; returns it as stored.
-
-        The same as ``allocate_sequence(invoice.account_id)``, then
-        ``add_invoice`` with that ``sequence`` and its ``number`` formatted by
-        the series (the invoice's own ``sequence`` and ``number`` are
-        ignored); raises ``NotFound`` if the account has no series. The
-        series stays locked until the transaction ends, so a store should do
-        this in as few round trips as it can (the SQL store on PostgreSQL: one
-        statement).
+        For reads that must not change before the number is taken, such as a
+        customer's balance applied to the invoice.
         """
         ...
 
-    def get_invoice(self, invoice_id: str) -> Invoice | None:
+    def add_numbered(self, invoice: Invoice, messages: Sequence[OutboxMessage] = ()) -> Invoice:
+        """Number ``invoice`` from its account's series, insert it and queue ``messages``; returns it as stored.
+
+        The one way an invoice or credit note gets its number. The store takes
+        the series' next sequence (``Series.taken``) and formats the number
+        with ``Series.format`` (the invoice's own ``sequence`` and ``number``
+        are ignored); ``messages`` are the invoice's new outbox entries, added
+        as :meth:`Outbox.add` does. Raises ``NotFound`` if the account has no
+        series. Numbers are gapless: a rolled-back transaction gives its
+        number back.
+
+        The series stays locked until the transaction ends, so a store may do
+        this in as few round trips as it can. When it is the unit of work's
+        first write, a store may run it as one statement that commits on its
+        own (the SQL store on PostgreSQL does); so call it as the unit of
+        work's last write.
+        """
+        ...
+
+    def get(self, invoice_id: str) -> Invoice | None:
         """The invoice with this id, or ``None``."""
         ...
 
-    def invoices_of_account(self, account_id: str) -> Iterator[Invoice]:
+    def lock(self, invoice_id: str) -> Invoice | None:
+        """The invoice, locked until the transaction ends (another ``lock`` of it waits), or ``None``.
+
+        Crediting locks the invoice it credits, so that two credit notes of
+        one invoice are made one after the other and never credit more than
+        its total.
+        """
+        ...
+
+    def of_account(self, account_id: str) -> Iterator[Invoice]:
         """The account's invoices and credit notes in sequence order.
 
         The iterator reads lazily (a SQL store a page at a time), so it is
@@ -292,28 +317,31 @@ class Transaction(Protocol):
         """The sum of the ledger entries in ``currency``."""
         ...
 
-    # subscriptions and usage
-    def add_subscription(self, subscription: Subscription) -> None:
+
+class Subscriptions(Protocol):
+    """Subscriptions, their usage and what the billing run has billed."""
+
+    def add(self, subscription: Subscription) -> None:
         """Insert a subscription."""
         ...
 
-    def save_subscription(self, subscription: Subscription) -> None:
+    def save(self, subscription: Subscription) -> None:
         """Replace an existing subscription's record."""
         ...
 
-    def get_subscription(self, subscription_id: str) -> Subscription | None:
+    def get(self, subscription_id: str) -> Subscription | None:
         """The subscription with this id, or ``None``."""
         ...
 
-    def subscriptions_of_account(self, account_id: str) -> list[Subscription]:
+    def of_account(self, account_id: str) -> list[Subscription]:
         """The subscriptions the account provides or is the customer of, in order of id."""
         ...
 
-    def has_subscription(self, provider_id: str, customer_id: str) -> bool:
+    def exists_between(self, provider_id: str, customer_id: str) -> bool:
         """Whether any subscription (ended ones included) bills ``customer_id`` for ``provider_id``."""
         ...
 
-    def due_subscription_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
+    def due_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
         """Up to ``limit`` ids (ascending, above ``after``) of subscriptions with work due by ``as_of``.
 
         A plain read, without locks: several workers may list the same ids.
@@ -321,7 +349,7 @@ class Transaction(Protocol):
         """
         ...
 
-    def lock_next_due_subscription(self, as_of: date, after: str | None) -> Subscription | None:
+    def lock_next_due(self, as_of: date, after: str | None) -> Subscription | None:
         """Lock and return the first subscription (by id, above ``after``) with work due by ``as_of``.
 
         Only subscriptions no other transaction holds are considered: one
@@ -332,7 +360,7 @@ class Transaction(Protocol):
         """
         ...
 
-    def lock_subscription(self, subscription_id: str, *, wait: bool = False) -> Subscription | None:
+    def lock(self, subscription_id: str, *, wait: bool = False) -> Subscription | None:
         """Lock the subscription until the transaction ends and return it as committed now.
 
         ``None`` if there is no such subscription or, with ``wait=False``,
@@ -352,7 +380,7 @@ class Transaction(Protocol):
         """The subscription's usage with ``start <= on < end``, in the order recorded."""
         ...
 
-    def add_billing_mark(self, subscription_id: str, due: date, invoice_id: str | None) -> None:
+    def mark_billed(self, subscription_id: str, due: date, invoice_id: str | None) -> None:
         """Record that the subscription was billed for ``due``; raise ``AlreadyBilled`` if it was.
 
         Atomic, also against a concurrent mark of the same (subscription, due)
@@ -360,12 +388,15 @@ class Transaction(Protocol):
         """
         ...
 
-    # the outbox
-    def add_outbox(self, message: OutboxMessage) -> bool:
+
+class Outbox(Protocol):
+    """E-mails queued in the transaction of the change they report, and their delivery state."""
+
+    def add(self, message: OutboxMessage) -> bool:
         """Queue a message; ``False`` (and nothing queued) if its key is already in the outbox."""
         ...
 
-    def save_outbox(self, message: OutboxMessage) -> None:
+    def save(self, message: OutboxMessage) -> None:
         """Replace a queued message's delivery state, and with it any claim on it.
 
         The delivery state is ``next_attempt_at``, ``attempts``,
@@ -380,11 +411,11 @@ class Transaction(Protocol):
         """
         ...
 
-    def get_outbox(self, message_id: str) -> OutboxMessage | None:
+    def get(self, message_id: str) -> OutboxMessage | None:
         """The outbox entry with this id, or ``None``."""
         ...
 
-    def due_outbox(self, now: datetime, limit: int) -> list[OutboxMessage]:
+    def due(self, now: datetime, limit: int) -> list[OutboxMessage]:
         """Up to ``limit`` unsent messages whose next attempt is due at ``now``, oldest first.
 
         A plain read: it claims nothing. Claimed messages are not due until
@@ -392,7 +423,7 @@ class Transaction(Protocol):
         """
         ...
 
-    def claim_outbox(
+    def claim(
         self, now: datetime, limit: int, lease_until: datetime, *, message_id: str | None = None
     ) -> list[OutboxMessage]:
         """Take up to ``limit`` due, unsent messages for this worker until ``lease_until``.
@@ -410,6 +441,104 @@ class Transaction(Protocol):
         """
         ...
 
-    def outbox_of_invoice(self, invoice_id: str) -> list[OutboxMessage]:
+    def of_invoice(self, invoice_id: str) -> list[OutboxMessage]:
         """The messages queued for an invoice."""
         ...
+
+
+class Audit(Protocol):
+    """The audit trail of each account."""
+
+    def add(self, event: AuditEvent) -> None:
+        """Append an event to the account's audit trail."""
+        ...
+
+    def of_account(self, account_id: str) -> list[AuditEvent]:
+        """The account's audit trail, oldest first."""
+        ...
+
+
+class IdempotencyRecord(Protocol):
+    """A claimed idempotency key: what the first call was (``fingerprint``) and what it made (``result``)."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def result(self) -> str | None: ...
+
+
+class Idempotency(Protocol):
+    """Keys that make a call happen once: an issue's idempotency key, a usage event's key."""
+
+    def claim(self, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
+        """Claim ``key`` in ``scope`` for a call whose arguments hash to ``fingerprint``.
+
+        ``None`` when this transaction claimed it now (a concurrent claim of
+        the same key waits until this transaction ends, then sees it); else
+        the record of the call that claimed it first. Atomic: of concurrent
+        claims of one key, exactly one gets ``None``.
+        """
+        ...
+
+    def complete(self, scope: str, key: str, result: str) -> None:
+        """Record what the call that claimed ``key`` made (an id)."""
+        ...
+
+
+class Transaction(Protocol):
+    """One unit of work on a :class:`Store`: its repositories. Reads see the transaction's own writes.
+
+    Each repository is a small protocol of its own, with its own conformance
+    test class in :mod:`tenantbill.testing.store`, so an adapter can be
+    written and checked one repository at a time.
+    """
+
+    @property
+    def users(self) -> Users:
+        """The users repository of this unit of work."""
+        ...
+
+    @property
+    def accounts(self) -> Accounts:
+        """The accounts repository of this unit of work."""
+        ...
+
+    @property
+    def memberships(self) -> Memberships:
+        """The memberships repository of this unit of work."""
+        ...
+
+    @property
+    def invitations(self) -> Invitations:
+        """The invitations repository of this unit of work."""
+        ...
+
+    @property
+    def invoices(self) -> Invoices:
+        """The invoices repository of this unit of work."""
+        ...
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        """The subscriptions repository of this unit of work."""
+        ...
+
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox repository of this unit of work."""
+        ...
+
+    @property
+    def idempotency(self) -> Idempotency:
+        """The idempotency keys of this unit of work."""
+        ...
+
+    @property
+    def audit(self) -> Audit:
+        """The audit repository of this unit of work."""
+        ...
+
+
+UnitOfWork = Transaction
+"""The unit of work of a :class:`Store` (another name for :class:`Transaction`)."""

@@ -7,6 +7,7 @@ import hmac
 import secrets
 from datetime import datetime
 from email.message import EmailMessage
+from typing import NoReturn
 
 import attrs
 
@@ -63,8 +64,8 @@ class AccessService:
         address = Email.parse(email).value
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.MANAGE_INVITATIONS)
-            existing = tx.user_by_email(address)
-            if existing is not None and tx.get_membership(account_id, existing.id) is not None:
+            existing = tx.users.by_email(address)
+            if existing is not None and tx.memberships.get(account_id, existing.id) is not None:
                 raise AlreadyMember(f"{address} is already a member of this account")
             now = self._ctx.now()
             token = secrets.token_urlsafe(32)
@@ -78,7 +79,7 @@ class AccessService:
                 created_at=now,
                 expires_at=now + self._ctx.invitation_ttl,
             )
-            tx.add_invitation(invitation)
+            tx.invitations.add(invitation)
             key = invitation_key(invitation.id, invitation.token_hash)
             outbox_id = self._queue_invitation(tx, invitation, token, key)
             _audit(tx, invitation.account_id, actor_id, "invited", address, role.value, now)
@@ -95,7 +96,8 @@ class AccessService:
             invitation = attrs.evolve(
                 old, token_hash=hash_token(token), expires_at=now + self._ctx.invitation_ttl
             )
-            tx.save_invitation(invitation)
+            if not tx.invitations.renew(invitation.id, invitation.token_hash, invitation.expires_at):
+                _refuse_not_pending(tx, old.id)
             _drop_email(tx, self._ctx, old, "a new invitation e-mail replaced it")
             key = invitation_key(invitation.id, invitation.token_hash)
             outbox_id = self._queue_invitation(tx, invitation, token, key)
@@ -111,8 +113,9 @@ class AccessService:
         with self._ctx.store.transaction() as tx:
             invitation = _invitation_for(tx, actor_id, invitation_id)
             _require_pending(invitation)
+            if not tx.invitations.revoke(invitation.id):
+                _refuse_not_pending(tx, invitation.id)
             invitation = attrs.evolve(invitation, state=InvitationState.REVOKED)
-            tx.save_invitation(invitation)
             _drop_email(tx, self._ctx, invitation, "the invitation was revoked")
             _audit(
                 tx,
@@ -135,7 +138,7 @@ class AccessService:
             raise NotFound("this invitation link is not valid")
         token_hash = hash_token(token)
         with self._ctx.store.transaction() as tx:
-            invitation = tx.invitation_by_token_hash(token_hash)
+            invitation = tx.invitations.by_token_hash(token_hash)
             if invitation is None or not hmac.compare_digest(invitation.token_hash, token_hash):
                 raise NotFound("this invitation link is not valid (it may have been re-sent with a new one)")
             _require_pending(invitation)
@@ -150,13 +153,16 @@ class AccessService:
                     raise InvalidInput("new_user must be a tenantbill.NewUser")
                 user = create_user(tx, new_user.name, new_user.email)
             else:
-                found = tx.get_user(user_id) if is_id(user_id) else None
+                found = tx.users.get(user_id) if is_id(user_id) else None
                 if found is None:
                     raise NotFound(f"there is no user {shown(user_id)}")
                 user = found
+            # Accepting first: of concurrent accepts exactly one gets here (the others are refused
+            # and roll back any user they created).
+            if not tx.invitations.accept(invitation.id, token_hash, user.id):
+                _refuse_not_pending(tx, invitation.id)
             membership = Membership(invitation.account_id, user.id, invitation.role)
-            tx.add_membership(membership)
-            tx.save_invitation(attrs.evolve(invitation, state=InvitationState.ACCEPTED, accepted_by=user.id))
+            tx.memberships.add(membership)
             _drop_email(tx, self._ctx, invitation, "the invitation was accepted")
             _audit(
                 tx,
@@ -173,26 +179,32 @@ class AccessService:
         """Remove another member (owner only). The owner cannot be removed."""
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.REMOVE_MEMBER)
-            target = tx.get_membership(account_id, user_id) if is_id(user_id) else None
+            target = tx.memberships.get(account_id, user_id) if is_id(user_id) else None
             if target is None:
                 raise NotFound(f"user {shown(user_id)} is not a member of this account")
             if target.role is Role.OWNER:
                 raise OwnerCannotLeave(
                     "the owner cannot be removed; transfer ownership to another member first"
                 )
-            tx.remove_membership(account_id, user_id)
+            if not tx.memberships.remove(account_id, user_id):  # became the owner meanwhile
+                raise OwnerCannotLeave(
+                    "the owner cannot be removed; transfer ownership to another member first"
+                )
             _audit(tx, account_id, actor_id, "removed", user_id, target.role.value, self._ctx.now())
 
     def leave(self, actor_id: str, account_id: str) -> None:
         """Leave an account. The owner cannot leave; transfer ownership first."""
         with self._ctx.store.transaction() as tx:
-            membership = tx.get_membership(account_id, actor_id) if is_id(actor_id) else None
+            membership = tx.memberships.get(account_id, actor_id) if is_id(actor_id) else None
             if membership is not None and membership.role is Role.OWNER:
                 raise OwnerCannotLeave(
                     "the owner cannot leave the account; transfer ownership to another member first"
                 )
             authorize(tx, actor_id, account_id, Action.LEAVE)
-            tx.remove_membership(account_id, actor_id)
+            if not tx.memberships.remove(account_id, actor_id):  # became the owner meanwhile
+                raise OwnerCannotLeave(
+                    "the owner cannot leave the account; transfer ownership to another member first"
+                )
             _audit(tx, account_id, actor_id, "left", actor_id, "", self._ctx.now())
 
     def transfer_ownership(self, actor_id: str, account_id: str, to_user_id: str) -> Membership:
@@ -203,17 +215,20 @@ class AccessService:
         """
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.TRANSFER_OWNERSHIP)
-            target = tx.get_membership(account_id, to_user_id) if is_id(to_user_id) else None
+            target = tx.memberships.get(account_id, to_user_id) if is_id(to_user_id) else None
             if target is None:
                 raise NotFound(f"user {shown(to_user_id)} is not a member of this account; invite them first")
             if target.role is Role.OWNER:
                 raise InvalidInput("that user already owns the account")
+            if not tx.memberships.transfer_ownership(account_id, actor_id, to_user_id):
+                # Another call changed the account's people first (a concurrent transfer, say).
+                raise PermissionDenied(
+                    "ownership changed while this call ran: you are no longer the owner, or that "
+                    "user is no longer a member; reload the account's members and try again"
+                )
             account = load_account(tx, account_id)
             _move_number_claims(tx, account.id, account.org_number, account.bank_account, to_user_id)
-            tx.save_account(attrs.evolve(account, owner_id=to_user_id))
-            tx.save_membership(Membership(account_id, actor_id, Role.MEMBER))
             new_owner = Membership(account_id, to_user_id, Role.OWNER)
-            tx.save_membership(new_owner)
             _audit(tx, account_id, actor_id, "ownership_transferred", to_user_id, "", self._ctx.now())
             return new_owner
 
@@ -221,13 +236,13 @@ class AccessService:
         """Everyone with access to the account, with their roles."""
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_MEMBERS)
-            return tx.memberships_of_account(account_id)
+            return tx.memberships.of_account(account_id)
 
     def audit(self, actor_id: str, account_id: str) -> list[AuditEvent]:
         """The account's access changes, oldest first (owner only)."""
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_AUDIT)
-            return tx.audit_of_account(account_id)
+            return tx.audit.of_account(account_id)
 
     def _queue_invitation(self, tx: Transaction, invitation: Invitation, token: str, key: str) -> str:
         from tenantbill.render.mail import invitation_message
@@ -250,10 +265,10 @@ def _invitation_for(tx: Transaction, actor_id: str, invitation_id: str) -> Invit
     An unknown id and another account's invitation get the same
     :class:`PermissionDenied`, so invitation ids cannot be probed.
     """
-    invitation = tx.get_invitation(invitation_id) if is_id(invitation_id) else None
+    invitation = tx.invitations.get(invitation_id) if is_id(invitation_id) else None
     membership = None
     if invitation is not None and is_id(actor_id):
-        membership = tx.get_membership(invitation.account_id, actor_id)
+        membership = tx.memberships.get(invitation.account_id, actor_id)
     if invitation is None or membership is None:
         raise PermissionDenied(
             f"you cannot manage invitation {shown(invitation_id)}: it does not exist or belongs to an "
@@ -266,6 +281,14 @@ def _invitation_for(tx: Transaction, actor_id: str, invitation_id: str) -> Invit
 def _drop_email(tx: Transaction, ctx: Context, invitation: Invitation, reason: str) -> None:
     """Drop the invitation's e-mail for its current token if it has not gone out (its token then dies)."""
     drop_queued(tx, ctx, invitation_key(invitation.id, invitation.token_hash), reason)
+
+
+def _refuse_not_pending(tx: Transaction, invitation_id: str) -> NoReturn:
+    """Raise why the invitation is no longer pending (another call changed it first)."""
+    now = tx.invitations.get(invitation_id)
+    if now is not None:
+        _require_pending(now)
+    raise NotFound("this invitation link is not valid (it may have been re-sent with a new one)")
 
 
 def _require_pending(invitation: Invitation) -> None:
@@ -281,7 +304,7 @@ def _move_number_claims(
     for kind, number, label in (("org", org, "org number"), ("bank", bank, "bank account")):
         if number is None:
             continue
-        others = [a for a in tx.number_holders(kind, number) if a != account_id]
+        others = [a for a in tx.accounts.number_holders(kind, number) if a != account_id]
         if others:
             raise number_taken(
                 kind,
@@ -289,7 +312,7 @@ def _move_number_claims(
                 "same owner, and two owners may not share a number; change one account's "
                 f"{label} first",
             )
-        tx.set_number_owner(kind, number, new_owner)
+        tx.accounts.set_number_owner(kind, number, new_owner)
 
 
 def _audit(
@@ -301,4 +324,4 @@ def _audit(
     detail: str,
     now: datetime,
 ) -> None:
-    tx.add_audit(AuditEvent(account_id, now, actor_id, action, target, detail))
+    tx.audit.add(AuditEvent(account_id, now, actor_id, action, target, detail))

@@ -52,9 +52,9 @@ def _parse_numbers(org_number: object, bank_account: object) -> dict[str, str | 
 def claim_numbers(tx: Transaction, account: Account) -> None:
     """Claim the account's org and bank numbers for its owner (raises if taken)."""
     if account.org_number is not None:
-        tx.claim_number("org", account.org_number, account.id, account.owner_id)
+        tx.accounts.claim_number("org", account.org_number, account.id, account.owner_id)
     if account.bank_account is not None:
-        tx.claim_number("bank", account.bank_account, account.id, account.owner_id)
+        tx.accounts.claim_number("bank", account.bank_account, account.id, account.owner_id)
 
 
 def create_user(tx: Transaction, name: object, email: object) -> User:
@@ -62,7 +62,7 @@ def create_user(tx: Transaction, name: object, email: object) -> User:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput("a user needs a name (non-empty text)")
     user = User(id=new_id(), name=name.strip(), email=Email.parse(email).value)
-    tx.add_user(user)
+    tx.users.add(user)
     return user
 
 
@@ -102,7 +102,7 @@ class AccountService:
         fields = validate_setup(name=name, **_only_setup(setup))
         numbers = _parse_numbers(org_number, bank_account)
         with self._ctx.store.transaction() as tx:
-            if not is_id(actor_id) or tx.get_user(actor_id) is None:
+            if not is_id(actor_id) or tx.users.get(actor_id) is None:
                 raise NotFound(f"there is no user {shown(actor_id)}")
             return self._insert(tx, actor_id, fields, numbers)
 
@@ -110,8 +110,8 @@ class AccountService:
         self, tx: Transaction, owner_id: str, fields: dict[str, Any], numbers: dict[str, str | None]
     ) -> Account:
         account = Account(id=new_id(), owner_id=owner_id, **{**fields, **numbers})
-        tx.add_account(account)
-        tx.add_membership(Membership(account.id, owner_id, Role.OWNER))
+        tx.accounts.add(account)
+        tx.memberships.add(Membership(account.id, owner_id, Role.OWNER))
         claim_numbers(tx, account)
         return account
 
@@ -124,7 +124,7 @@ class AccountService:
     def of_user(self, user_id: str) -> list[Account]:
         """Every account the user belongs to, for switching between them."""
         with self._ctx.store.transaction() as tx:
-            return tx.accounts_of_user(user_id) if is_id(user_id) else []
+            return tx.accounts.of_user(user_id) if is_id(user_id) else []
 
     def update(
         self,
@@ -153,11 +153,11 @@ class AccountService:
             old = load_account(tx, account_id)
             new = attrs.evolve(old, **changes)
             _reclaim(tx, old, new)
-            tx.save_account(new)
+            tx.accounts.save(new)
             changed = sorted(key for key, value in changes.items() if getattr(old, key) != value)
             if changed:
                 kind = "invoice_setup_changed" if _INVOICE_SETUP & set(changed) else "details_changed"
-                tx.add_audit(
+                tx.audit.add(
                     AuditEvent(account_id, self._ctx.now(), actor_id, kind, account_id, ", ".join(changed))
                 )
             return new
@@ -171,11 +171,11 @@ class AccountService:
             authorize(tx, actor_id, account_id, Action.EDIT_COMPANY_DETAILS)
             old = load_account(tx, account_id)
             account = attrs.evolve(old, invoice_recipients=tuple(parsed.values()))
-            tx.save_account(account)
+            tx.accounts.save(account)
             if account.invoice_recipients != old.invoice_recipients:
                 detail = ", ".join(account.invoice_recipients)
                 now = self._ctx.now()
-                tx.add_audit(
+                tx.audit.add(
                     AuditEvent(account_id, now, actor_id, "invoice_recipients_changed", account_id, detail)
                 )
             return account
@@ -196,9 +196,9 @@ def _reclaim(tx: Transaction, old: Account, new: Account) -> None:
         if before == after:
             continue
         if before is not None:
-            tx.release_number(kind, before, old.id)
+            tx.accounts.release_number(kind, before, old.id)
         if after is not None:
-            tx.claim_number(kind, after, new.id, new.owner_id)
+            tx.accounts.claim_number(kind, after, new.id, new.owner_id)
 
 
 class UserService:
@@ -210,7 +210,7 @@ class UserService:
     def get(self, user_id: str) -> User:
         """The user, or :class:`NotFound`."""
         with self._ctx.store.transaction() as tx:
-            user = tx.get_user(user_id) if is_id(user_id) else None
+            user = tx.users.get(user_id) if is_id(user_id) else None
             if user is None:
                 raise NotFound(f"there is no user {shown(user_id)}")
             return user
@@ -220,9 +220,9 @@ class UserService:
         if not isinstance(enabled, bool):
             raise InvalidInput("enabled must be True or False")
         with self._ctx.store.transaction() as tx:
-            user = tx.get_user(user_id) if is_id(user_id) else None
+            user = tx.users.get(user_id) if is_id(user_id) else None
             if user is None:
                 raise NotFound(f"there is no user {shown(user_id)}")
             user = attrs.evolve(user, invoice_emails=enabled)
-            tx.save_user(user)
+            tx.users.save(user)
             return user

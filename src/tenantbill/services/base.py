@@ -57,7 +57,7 @@ class Context:
 
 def load_account(tx: Transaction, account_id: str) -> Account:
     """The account, or :class:`NotFound`."""
-    account = tx.get_account(account_id) if is_id(account_id) else None
+    account = tx.accounts.get(account_id) if is_id(account_id) else None
     if account is None:
         raise NotFound(f"there is no account {shown(account_id)}")
     return account
@@ -73,7 +73,7 @@ def authorize(tx: Transaction, actor_id: str, account_id: str, action: Action) -
     A user with no membership gets :class:`PermissionDenied` whether or not the
     account exists, so ids of other tenants' accounts cannot be probed.
     """
-    membership = tx.get_membership(account_id, actor_id) if is_id(actor_id) and is_id(account_id) else None
+    membership = tx.memberships.get(account_id, actor_id) if is_id(actor_id) and is_id(account_id) else None
     check(membership, action, account_id=_named(account_id))
     if membership is None:  # pragma: no cover - check() raised already
         raise PermissionDenied(f"you are not a member of account {account_id}")
@@ -87,7 +87,7 @@ def authorized_account(tx: Transaction, actor_id: str, account_id: str, action: 
     """
     if not is_id(actor_id) or not is_id(account_id):
         check(None, action, account_id=_named(account_id))
-    account, membership = tx.account_and_membership(account_id, actor_id)
+    account, membership = tx.memberships.with_account(account_id, actor_id)
     check(membership, action, account_id=account_id)
     if account is None:  # pragma: no cover - a membership has its account
         raise NotFound(f"there is no account {shown(account_id)}")

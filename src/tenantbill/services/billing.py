@@ -98,7 +98,7 @@ class SubscriptionService:
                 plans=(PlanChange(anchor, plan),),
                 fee_anchor=anchor,
             )
-            tx.add_subscription(subscription)
+            tx.subscriptions.add(subscription)
             return subscription
 
     def get(self, actor_id: str, subscription_id: str) -> Subscription:
@@ -114,7 +114,7 @@ class SubscriptionService:
         """The account's subscriptions, as provider or as customer, oldest first."""
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
-            return tx.subscriptions_of_account(account_id)
+            return tx.subscriptions.of_account(account_id)
 
     def record_usage(
         self,
@@ -158,7 +158,7 @@ class SubscriptionService:
                 vat_rate=parse_vat_rate(rate),
                 recorded_at=self._ctx.now(),
             )
-            tx.add_usage(usage)
+            tx.subscriptions.add_usage(usage)
             return usage
 
     def change_plan(
@@ -231,7 +231,7 @@ class SubscriptionService:
                         old_plan,
                     )
                 changed = attrs.evolve(subscription, plans=plans, fee_anchor=on, fee_n=0)
-            tx.save_subscription(changed)
+            tx.subscriptions.save(changed)
             return changed
 
     def cancel(
@@ -249,7 +249,7 @@ class SubscriptionService:
             on = max(self._on(at, provider.timezone), subscription.anchor)
             end = subscription.plan.cycle.period_containing(subscription.fee_anchor, on).end
             changed = attrs.evolve(subscription, cancel_at=end)
-            tx.save_subscription(changed)
+            tx.subscriptions.save(changed)
             return changed
 
     def _on(self, at: datetime | date | None, timezone: str) -> date:
@@ -263,7 +263,7 @@ class SubscriptionService:
         self, tx: Transaction, sub: Subscription, on: date, item: str, amount: Decimal, plan: Plan
     ) -> None:
         if amount:
-            tx.add_usage(
+            tx.subscriptions.add_usage(
                 Usage(new_id(), sub.id, on, item, Decimal(1), amount, plan.vat_rate, self._ctx.now())
             )
 
@@ -282,11 +282,11 @@ def _is_due(subscription: Subscription, as_of: date) -> bool:
 def _membership(tx: Transaction, actor_id: object, account_id: object) -> Membership | None:
     if not is_id(actor_id) or not is_id(account_id):
         return None
-    return tx.get_membership(account_id, actor_id)
+    return tx.memberships.get(account_id, actor_id)
 
 
 def _denied_unless_exists(tx: Transaction, account_id: object, verb: str) -> Account:
-    account = tx.get_account(account_id) if is_id(account_id) else None
+    account = tx.accounts.get(account_id) if is_id(account_id) else None
     if account is None:
         raise PermissionDenied(f"you cannot {verb} account {shown(account_id)}: there is no such account")
     return account
@@ -302,7 +302,7 @@ def _visible(
     (the customer's OWNER or BILLING user), unless ``provider_only``. Unknown
     and foreign ids are refused alike, so ids cannot be probed.
     """
-    subscription = tx.get_subscription(subscription_id) if is_id(subscription_id) else None
+    subscription = tx.subscriptions.get(subscription_id) if is_id(subscription_id) else None
     if subscription is not None:
         if allowed(_membership(tx, actor_id, subscription.provider_id), action):
             return subscription
@@ -327,9 +327,9 @@ def _load(tx: Transaction, subscription_id: str, *, lock: bool = False) -> Subsc
     if not is_id(subscription_id):
         subscription = None
     elif lock:
-        subscription = tx.lock_subscription(subscription_id, wait=True)
+        subscription = tx.subscriptions.lock(subscription_id, wait=True)
     else:
-        subscription = tx.get_subscription(subscription_id)
+        subscription = tx.subscriptions.get(subscription_id)
     if subscription is None:
         raise NotFound(f"there is no subscription {shown(subscription_id)}")
     return subscription
@@ -418,7 +418,7 @@ class BillingService:
         after = None
         while True:
             with self._ctx.store.transaction() as tx:
-                page = tx.due_subscription_ids(as_of, after, _PAGE)
+                page = tx.subscriptions.due_ids(as_of, after, _PAGE)
             if not page:
                 break
             for subscription_id in page:
@@ -461,7 +461,7 @@ class BillingService:
                 seen = _Seen()
                 cursor, provider = after, None
                 while len(taken) < _SUBSCRIPTIONS_PER_TRANSACTION:
-                    subscription = tx.lock_next_due_subscription(as_of, cursor)
+                    subscription = tx.subscriptions.lock_next_due(as_of, cursor)
                     if subscription is None:
                         break
                     if provider is not None and subscription.provider_id != provider:
@@ -496,7 +496,7 @@ class BillingService:
         while True:
             try:
                 with self._ctx.store.transaction() as tx:
-                    subscription = tx.lock_subscription(subscription_id, wait=wait)
+                    subscription = tx.subscriptions.lock(subscription_id, wait=wait)
                     if subscription is None:
                         return
                     if not _is_due(subscription, as_of):
@@ -553,7 +553,7 @@ class BillingService:
             fee_n += 1
         if sub.next_usage_date == due:
             usage_period = sub.usage_period(sub.usage_n)
-            usage = usage_lines(tx.usage_between(sub.id, usage_period.start, usage_period.end))
+            usage = usage_lines(tx.subscriptions.usage_between(sub.id, usage_period.start, usage_period.end))
             if usage and period is None:
                 period, cycle = usage_period, BillingCycle.MONTHLY
             lines.extend(usage)
@@ -564,7 +564,7 @@ class BillingService:
             # Only credits this period (say, the unused part of a plan left for a free one):
             # no invoice; what the customer is owed goes on its balance, for the next invoice.
             currency = sub.plan.currency
-            tx.add_ledger_entry(
+            tx.invoices.add_ledger_entry(
                 LedgerEntry(
                     id=new_id(),
                     account_id=sub.provider_id,
@@ -601,7 +601,7 @@ class BillingService:
                 subscription_id=sub.id,
                 recipients=recipients,
             )
-        tx.add_billing_mark(sub.id, due, None if invoice is None else invoice.id)
+        tx.subscriptions.mark_billed(sub.id, due, None if invoice is None else invoice.id)
         billed = attrs.evolve(sub, fee_n=fee_n, usage_n=usage_n)
-        tx.save_subscription(billed)
+        tx.subscriptions.save(billed)
         return invoice, billed

@@ -106,7 +106,7 @@ def queue_message(tx: Transaction, ctx: Context, *, key: str, recipient: str, me
         next_attempt_at=now,
         payload=message.as_bytes(policy=email.policy.SMTP),
     )
-    tx.add_outbox(entry)
+    tx.outbox.add(entry)
     return entry.id
 
 
@@ -134,10 +134,10 @@ def drop_queued(tx: Transaction, ctx: Context, key: str, reason: str) -> bool:
     ``last_error`` ("not sent: <reason>"). False if there is no such
     message or it is sent or dropped already.
     """
-    entry = tx.get_outbox(outbox_id(key))
+    entry = tx.outbox.get(outbox_id(key))
     if entry is None or entry.key != key or entry.done:
         return False
-    tx.save_outbox(_dropped(entry, reason, ctx.now()))
+    tx.outbox.save(_dropped(entry, reason, ctx.now()))
     return True
 
 
@@ -150,7 +150,7 @@ def _withdrawn(tx: Transaction, entry: OutboxMessage, now: datetime) -> str | No
     invitation_id = invitation_of_key(entry.key)
     if invitation_id is None:
         return None
-    invitation = tx.get_invitation(invitation_id)
+    invitation = tx.invitations.get(invitation_id)
     if invitation is None:
         return "the invitation no longer exists"
     if invitation.state is InvitationState.REVOKED:
@@ -171,11 +171,11 @@ def _load_batch(
     for entry in entries:
         reason = _withdrawn(tx, entry, now)
         if reason is not None:
-            tx.save_outbox(_dropped(entry, reason, now))
+            tx.outbox.save(_dropped(entry, reason, now))
             continue
         kept.append(entry)
         if entry.invoice_id is not None and entry.invoice_id not in invoices:
-            invoices[entry.invoice_id] = tx.get_invoice(entry.invoice_id)
+            invoices[entry.invoice_id] = tx.invoices.get(entry.invoice_id)
     return [(entry, invoices.get(entry.invoice_id or "")) for entry in kept], len(entries) - len(kept)
 
 
@@ -206,7 +206,7 @@ def _record(ctx: Context, outcomes: list[tuple[OutboxMessage, str | None]]) -> N
     now = ctx.now()
     with ctx.store.transaction() as tx:
         for entry, error in outcomes:
-            tx.save_outbox(_outcome(entry, error, now))
+            tx.outbox.save(_outcome(entry, error, now))
 
 
 def deliver(
@@ -226,7 +226,7 @@ def deliver(
     while True:
         now = ctx.now()
         with ctx.store.transaction() as tx:
-            claimed = tx.claim_outbox(now, _BATCH, now + lease)
+            claimed = tx.outbox.claim(now, _BATCH, now + lease)
             loaded, withdrawn = _load_batch(tx, claimed, now)
         if not claimed:
             return DeliveryReport(sent=sent, failed=failed, errors=tuple(errors), dropped=dropped)
@@ -273,7 +273,7 @@ def _release(ctx: Context, claimed: list[OutboxMessage]) -> None:
         if mine:
             with ctx.store.transaction() as tx:
                 for entry in mine:
-                    tx.save_outbox(attrs.evolve(entry, next_attempt_at=now))
+                    tx.outbox.save(attrs.evolve(entry, next_attempt_at=now))
     except Exception:
         return
 
@@ -289,10 +289,10 @@ def deliver_now(ctx: Context, outbox_id: str) -> None:
     try:
         now = ctx.now()
         with ctx.store.transaction() as tx:
-            entry = tx.get_outbox(outbox_id)
+            entry = tx.outbox.get(outbox_id)
             if entry is None or entry.done or entry.payload is None:
                 return
-            claimed = tx.claim_outbox(now, 1, now + LEASE, message_id=outbox_id)
+            claimed = tx.outbox.claim(now, 1, now + LEASE, message_id=outbox_id)
             loaded, _ = _load_batch(tx, claimed, now)
         if not loaded:
             return  # another worker has it, it is waiting for a retry, or it was withdrawn

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 import attrs
 
@@ -31,7 +31,7 @@ from tenantbill.domain.money import normalize_currency, round_money, to_decimal
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.policy import Action, allowed, check
 from tenantbill.errors import InvalidInput, InvalidInvoice, PermissionDenied
-from tenantbill.ports import OneStatementIssuer, Transaction
+from tenantbill.ports import Transaction
 from tenantbill.services.base import (
     Context,
     authorize,
@@ -132,7 +132,7 @@ def require_consent(tx: Transaction, ctx: Context, biller_id: str, customer: str
     """
     if customer is None or customer == biller_id or biller_id == ctx.platform_account_id:
         return
-    if tx.get_account(customer) is None or tx.has_subscription(biller_id, customer):
+    if tx.accounts.get(customer) is None or tx.subscriptions.exists_between(biller_id, customer):
         return
     raise PermissionDenied(
         f"account {customer} has not consented to be billed by this account: invoices to "
@@ -146,33 +146,20 @@ def _uses_balance(fields: dict[str, Any]) -> bool:
     return fields["customer"] is not None and fields["total"] > 0
 
 
-def _unnumbered(fields: dict[str, Any]) -> Invoice:
-    """The prepared invoice before a store numbers it (no credit applied)."""
-    return Invoice(**fields, sequence=0, number="", balance_applied=_ZERO, amount_due=fields["total"])
-
-
 def _finish(tx: Transaction, ctx: Context, fields: dict[str, Any], recipients: list[str]) -> Invoice:
-    """Number the prepared invoice, apply the customer's credit, store it and queue its e-mails."""
+    """Apply the customer's credit, then number and store the prepared invoice and queue its e-mails."""
     account_id, total = fields["account_id"], fields["total"]
-    sequence = tx.allocate_sequence(account_id)
     applied = _ZERO
     if _uses_balance(fields):
-        # The series lock also serializes every issuer's read of the customer's
-        # balance, so a credit is applied once: take the number, then read it.
-        balance = tx.balance(account_id, fields["customer"], fields["currency"])
+        # Locking the series serializes every issuer's read of the customer's
+        # balance until the invoice is stored, so a credit is applied once.
+        tx.invoices.lock_series(account_id)
+        balance = tx.invoices.balance(account_id, fields["customer"], fields["currency"])
         applied = min(balance, total) if balance > 0 else _ZERO
-    invoice = Invoice(
-        **fields,
-        sequence=sequence,
-        number=tx.get_series(account_id).format(sequence),
-        balance_applied=applied,
-        amount_due=total - applied,
-    )
-    tx.add_invoice(invoice)
+    prepared = Invoice(**fields, sequence=0, number="", balance_applied=applied, amount_due=total - applied)
+    invoice = tx.invoices.add_numbered(prepared, _messages(ctx, prepared, recipients))
     if applied:
         _ledger(tx, ctx, invoice, -applied, "applied", f"applied to invoice {invoice.number}")
-    for message in _messages(ctx, invoice, recipients):
-        tx.add_outbox(message)
     return invoice
 
 
@@ -205,10 +192,10 @@ def draft_recipients(tx: Transaction, draft: InvoiceDraft) -> list[str]:
 
 def _recipients(tx: Transaction, bill_to: Party, customer_id: str | None) -> list[str]:
     addresses = list(bill_to.emails)
-    customer = tx.get_account(customer_id) if customer_id else None
+    customer = tx.accounts.get(customer_id) if customer_id else None
     if customer is not None:
-        for membership in tx.memberships_of_account(customer.id):
-            user = tx.get_user(membership.user_id)
+        for membership in tx.memberships.of_account(customer.id):
+            user = tx.users.get(membership.user_id)
             if (
                 user is not None
                 and user.invoice_emails
@@ -220,12 +207,6 @@ def _recipients(tx: Transaction, bill_to: Party, customer_id: str | None) -> lis
     for address in addresses:  # every source was validated and normalized when it was stored
         unique.setdefault(email_key(address), address)
     return list(unique.values())
-
-
-def queue_invoice_emails(tx: Transaction, ctx: Context, invoice: Invoice) -> int:
-    """Queue one e-mail per recipient of ``invoice`` in the outbox; returns how many."""
-    messages = _messages(ctx, invoice, invoice_recipients(tx, invoice))
-    return sum(tx.add_outbox(message) for message in messages)
 
 
 def _messages(ctx: Context, invoice: Invoice, recipients: list[str]) -> list[OutboxMessage]:
@@ -246,7 +227,7 @@ def _messages(ctx: Context, invoice: Invoice, recipients: list[str]) -> list[Out
 
 def _ledger(tx: Transaction, ctx: Context, invoice: Invoice, amount: Decimal, kind: str, memo: str) -> None:
     assert invoice.customer is not None
-    tx.add_ledger_entry(
+    tx.invoices.add_ledger_entry(
         LedgerEntry(
             id=new_id(),
             account_id=invoice.account_id,
@@ -272,7 +253,7 @@ def _hidden_invoice(invoice_id: object) -> PermissionDenied:
 def _viewer(tx: Transaction, actor_id: str, invoice: Invoice) -> Membership:
     """The actor may see an invoice as a member of the issuing or of the billed account."""
     for account_id in (invoice.account_id, invoice.customer):
-        membership = tx.get_membership(account_id, actor_id) if account_id and is_id(actor_id) else None
+        membership = tx.memberships.get(account_id, actor_id) if account_id and is_id(actor_id) else None
         if allowed(membership, Action.VIEW_INVOICES):
             assert membership is not None
             return membership
@@ -301,12 +282,12 @@ class InvoiceService:
         """
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.EDIT_INVOICE_SETUP)
-            old = tx.get_series(account_id)
+            old = tx.invoices.series(account_id)
             series = old.reconfigured(start=start, prefix=prefix, width=width)
-            tx.save_series(series)
+            tx.invoices.save_series(series)
             if series != old:
                 detail = f"next={series.next_sequence}, prefix={series.prefix!r}, width={series.width}"
-                tx.add_audit(
+                tx.audit.add(
                     AuditEvent(account_id, self._ctx.now(), actor_id, "series_configured", account_id, detail)
                 )
             return series
@@ -315,24 +296,14 @@ class InvoiceService:
         """The account's series: the next sequence and the display format."""
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
-            return tx.get_series(account_id)
+            return tx.invoices.series(account_id)
 
     def issue(self, actor_id: str, account_id: str, draft: InvoiceDraft) -> Invoice:
         """Issue a draft: it gets the next number of the account's series and is stored for good."""
-        store = self._ctx.store
-        # (Not isinstance() with the runtime-checkable protocol: that costs more than an issue.)
-        alone = getattr(store, "issues_in_one_statement", False) is True and hasattr(store, "issue_invoice")
-        with store.transaction() as tx:
+        with self._ctx.store.transaction() as tx:
             account = authorized_account(tx, actor_id, account_id, Action.ISSUE_INVOICES)
             fields, recipients = _prepare(tx, self._ctx, account, draft)
-            if not alone or _uses_balance(fields):
-                return _finish(tx, self._ctx, fields, recipients)
-        # The checks and reads are done; the write is one statement that locks the
-        # series only while the server numbers, stores and commits (READ COMMITTED
-        # reads see no more than this in a shared transaction either).
-        invoice = _unnumbered(fields)
-        messages = _messages(self._ctx, invoice, recipients)
-        return cast(OneStatementIssuer, store).issue_invoice(invoice, messages)
+            return _finish(tx, self._ctx, fields, recipients)
 
     def credit(
         self,
@@ -353,13 +324,16 @@ class InvoiceService:
         reason = credit_reason(reason)
         with self._ctx.store.transaction() as tx:
             original = self._load(tx, invoice_id)
-            membership = tx.get_membership(original.account_id, actor_id) if is_id(actor_id) else None
+            membership = tx.memberships.get(original.account_id, actor_id) if is_id(actor_id) else None
             if membership is None:
                 raise _hidden_invoice(invoice_id)
             check(membership, Action.ISSUE_INVOICES, account_id=original.account_id)
             if original.is_credit_note:
                 raise InvalidInvoice(f"{original.number} is a credit note; credit notes cannot be credited")
-            prior = tx.credit_notes_of(original.id)
+            # Locked until the credit note is stored: two credits of one invoice take turns, so
+            # the second sees the first and an invoice is never credited beyond its total.
+            tx.invoices.lock(original.id)
+            prior = tx.invoices.credit_notes_of(original.id)
             chosen = credit_lines(original, lines, [i for note in prior for i in note.credited_lines])
             credited = tuple(_negated(original.lines[i]) for i in chosen)
             vat = credit_vat(original, credited, chosen, prior)
@@ -368,12 +342,11 @@ class InvoiceService:
             account = load_account(tx, original.account_id)
             now = self._ctx.now()
             issue_date = local_date(now, account.timezone)
-            sequence = tx.allocate_sequence(account.id)
-            note = attrs.evolve(
+            prepared = attrs.evolve(
                 original,
                 id=new_id(),
-                sequence=sequence,
-                number=tx.get_series(account.id).format(sequence),
+                sequence=0,
+                number="",
                 kind=InvoiceKind.CREDIT_NOTE,
                 issued_at=now,
                 issue_date=issue_date,
@@ -391,10 +364,10 @@ class InvoiceService:
                 credited_lines=chosen,
                 note=reason,
             )
-            tx.add_invoice(note)
+            messages = _messages(self._ctx, prepared, invoice_recipients(tx, prepared))
+            note = tx.invoices.add_numbered(prepared, messages)
             if note.customer is not None:
                 _ledger(tx, self._ctx, note, -note.total, "credit_note", f"credit note {note.number}")
-            queue_invoice_emails(tx, self._ctx, note)
             return note
 
     def get(self, actor_id: str, invoice_id: str) -> Invoice:
@@ -408,7 +381,7 @@ class InvoiceService:
         """The account's invoices and credit notes in number order (read as you go)."""
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
-            invoices = list(tx.invoices_of_account(account_id))
+            invoices = list(tx.invoices.of_account(account_id))
         return iter(invoices)
 
     def pdf(self, actor_id: str, invoice_id: str, locale: str | None = None) -> bytes:
@@ -453,7 +426,7 @@ class InvoiceService:
                 kind=kind,
                 memo=memo,
             )
-            tx.add_ledger_entry(entry)
+            tx.invoices.add_ledger_entry(entry)
             return entry
 
     def balance(
@@ -463,17 +436,17 @@ class InvoiceService:
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
             code = normalize_currency(currency or load_account(tx, account_id).currency)
-            return tx.balance(account_id, customer, code)
+            return tx.invoices.balance(account_id, customer, code)
 
     def ledger(self, actor_id: str, account_id: str, customer: str) -> list[LedgerEntry]:
         """The customer's balance movements at the account, oldest first."""
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
-            return tx.ledger(account_id, customer)
+            return tx.invoices.ledger(account_id, customer)
 
     @staticmethod
     def _load(tx: Transaction, invoice_id: str) -> Invoice:
-        invoice = tx.get_invoice(invoice_id) if is_id(invoice_id) else None
+        invoice = tx.invoices.get(invoice_id) if is_id(invoice_id) else None
         if invoice is None:
             raise _hidden_invoice(invoice_id)
         return invoice

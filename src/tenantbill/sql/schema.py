@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 
@@ -39,6 +40,7 @@ __all__ = [
     "audit_events",
     "billing_marks",
     "blobs",
+    "idempotency_keys",
     "invitations",
     "invoices",
     "ledger_entries",
@@ -117,6 +119,14 @@ memberships = Table(
     Column("user_id", _Key, nullable=False, index=True),
     Column("role", _Key, nullable=False),
     UniqueConstraint("account_id", "user_id"),
+    # Exactly one OWNER per account: a second owner row cannot be written, whatever races.
+    Index(
+        "uq_tenantbill_memberships_one_owner",
+        "account_id",
+        unique=True,
+        sqlite_where=text("role = 'owner'"),
+        postgresql_where=text("role = 'owner'"),
+    ),
 )
 
 number_owners = Table(
@@ -263,6 +273,16 @@ billing_marks = Table(
     Column("due", Date, nullable=False),
     Column("invoice_id", _Key),
     PrimaryKeyConstraint("subscription_id", "due"),
+)
+
+idempotency_keys = Table(
+    "tenantbill_idempotency_keys",
+    metadata,
+    Column("scope", _Key, nullable=False),  # "issue:<account id>", "usage:<subscription id>"
+    Column("key", _Key, nullable=False),
+    Column("fingerprint", _Key, nullable=False),  # a hash of the first call's arguments
+    Column("result", _Key),  # the id of what the first call made
+    PrimaryKeyConstraint("scope", "key"),
 )
 
 outbox = Table(

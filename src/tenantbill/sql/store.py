@@ -30,6 +30,7 @@ what makes an invoice a fraction of a millisecond.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sqlite3
 import threading
@@ -72,9 +73,18 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
-from tenantbill.domain.accounts import Account, AuditEvent, Invitation, Membership, User
+from tenantbill.domain.accounts import (
+    Account,
+    AuditEvent,
+    Invitation,
+    InvitationState,
+    Membership,
+    Role,
+    User,
+)
 from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
+from tenantbill.domain.keys import KeyRecord
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.subscriptions import Subscription, Usage
 from tenantbill.errors import (
@@ -92,6 +102,7 @@ from tenantbill.sql.schema import (
     audit_events,
     billing_marks,
     blobs,
+    idempotency_keys,
     invitations,
     invoices,
     ledger_entries,
@@ -257,50 +268,6 @@ class SqlStore:
                 self._checkpoint_due = True
             else:  # the connection may be broken: not to be reused
                 connection.invalidate()
-
-    @property
-    def issues_in_one_statement(self) -> bool:
-        """True on PostgreSQL: :meth:`issue_invoice` is one statement (see :class:`OneStatementIssuer`)."""
-        return self._engine.dialect.name == "postgresql"
-
-    def issue_invoice(self, invoice: Invoice, messages: Sequence[OutboxMessage]) -> Invoice:
-        """Number ``invoice``, store it and queue ``messages``, in a transaction of its own.
-
-        On PostgreSQL this is one statement run in autocommit mode: the series
-        row is locked from the moment the statement takes the number until the
-        server has committed, with no round trip to this process in between.
-        On SQLite it is an ordinary transaction.
-        """
-        statements = self._statements or self._set_up()
-        if not self.issues_in_one_statement or len(messages) > _ISSUE_MESSAGES_AT_MOST:
-            with self.transaction() as tx:
-                numbered = tx.add_invoice_numbered(invoice)
-                for message in messages:
-                    tx.add_outbox(message)
-                return numbered
-        if getattr(self._open, "transaction", False):
-            raise RuntimeError("SqlStore.issue_invoice runs a transaction of its own: not inside another")
-        sql = statements.issue(len(messages))
-        formats = statements.formats
-        values = formats.invoice_values(invoice, None)
-        values["key_account_id"] = invoice.account_id
-        for k, message in enumerate(messages):
-            values.update({f"m{k}_{name}": value for name, value in formats.outbox_values(message).items()})
-        connection = self._engine.raw_connection()  # in autocommit mode (see _postgresql_engine)
-        try:
-            cursor = connection.cursor()
-            try:
-                tx = _SqlTransaction(cursor, statements, self._log)
-                if invoice.seller.logo is not None:  # the picture first: kept even if the issue fails
-                    values["seller_logo"] = tx._add_logo(invoice)
-                row = tx._one(sql, values)
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
-        if row is None:
-            raise NotFound(f"no invoice series {invoice.account_id!r}")
-        return invoice.numbered(row[0], row[1])
 
     def _serialized(self) -> AbstractContextManager[Any]:
         return nullcontext() if self._serial is None else self._serial
@@ -581,12 +548,28 @@ class _Statements:
             .values(_columns(memberships))
             .on_conflict_do_nothing(index_elements=["account_id", "user_id"])
         )
-        self.update_membership = sql(_replace(memberships, "account_id", "user_id"))
         membership_key = (
             memberships.c.account_id == bindparam("account_id"),
             memberships.c.user_id == bindparam("user_id"),
         )
-        self.delete_membership = sql(delete(memberships).where(*membership_key))
+        owner = Role.OWNER.value
+        self.delete_membership = sql(delete(memberships).where(*membership_key, memberships.c.role != owner))
+        # Ownership moves in this order: the new owner's row locked (it must be a member,
+        # not the owner), the owner demoted (only if still the owner), the new one promoted.
+        self.lock_member = sql(
+            select(memberships.c.role).where(*membership_key, memberships.c.role != owner).with_for_update()
+        )
+        self.demote_owner = sql(
+            update(memberships)
+            .where(*membership_key, memberships.c.role == owner)
+            .values(role=Role.MEMBER.value)
+        )
+        self.promote_member = sql(update(memberships).where(*membership_key).values(role=owner))
+        self.set_account_owner = sql(
+            update(accounts)
+            .where(accounts.c.id == bindparam("account_id"))
+            .values(owner_id=bindparam("owner_id"))
+        )
         self.get_membership = sql(select(memberships).where(*membership_key))
         self.account_and_membership = sql(
             select(accounts, memberships)
@@ -637,7 +620,37 @@ class _Statements:
         )
 
         self.insert_invitation = sql(_insert(invitations))
-        self.update_invitation = sql(_replace(invitations, "id"))
+        pending = (
+            invitations.c.id == bindparam("id"),
+            invitations.c.state == InvitationState.PENDING.value,
+        )
+        self.accept_invitation = sql(
+            update(invitations)
+            .where(*pending, invitations.c.token_hash == bindparam("token_hash"))
+            .values(state=InvitationState.ACCEPTED.value, accepted_by=bindparam("user_id"))
+        )
+        self.revoke_invitation = sql(
+            update(invitations).where(*pending).values(state=InvitationState.REVOKED.value)
+        )
+        self.renew_invitation = sql(
+            update(invitations)
+            .where(*pending)
+            .values(token_hash=bindparam("new_token_hash"), expires_at=bindparam("expires_at"))
+        )
+
+        self.claim_key = sql(
+            upsert(idempotency_keys)
+            .values(_columns(idempotency_keys))
+            .on_conflict_do_nothing(index_elements=["scope", "key"])
+        )
+        key_match = (
+            idempotency_keys.c.scope == bindparam("scope"),
+            idempotency_keys.c.key == bindparam("key"),
+        )
+        self.get_key = sql(
+            select(idempotency_keys.c.fingerprint, idempotency_keys.c.result).where(*key_match)
+        )
+        self.complete_key = sql(update(idempotency_keys).where(*key_match).values(result=bindparam("result")))
         self.get_invitation = sql(select(invitations).where(invitations.c.id == bindparam("id")))
         self.invitation_by_token = sql(
             select(invitations).where(invitations.c.token_hash == bindparam("token_hash"))
@@ -661,6 +674,11 @@ class _Statements:
             )
         )
         self.get_series = sql(select(series).where(series.c.account_id == bindparam("account_id")))
+        self.lock_series = (
+            sql(select(series).where(series.c.account_id == bindparam("account_id")).with_for_update())
+            if postgres
+            else None
+        )
         # One statement reads, increments and (on PostgreSQL) locks the series row, and
         # returns it: the series read next in the transaction needs no second trip.
         self.allocate = sql(
@@ -681,6 +699,13 @@ class _Statements:
             invoices.outerjoin(blobs, blobs.c.digest == invoices.c.seller_logo)
         )
         self.get_invoice = sql(invoice_with_logo.where(invoices.c.id == bindparam("id")))
+        # FOR UPDATE OF the invoice only (the logo's blob row is shared). SQLite: no row locks,
+        # and none needed: BEGIN IMMEDIATE serializes its transactions.
+        self.lock_invoice = (
+            sql(invoice_with_logo.where(invoices.c.id == bindparam("id")).with_for_update(of=invoices))
+            if postgres
+            else self.get_invoice
+        )
         invoices_in_order = invoice_with_logo.where(
             invoices.c.account_id == bindparam("account_id")
         ).order_by(invoices.c.sequence)
@@ -841,19 +866,65 @@ class _SqlTransaction:
         self.closed = False
         # Whether a message's payload was erased: SqlStore then scrubs its traces after the commit.
         self.erased = False
+        # Whether add_numbered() committed on its own (PostgreSQL): no write may follow.
+        self._sealed = False
         # The series this transaction allocated from last: its row is locked until the
         # transaction ends, so it stays as returned until this transaction changes it.
         self._allocated: Series | None = None
 
+    @functools.cached_property
+    def users(self) -> _SqlUsers:
+        return _SqlUsers(self)
+
+    @functools.cached_property
+    def accounts(self) -> _SqlAccounts:
+        return _SqlAccounts(self)
+
+    @functools.cached_property
+    def memberships(self) -> _SqlMemberships:
+        return _SqlMemberships(self)
+
+    @functools.cached_property
+    def invitations(self) -> _SqlInvitations:
+        return _SqlInvitations(self)
+
+    @functools.cached_property
+    def invoices(self) -> _SqlInvoices:
+        return _SqlInvoices(self)
+
+    @functools.cached_property
+    def subscriptions(self) -> _SqlSubscriptions:
+        return _SqlSubscriptions(self)
+
+    @functools.cached_property
+    def outbox(self) -> _SqlOutbox:
+        return _SqlOutbox(self)
+
+    @functools.cached_property
+    def idempotency(self) -> _SqlIdempotency:
+        return _SqlIdempotency(self)
+
+    @functools.cached_property
+    def audit(self) -> _SqlAudit:
+        return _SqlAudit(self)
+
     def _run(self, sql: _Sql, values: Mapping[str, Any]) -> Any:
         """Execute ``sql`` and return the driver's cursor, holding its result."""
-        parameters = sql.parameters(values)
-        if self._log is not None:
-            self._log.info("%s\n[compiled once] %r", sql.text, parameters)
         if sql.writes and not self.begun:
+            if self._sealed:
+                raise RuntimeError(
+                    "add_numbered() committed this unit of work on its own (it was its first write); "
+                    "it must be the last write of the unit of work"
+                )
             assert self._begin is not None
             self._begin()
             self._begin = None
+        return self._execute(sql, values)
+
+    def _execute(self, sql: _Sql, values: Mapping[str, Any]) -> Any:
+        parameters = sql.parameters(values)
+        if self._log is not None:
+            self._log.info("%s\n[compiled once] %r", sql.text, parameters)
         self._cursor.execute(sql.text, parameters)
         return self._cursor
 
@@ -879,168 +950,20 @@ class _SqlTransaction:
         if not self._changed(sql, values):
             raise NotFound(f"no {what} {key!r}")
 
-    # users
-    def add_user(self, user: User) -> None:
-        if not self._changed(self._q.insert_user, self._f.user_values(user)):
-            raise EmailTaken(f"a user with the e-mail address {user.email} already exists")
-
-    def save_user(self, user: User) -> None:
-        values = {
-            "key_id": user.id,
-            "name": user.name,
-            "email": user.email,
-            "invoice_emails": user.invoice_emails,
-        }
-        self._replace(self._q.update_user, values, "user", user.id)
-
-    def get_user(self, user_id: str) -> User | None:
-        row = self._one(self._q.get_user, {"id": user_id})
-        return None if row is None else self._f.user_from(row)
-
-    def user_by_email(self, email: str) -> User | None:
-        row = self._one(self._q.user_by_email, {"email_key": email_key(email)})
-        return None if row is None else self._f.user_from(row)
-
-    # accounts and memberships
-    def add_account(self, account: Account) -> None:
-        if not self._changed(self._q.insert_account, self._f.account_values(account)):
-            raise DuplicateId(f"an account with the id {account.id!r} already exists")
-        self._run(self._q.insert_series, self._f.series_values(Series(account_id=account.id)))
-
-    def save_account(self, account: Account) -> None:
-        values = _key_params(self._f.account_values(account), "id")
-        self._replace(self._q.update_account, values, "account", account.id)
-
-    def get_account(self, account_id: str) -> Account | None:
-        row = self._one(self._q.get_account, {"id": account_id})
-        return None if row is None else self._f.account_from(row)
-
-    def accounts_of_user(self, user_id: str) -> list[Account]:
-        rows = self._all(self._q.accounts_of_user, {"user_id": user_id})
-        return [self._f.account_from(row) for row in rows]
-
-    def add_membership(self, membership: Membership) -> None:
-        if not self._changed(self._q.insert_membership, self._f.membership_values(membership)):
-            raise AlreadyMember(f"user {membership.user_id} is already a member of this account")
-
-    def save_membership(self, membership: Membership) -> None:
-        values = _key_params(self._f.membership_values(membership), "account_id", "user_id")
-        key = (membership.account_id, membership.user_id)
-        self._replace(self._q.update_membership, values, "membership", key)
-
-    def remove_membership(self, account_id: str, user_id: str) -> None:
-        self._run(self._q.delete_membership, {"account_id": account_id, "user_id": user_id})
-
-    def get_membership(self, account_id: str, user_id: str) -> Membership | None:
-        row = self._one(self._q.get_membership, {"account_id": account_id, "user_id": user_id})
-        return None if row is None else self._f.membership_from(row)
-
-    def account_and_membership(
-        self, account_id: str, user_id: str
-    ) -> tuple[Account | None, Membership | None]:
-        row = self._one(self._q.account_and_membership, {"account_id": account_id, "user_id": user_id})
-        if row is None:
-            return None, None
-        width = len(accounts.c)
-        account, membership = row[:width], row[width:]
-        found = None if membership[0] is None else self._f.membership_from(membership)
-        return self._f.account_from(account), found
-
-    def memberships_of_account(self, account_id: str) -> list[Membership]:
-        rows = self._all(self._q.memberships_of_account, {"account_id": account_id})
-        return [self._f.membership_from(row) for row in rows]
-
-    # uniqueness claims
-    def claim_number(self, kind: str, number: str, account_id: str, owner_id: str) -> None:
-        key = {"kind": kind, "number": number}
-        while not self._changed(self._q.insert_owner, {**key, "owner_id": owner_id}):
-            # Someone holds the number. ON CONFLICT waited for their transaction,
-            # so this read sees the committed owner (and locks it on PostgreSQL).
-            row = self._one(self._q.lock_owner, key)
-            if row is None:
-                continue  # released in between: try to take it again
-            if row[0] != owner_id:
-                raise number_taken(kind, number)
-            break
-        self._run(self._q.insert_claim, {**key, "account_id": account_id})
-
-    def release_number(self, kind: str, number: str, account_id: str) -> None:
-        key = {"kind": kind, "number": number}
-        if self._q.locks_rows:
-            # A claim of the same number waits on this lock, so the owner row
-            # is never dropped under a claim that is being made.
-            self._run(self._q.lock_owner, key)
-        self._run(self._q.delete_claim, {**key, "account_id": account_id})
-        self._run(self._q.delete_owner, key)
-
-    def number_holders(self, kind: str, number: str) -> list[str]:
-        return [row[0] for row in self._all(self._q.holders, {"kind": kind, "number": number})]
-
-    def set_number_owner(self, kind: str, number: str, owner_id: str) -> None:
-        self._run(self._q.set_owner, {"kind": kind, "number": number, "owner_id": owner_id})
-
-    # invitations
-    def add_invitation(self, invitation: Invitation) -> None:
-        self._run(self._q.insert_invitation, self._f.invitation_values(invitation))
-
-    def save_invitation(self, invitation: Invitation) -> None:
-        values = _key_params(self._f.invitation_values(invitation), "id")
-        self._replace(self._q.update_invitation, values, "invitation", invitation.id)
-
-    def get_invitation(self, invitation_id: str) -> Invitation | None:
-        row = self._one(self._q.get_invitation, {"id": invitation_id})
-        return None if row is None else self._f.invitation_from(row)
-
-    def invitation_by_token_hash(self, token_hash: str) -> Invitation | None:
-        row = self._one(self._q.invitation_by_token, {"token_hash": token_hash})
-        return None if row is None else self._f.invitation_from(row)
-
-    # audit trail
-    def add_audit(self, event: AuditEvent) -> None:
-        self._run(self._q.insert_audit, self._f.audit_values(event))
-
-    def audit_of_account(self, account_id: str) -> list[AuditEvent]:
-        rows = self._all(self._q.audit_of_account, {"account_id": account_id})
-        return [self._f.audit_from(row) for row in rows]
-
-    # series, invoices, ledger
-    def get_series(self, account_id: str) -> Series:
-        if self._allocated is not None and self._allocated.account_id == account_id:
-            return self._allocated
-        row = self._one(self._q.get_series, {"account_id": account_id})
-        if row is None:
-            raise NotFound(f"no invoice series {account_id!r}")
-        return self._f.series_from(row)
-
-    def save_series(self, series: Series) -> None:
-        self._allocated = None
-        self._run(self._q.save_series, self._f.series_values(series))
-
-    def allocate_sequence(self, account_id: str) -> int:
-        row = self._one(self._q.allocate, {"key_account_id": account_id})
-        if row is None:
-            raise NotFound(f"no invoice series {account_id!r}")
-        self._allocated = self._f.series_from(row)
-        sequence: int = row[4]  # last_used
-        return sequence
-
-    def add_invoice(self, invoice: Invoice) -> None:
-        self._run(self._q.insert_invoice, self._f.invoice_values(invoice, self._add_logo(invoice)))
-
-    def add_invoice_numbered(self, invoice: Invoice) -> Invoice:
-        if self._q.allocate_and_insert_invoice is None:  # SQLite: the write lock is held anyway
-            sequence = self.allocate_sequence(invoice.account_id)
-            numbered = invoice.numbered(sequence, self.get_series(invoice.account_id).format(sequence))
-            self.add_invoice(numbered)
-            return numbered
-        # PostgreSQL: the series row is locked, incremented and used by one statement,
-        # so the only round trip left while it is locked is the COMMIT.
-        values = self._f.invoice_values(invoice, self._add_logo(invoice))
+    def _issue_alone(self, invoice: Invoice, messages: Sequence[OutboxMessage]) -> Invoice:
+        """PostgreSQL: :meth:`_SqlInvoices.add_numbered` as one autocommitted statement; seals the unit of work."""
+        values = self._f.invoice_values(invoice, None)
         values["key_account_id"] = invoice.account_id
-        row = self._one(self._q.allocate_and_insert_invoice, values)
+        for k, message in enumerate(messages):
+            values.update({f"m{k}_{name}": value for name, value in self._f.outbox_values(message).items()})
+        if invoice.seller.logo is not None:  # the picture first, on its own: kept even if the issue fails
+            digest = hashlib.sha256(invoice.seller.logo).hexdigest()
+            self._execute(self._q.insert_blob, {"digest": digest, "data": invoice.seller.logo})
+            values["seller_logo"] = digest
+        row = self._execute(self._q.issue(len(messages)), values).fetchone()
         if row is None:
             raise NotFound(f"no invoice series {invoice.account_id!r}")
-        self._allocated = None
+        self._sealed = True
         return invoice.numbered(row[0], row[1])
 
     def _add_logo(self, invoice: Invoice) -> str | None:
@@ -1052,24 +975,6 @@ class _SqlTransaction:
         self._run(self._q.insert_blob, {"digest": digest, "data": logo})
         return digest
 
-    def get_invoice(self, invoice_id: str) -> Invoice | None:
-        row = self._one(self._q.get_invoice, {"id": invoice_id})
-        return None if row is None else self._f.invoice_from(row)
-
-    def invoices_of_account(self, account_id: str) -> Iterator[Invoice]:
-        # A generator: the invoices are read a page at a time as the caller iterates.
-        sql, values = self._q.first_invoices, {"account_id": account_id}
-        while True:
-            self._check_open()
-            rows = self._all(sql, values)
-            for row in rows:
-                self._check_open()
-                yield self._f.invoice_from(row)
-            if len(rows) < _INVOICE_PAGE:
-                return
-            sql = self._q.next_invoices
-            values = {"account_id": account_id, "after": rows[-1][2]}  # the sequence
-
     def _check_open(self) -> None:
         if self.closed:
             raise RuntimeError(
@@ -1077,82 +982,339 @@ class _SqlTransaction:
                 "iterate it inside the transaction (or make a list there)"
             )
 
+
+class _SqlPart:
+    """A repository of a :class:`_SqlTransaction`: it runs the transaction's statements."""
+
+    __slots__ = ("_f", "_q", "_tx")
+
+    def __init__(self, tx: _SqlTransaction) -> None:
+        self._tx = tx
+        self._q = tx._q
+        self._f = tx._f
+
+
+class _SqlUsers(_SqlPart):
+    """The ``users`` repository of a transaction (see :class:`tenantbill.ports.Users`)."""
+
+    __slots__ = ()
+
+    def add(self, user: User) -> None:
+        if not self._tx._changed(self._q.insert_user, self._f.user_values(user)):
+            raise EmailTaken(f"a user with the e-mail address {user.email} already exists")
+
+    def save(self, user: User) -> None:
+        values = {
+            "key_id": user.id,
+            "name": user.name,
+            "email": user.email,
+            "invoice_emails": user.invoice_emails,
+        }
+        self._tx._replace(self._q.update_user, values, "user", user.id)
+
+    def get(self, user_id: str) -> User | None:
+        row = self._tx._one(self._q.get_user, {"id": user_id})
+        return None if row is None else self._f.user_from(row)
+
+    def by_email(self, email: str) -> User | None:
+        row = self._tx._one(self._q.user_by_email, {"email_key": email_key(email)})
+        return None if row is None else self._f.user_from(row)
+
+
+class _SqlAccounts(_SqlPart):
+    """The ``accounts`` repository of a transaction (see :class:`tenantbill.ports.Accounts`)."""
+
+    __slots__ = ()
+
+    def add(self, account: Account) -> None:
+        if not self._tx._changed(self._q.insert_account, self._f.account_values(account)):
+            raise DuplicateId(f"an account with the id {account.id!r} already exists")
+        self._tx._run(self._q.insert_series, self._f.series_values(Series(account_id=account.id)))
+
+    def save(self, account: Account) -> None:
+        values = _key_params(self._f.account_values(account), "id")
+        self._tx._replace(self._q.update_account, values, "account", account.id)
+
+    def get(self, account_id: str) -> Account | None:
+        row = self._tx._one(self._q.get_account, {"id": account_id})
+        return None if row is None else self._f.account_from(row)
+
+    def of_user(self, user_id: str) -> list[Account]:
+        rows = self._tx._all(self._q.accounts_of_user, {"user_id": user_id})
+        return [self._f.account_from(row) for row in rows]
+
+    def claim_number(self, kind: str, number: str, account_id: str, owner_id: str) -> None:
+        key = {"kind": kind, "number": number}
+        while not self._tx._changed(self._q.insert_owner, {**key, "owner_id": owner_id}):
+            # Someone holds the number. ON CONFLICT waited for their transaction,
+            # so this read sees the committed owner (and locks it on PostgreSQL).
+            row = self._tx._one(self._q.lock_owner, key)
+            if row is None:
+                continue  # released in between: try to take it again
+            if row[0] != owner_id:
+                raise number_taken(kind, number)
+            break
+        self._tx._run(self._q.insert_claim, {**key, "account_id": account_id})
+
+    def release_number(self, kind: str, number: str, account_id: str) -> None:
+        key = {"kind": kind, "number": number}
+        if self._q.locks_rows:
+            # A claim of the same number waits on this lock, so the owner row
+            # is never dropped under a claim that is being made.
+            self._tx._run(self._q.lock_owner, key)
+        self._tx._run(self._q.delete_claim, {**key, "account_id": account_id})
+        self._tx._run(self._q.delete_owner, key)
+
+    def number_holders(self, kind: str, number: str) -> list[str]:
+        return [row[0] for row in self._tx._all(self._q.holders, {"kind": kind, "number": number})]
+
+    def set_number_owner(self, kind: str, number: str, owner_id: str) -> None:
+        self._tx._run(self._q.set_owner, {"kind": kind, "number": number, "owner_id": owner_id})
+
+
+class _SqlMemberships(_SqlPart):
+    """The ``memberships`` repository of a transaction (see :class:`tenantbill.ports.Memberships`)."""
+
+    __slots__ = ()
+
+    def add(self, membership: Membership) -> None:
+        if not self._tx._changed(self._q.insert_membership, self._f.membership_values(membership)):
+            raise AlreadyMember(f"user {membership.user_id} is already a member of this account")
+
+    def remove(self, account_id: str, user_id: str) -> bool:
+        return self._tx._changed(self._q.delete_membership, {"account_id": account_id, "user_id": user_id})
+
+    def transfer_ownership(self, account_id: str, from_user_id: str, to_user_id: str) -> bool:
+        tx, q = self._tx, self._q
+        if from_user_id == to_user_id:
+            return False
+        if tx._one(q.lock_member, {"account_id": account_id, "user_id": to_user_id}) is None:
+            return False
+        if not tx._changed(q.demote_owner, {"account_id": account_id, "user_id": from_user_id}):
+            return False
+        tx._run(q.promote_member, {"account_id": account_id, "user_id": to_user_id})
+        tx._run(q.set_account_owner, {"account_id": account_id, "owner_id": to_user_id})
+        return True
+
+    def get(self, account_id: str, user_id: str) -> Membership | None:
+        row = self._tx._one(self._q.get_membership, {"account_id": account_id, "user_id": user_id})
+        return None if row is None else self._f.membership_from(row)
+
+    def with_account(self, account_id: str, user_id: str) -> tuple[Account | None, Membership | None]:
+        row = self._tx._one(self._q.account_and_membership, {"account_id": account_id, "user_id": user_id})
+        if row is None:
+            return None, None
+        width = len(accounts.c)
+        account, membership = row[:width], row[width:]
+        found = None if membership[0] is None else self._f.membership_from(membership)
+        return self._f.account_from(account), found
+
+    def of_account(self, account_id: str) -> list[Membership]:
+        rows = self._tx._all(self._q.memberships_of_account, {"account_id": account_id})
+        return [self._f.membership_from(row) for row in rows]
+
+
+class _SqlInvitations(_SqlPart):
+    """The ``invitations`` repository of a transaction (see :class:`tenantbill.ports.Invitations`)."""
+
+    __slots__ = ()
+
+    def add(self, invitation: Invitation) -> None:
+        self._tx._run(self._q.insert_invitation, self._f.invitation_values(invitation))
+
+    def accept(self, invitation_id: str, token_hash: str, user_id: str) -> bool:
+        values = {"id": invitation_id, "token_hash": token_hash, "user_id": user_id}
+        return self._tx._changed(self._q.accept_invitation, values)
+
+    def revoke(self, invitation_id: str) -> bool:
+        return self._tx._changed(self._q.revoke_invitation, {"id": invitation_id})
+
+    def renew(self, invitation_id: str, token_hash: str, expires_at: datetime) -> bool:
+        values = {
+            "id": invitation_id,
+            "new_token_hash": token_hash,
+            "expires_at": self._f.instant(expires_at),
+        }
+        return self._tx._changed(self._q.renew_invitation, values)
+
+    def get(self, invitation_id: str) -> Invitation | None:
+        row = self._tx._one(self._q.get_invitation, {"id": invitation_id})
+        return None if row is None else self._f.invitation_from(row)
+
+    def by_token_hash(self, token_hash: str) -> Invitation | None:
+        row = self._tx._one(self._q.invitation_by_token, {"token_hash": token_hash})
+        return None if row is None else self._f.invitation_from(row)
+
+
+class _SqlInvoices(_SqlPart):
+    """The ``invoices`` repository of a transaction (see :class:`tenantbill.ports.Invoices`)."""
+
+    __slots__ = ()
+
+    def series(self, account_id: str) -> Series:
+        if self._tx._allocated is not None and self._tx._allocated.account_id == account_id:
+            return self._tx._allocated
+        row = self._tx._one(self._q.get_series, {"account_id": account_id})
+        if row is None:
+            raise NotFound(f"no invoice series {account_id!r}")
+        return self._f.series_from(row)
+
+    def save_series(self, series: Series) -> None:
+        self._tx._allocated = None
+        self._tx._run(self._q.save_series, self._f.series_values(series))
+
+    def _allocate_sequence(self, account_id: str) -> int:
+        row = self._tx._one(self._q.allocate, {"key_account_id": account_id})
+        if row is None:
+            raise NotFound(f"no invoice series {account_id!r}")
+        self._tx._allocated = self._f.series_from(row)
+        sequence: int = row[4]  # last_used
+        return sequence
+
+    def _add(self, invoice: Invoice) -> None:
+        self._tx._run(self._q.insert_invoice, self._f.invoice_values(invoice, self._tx._add_logo(invoice)))
+
+    def lock_series(self, account_id: str) -> Series:
+        if self._q.lock_series is None:  # SQLite: the transaction holds the write lock already
+            return self.series(account_id)
+        row = self._tx._one(self._q.lock_series, {"account_id": account_id})
+        if row is None:
+            raise NotFound(f"no invoice series {account_id!r}")
+        return self._f.series_from(row)
+
+    def add_numbered(self, invoice: Invoice, messages: Sequence[OutboxMessage] = ()) -> Invoice:
+        tx = self._tx
+        if self._q.allocate_and_insert_invoice is None:  # SQLite: the write lock is held anyway
+            sequence = self._allocate_sequence(invoice.account_id)
+            numbered = invoice.numbered(sequence, self.series(invoice.account_id).format(sequence))
+            self._add(numbered)
+        elif not tx.begun and len(messages) <= _ISSUE_MESSAGES_AT_MOST:
+            # PostgreSQL, nothing written yet: number, insert and queue in one statement
+            # that commits on its own, so the series row is locked only while the server
+            # runs it, with no round trip to this process in between.
+            return tx._issue_alone(invoice, messages)
+        else:
+            # PostgreSQL in a transaction: the series row is locked, incremented and used by one
+            # statement; the only round trips left while it is locked are the e-mails and COMMIT.
+            values = self._f.invoice_values(invoice, tx._add_logo(invoice))
+            values["key_account_id"] = invoice.account_id
+            row = tx._one(self._q.allocate_and_insert_invoice, values)
+            if row is None:
+                raise NotFound(f"no invoice series {invoice.account_id!r}")
+            tx._allocated = None
+            numbered = invoice.numbered(row[0], row[1])
+        for message in messages:
+            tx.outbox.add(message)
+        return numbered
+
+    def get(self, invoice_id: str) -> Invoice | None:
+        row = self._tx._one(self._q.get_invoice, {"id": invoice_id})
+        return None if row is None else self._f.invoice_from(row)
+
+    def lock(self, invoice_id: str) -> Invoice | None:
+        row = self._tx._one(self._q.lock_invoice, {"id": invoice_id})
+        return None if row is None else self._f.invoice_from(row)
+
+    def of_account(self, account_id: str) -> Iterator[Invoice]:
+        # A generator: the invoices are read a page at a time as the caller iterates.
+        sql, values = self._q.first_invoices, {"account_id": account_id}
+        while True:
+            self._tx._check_open()
+            rows = self._tx._all(sql, values)
+            for row in rows:
+                self._tx._check_open()
+                yield self._f.invoice_from(row)
+            if len(rows) < _INVOICE_PAGE:
+                return
+            sql = self._q.next_invoices
+            values = {"account_id": account_id, "after": rows[-1][2]}  # the sequence
+
     def credit_notes_of(self, invoice_id: str) -> list[Invoice]:
-        rows = self._all(self._q.credit_notes_of, {"invoice_id": invoice_id})
+        rows = self._tx._all(self._q.credit_notes_of, {"invoice_id": invoice_id})
         return [self._f.invoice_from(row) for row in rows]
 
     def add_ledger_entry(self, entry: LedgerEntry) -> None:
-        self._run(self._q.insert_ledger, self._f.ledger_values(entry))
+        self._tx._run(self._q.insert_ledger, self._f.ledger_values(entry))
 
     def ledger(self, account_id: str, customer_key: str) -> list[LedgerEntry]:
-        rows = self._all(self._q.ledger, {"account_id": account_id, "customer": customer_key})
+        rows = self._tx._all(self._q.ledger, {"account_id": account_id, "customer": customer_key})
         return [self._f.ledger_from(row) for row in rows]
 
     def balance(self, account_id: str, customer_key: str, currency: str) -> Decimal:
         values = {"account_id": account_id, "customer": customer_key, "currency": currency}
-        rows = self._all(self._q.ledger_amounts, values)
+        rows = self._tx._all(self._q.ledger_amounts, values)
         return sum((Decimal(amount) for (amount,) in rows), Decimal(0))
 
-    # subscriptions and usage
-    def add_subscription(self, subscription: Subscription) -> None:
-        self._run(self._q.insert_subscription, self._f.subscription_values(subscription))
 
-    def save_subscription(self, subscription: Subscription) -> None:
+class _SqlSubscriptions(_SqlPart):
+    """The ``subscriptions`` repository of a transaction (see :class:`tenantbill.ports.Subscriptions`)."""
+
+    __slots__ = ()
+
+    def add(self, subscription: Subscription) -> None:
+        self._tx._run(self._q.insert_subscription, self._f.subscription_values(subscription))
+
+    def save(self, subscription: Subscription) -> None:
         values = _key_params(self._f.subscription_values(subscription), "id")
-        self._replace(self._q.update_subscription, values, "subscription", subscription.id)
+        self._tx._replace(self._q.update_subscription, values, "subscription", subscription.id)
 
-    def get_subscription(self, subscription_id: str) -> Subscription | None:
-        row = self._one(self._q.get_subscription, {"id": subscription_id})
+    def get(self, subscription_id: str) -> Subscription | None:
+        row = self._tx._one(self._q.get_subscription, {"id": subscription_id})
         return None if row is None else self._f.subscription_from(row)
 
-    def subscriptions_of_account(self, account_id: str) -> list[Subscription]:
-        rows = self._all(self._q.subscriptions_of_account, {"account_id": account_id})
+    def of_account(self, account_id: str) -> list[Subscription]:
+        rows = self._tx._all(self._q.subscriptions_of_account, {"account_id": account_id})
         return [self._f.subscription_from(row) for row in rows]
 
-    def has_subscription(self, provider_id: str, customer_id: str) -> bool:
+    def exists_between(self, provider_id: str, customer_id: str) -> bool:
         values = {"provider_id": provider_id, "customer_id": customer_id}
-        return self._one(self._q.has_subscription, values) is not None
+        return self._tx._one(self._q.has_subscription, values) is not None
 
-    def due_subscription_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
+    def due_ids(self, as_of: date, after: str | None, limit: int) -> list[str]:
         if limit <= 0:
             return []
         values: dict[str, Any] = {"as_of": self._f.day(as_of), "limit": limit}
         if after is None:
-            rows = self._all(self._q.first_due_subscriptions, values)
+            rows = self._tx._all(self._q.first_due_subscriptions, values)
         else:
-            rows = self._all(self._q.next_due_subscriptions, {**values, "after": after})
+            rows = self._tx._all(self._q.next_due_subscriptions, {**values, "after": after})
         return [row[0] for row in rows]
 
-    def lock_next_due_subscription(self, as_of: date, after: str | None) -> Subscription | None:
+    def lock_next_due(self, as_of: date, after: str | None) -> Subscription | None:
         values: dict[str, Any] = {"as_of": self._f.day(as_of), "limit": 1}
         if after is None:
-            row = self._one(self._q.lock_first_due_subscription, values)
+            row = self._tx._one(self._q.lock_first_due_subscription, values)
         else:
-            row = self._one(self._q.lock_next_due_subscription, {**values, "after": after})
+            row = self._tx._one(self._q.lock_next_due_subscription, {**values, "after": after})
         return None if row is None else self._f.subscription_from(row)
 
-    def lock_subscription(self, subscription_id: str, *, wait: bool = False) -> Subscription | None:
+    def lock(self, subscription_id: str, *, wait: bool = False) -> Subscription | None:
         sql = self._q.lock_subscription_waiting if wait else self._q.lock_subscription
-        row = self._one(sql, {"id": subscription_id})
+        row = self._tx._one(sql, {"id": subscription_id})
         return None if row is None else self._f.subscription_from(row)
 
     def add_usage(self, usage: Usage) -> None:
-        self._run(self._q.insert_usage, self._f.usage_values(usage))
+        self._tx._run(self._q.insert_usage, self._f.usage_values(usage))
 
     def usage_between(self, subscription_id: str, start: date, end: date) -> list[Usage]:
         values = {"subscription_id": subscription_id, "start": self._f.day(start), "end": self._f.day(end)}
-        return [self._f.usage_from(row) for row in self._all(self._q.usage_between, values)]
+        return [self._f.usage_from(row) for row in self._tx._all(self._q.usage_between, values)]
 
-    def add_billing_mark(self, subscription_id: str, due: date, invoice_id: str | None) -> None:
+    def mark_billed(self, subscription_id: str, due: date, invoice_id: str | None) -> None:
         values = {"subscription_id": subscription_id, "due": self._f.day(due), "invoice_id": invoice_id}
-        if not self._changed(self._q.insert_billing_mark, values):
+        if not self._tx._changed(self._q.insert_billing_mark, values):
             raise AlreadyBilled(f"subscription {subscription_id} is already billed for {due}")
 
-    # outbox
-    def add_outbox(self, message: OutboxMessage) -> bool:
-        return self._changed(self._q.insert_outbox, self._f.outbox_values(message))
 
-    def save_outbox(self, message: OutboxMessage) -> None:
+class _SqlOutbox(_SqlPart):
+    """The ``outbox`` repository of a transaction (see :class:`tenantbill.ports.Outbox`)."""
+
+    __slots__ = ()
+
+    def add(self, message: OutboxMessage) -> bool:
+        return self._tx._changed(self._q.insert_outbox, self._f.outbox_values(message))
+
+    def save(self, message: OutboxMessage) -> None:
         values = self._f.outbox_values(message)
         state = {name: values[name] for name in _DELIVERY_STATE}
         statement = self._q.update_outbox
@@ -1160,20 +1322,20 @@ class _SqlTransaction:
             # Sent or dropped: the payload goes in the same write (it may hold a secret).
             statement = self._q.update_outbox_erasing
             if message.invoice_id is None:  # invoice e-mails have no payload to leave traces of
-                self.erased = True
-        self._replace(statement, {**state, "key_id": message.id}, "outbox message", message.id)
+                self._tx.erased = True
+        self._tx._replace(statement, {**state, "key_id": message.id}, "outbox message", message.id)
 
-    def get_outbox(self, message_id: str) -> OutboxMessage | None:
-        row = self._one(self._q.get_outbox, {"id": message_id})
+    def get(self, message_id: str) -> OutboxMessage | None:
+        row = self._tx._one(self._q.get_outbox, {"id": message_id})
         return None if row is None else self._f.outbox_from(row)
 
-    def due_outbox(self, now: datetime, limit: int) -> list[OutboxMessage]:
+    def due(self, now: datetime, limit: int) -> list[OutboxMessage]:
         if limit <= 0:
             return []
-        rows = self._all(self._q.due_outbox, {"now": self._f.instant(now), "limit": limit})
+        rows = self._tx._all(self._q.due_outbox, {"now": self._f.instant(now), "limit": limit})
         return [self._f.outbox_from(row) for row in rows]
 
-    def claim_outbox(
+    def claim(
         self, now: datetime, limit: int, lease_until: datetime, *, message_id: str | None = None
     ) -> list[OutboxMessage]:
         if limit <= 0:
@@ -1189,14 +1351,44 @@ class _SqlTransaction:
             claim = self._q.claim_one_outbox
         if self._q.locks_rows:
             # PostgreSQL: RETURNING gives the claimed rows and when each was due, in no order.
-            rows = sorted(self._all(claim, values), key=lambda row: (row[-1], row[4], row[1]))
+            rows = sorted(self._tx._all(claim, values), key=lambda row: (row[-1], row[4], row[1]))
             return [self._f.outbox_from(row[:-1]) for row in rows]
         due = self._q.due_outbox if message_id is None else self._q.due_one_outbox
-        rows = self._all(due, values)
+        rows = self._tx._all(due, values)
         if rows:
-            self._run(claim, values)
+            self._tx._run(claim, values)
         return [attrs.evolve(self._f.outbox_from(row), next_attempt_at=lease_until) for row in rows]
 
-    def outbox_of_invoice(self, invoice_id: str) -> list[OutboxMessage]:
-        rows = self._all(self._q.outbox_of_invoice, {"invoice_id": invoice_id})
+    def of_invoice(self, invoice_id: str) -> list[OutboxMessage]:
+        rows = self._tx._all(self._q.outbox_of_invoice, {"invoice_id": invoice_id})
         return [self._f.outbox_from(row) for row in rows]
+
+
+class _SqlIdempotency(_SqlPart):
+    """The ``idempotency`` repository of a transaction (see :class:`tenantbill.ports.Idempotency`)."""
+
+    __slots__ = ()
+
+    def claim(self, scope: str, key: str, fingerprint: str) -> KeyRecord | None:
+        values = {"scope": scope, "key": key, "fingerprint": fingerprint, "result": None}
+        if self._tx._changed(self._q.claim_key, values):
+            return None
+        row = self._tx._one(self._q.get_key, {"scope": scope, "key": key})
+        assert row is not None  # claimed by a transaction that has committed
+        return KeyRecord(fingerprint=row[0], result=row[1])
+
+    def complete(self, scope: str, key: str, result: str) -> None:
+        self._tx._run(self._q.complete_key, {"scope": scope, "key": key, "result": result})
+
+
+class _SqlAudit(_SqlPart):
+    """The ``audit`` repository of a transaction (see :class:`tenantbill.ports.Audit`)."""
+
+    __slots__ = ()
+
+    def add(self, event: AuditEvent) -> None:
+        self._tx._run(self._q.insert_audit, self._f.audit_values(event))
+
+    def of_account(self, account_id: str) -> list[AuditEvent]:
+        rows = self._tx._all(self._q.audit_of_account, {"account_id": account_id})
+        return [self._f.audit_from(row) for row in rows]

@@ -1,14 +1,19 @@
 """A store that fails on purpose: for testing that a failed call leaves nothing behind.
 
 Wrap any :class:`~tenantbill.ports.Store` and choose which calls of which
-transaction methods raise :class:`InjectedFault`. The fault is raised inside
-the real transaction, as a database error would be, so the real store rolls
-back::
+repository methods, named ``"<repository>.<method>"``, raise
+:class:`InjectedFault`. The fault is raised inside the real transaction, as a
+database error would be, so the real store rolls back::
 
     store = FaultyStore(MemoryStore())
     app = Tenantbill(store=store, mailer=MemoryMailer())
-    store.fail("add_outbox", 1)       # the next add_outbox raises
-    store.fail("add_invoice", 1, after=True)  # raises once the numbered invoice is written
+    store.fail("outbox.add", 1)                  # the next outbox.add raises
+    store.fail("invoices.add_numbered", 1, after=True)  # raises once the numbered invoice is written
+
+Every method of every repository can fail this way, the one numbering path
+``invoices.add_numbered`` included. Faults hit the calls tenantbill's services
+make; what an adapter does inside one of its own methods (``add_numbered``
+queueing the invoice's e-mails, say) is part of that call.
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ class FaultyStore:
         self._calls: Counter[str] = Counter()
 
     def fail(self, method: str, *calls: int, after: bool = False) -> None:
-        """Make these calls of ``method`` (1 is the next one) raise; no calls: stop failing.
+        """Make these calls of ``method`` (``"invoices.add_numbered"``; 1 is the next call) raise.
+
+        No calls: stop failing.
 
         With ``after``, the call is made first and the fault raised once it
         has done its work (a number taken, a row written), as when the
@@ -79,7 +86,24 @@ class _FaultyTransaction:
         self._store = store
 
     def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._tx, name)
-        if name in self._store._failing:
-            return self._store._wrap(name, attribute)
+        repository = getattr(self._tx, name)
+        prefix = f"{name}."
+        if any(method.startswith(prefix) for method in self._store._failing):
+            return _FaultyRepository(repository, prefix, self._store)
+        return repository
+
+
+class _FaultyRepository:
+    """A repository whose chosen methods fail."""
+
+    def __init__(self, repository: Any, prefix: str, store: FaultyStore) -> None:
+        self._repository = repository
+        self._prefix = prefix
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._repository, name)
+        method = self._prefix + name
+        if method in self._store._failing:
+            return self._store._wrap(method, attribute)
         return attribute
