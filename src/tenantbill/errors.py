@@ -14,6 +14,7 @@ __all__ = [
     "CurrencyMismatch",
     "DeliveryError",
     "EmailTaken",
+    "IdempotencyConflict",
     "InvalidBankAccount",
     "InvalidEmail",
     "InvalidInput",
@@ -57,6 +58,14 @@ class InvalidEmail(InvalidInput):
 
 class InvalidInvoice(InvalidInput):
     """An invoice draft, line or credit request breaks an invoicing rule."""
+
+
+class IdempotencyConflict(InvalidInput):
+    """An idempotency key was used before for a call with other arguments.
+
+    The same key with the same arguments returns what the first call made;
+    a key names one call, so other arguments need another key.
+    """
 
 
 class InvalidPeriod(InvalidInput):
