@@ -13,7 +13,9 @@ import hashlib
 
 import attrs
 
-__all__ = ["KeyRecord", "fingerprint"]
+from tenantbill.domain.text import one_line
+
+__all__ = ["KeyRecord", "fingerprint", "idempotency_key_of"]
 
 
 @attrs.frozen
@@ -31,3 +33,8 @@ def fingerprint(*parts: object) -> str:
         digest.update(repr(part).encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def idempotency_key_of(value: object) -> str:
+    """A caller's idempotency key: one line of at most 200 characters, or :class:`InvalidInput`."""
+    return one_line(value, "an idempotency key", max_length=200)

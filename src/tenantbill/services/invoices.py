@@ -27,11 +27,12 @@ from tenantbill.domain.invoices import (
     credit_vat,
     vat_breakdown,
 )
+from tenantbill.domain.keys import fingerprint, idempotency_key_of
 from tenantbill.domain.money import normalize_currency, round_money, to_decimal
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.policy import Action, allowed, check
-from tenantbill.errors import InvalidInput, InvalidInvoice, PermissionDenied
-from tenantbill.ports import Transaction
+from tenantbill.errors import IdempotencyConflict, InvalidInput, InvalidInvoice, PermissionDenied
+from tenantbill.ports import IdempotencyRecord, Transaction
 from tenantbill.services.base import (
     Context,
     authorize,
@@ -242,6 +243,19 @@ def _ledger(tx: Transaction, ctx: Context, invoice: Invoice, amount: Decimal, ki
     )
 
 
+def _issued_before(tx: Transaction, first: IdempotencyRecord, print_: str, key: str) -> Invoice:
+    """The invoice the first call with ``key`` issued, if this call asks for the same."""
+    if first.fingerprint != print_:
+        raise IdempotencyConflict(
+            f"the idempotency key {key!r} was used for another draft on this account; "
+            "use a new key for a new invoice"
+        )
+    invoice = tx.invoices.get(first.result) if first.result is not None else None
+    if invoice is None:  # pragma: no cover - a key is completed in the transaction that claims it
+        raise IdempotencyConflict(f"the call with idempotency key {key!r} did not finish; use a new key")
+    return invoice
+
+
 def _hidden_invoice(invoice_id: object) -> PermissionDenied:
     """The one answer for an invoice id the actor may not use, whether or not it exists."""
     return PermissionDenied(
@@ -298,12 +312,31 @@ class InvoiceService:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
             return tx.invoices.series(account_id)
 
-    def issue(self, actor_id: str, account_id: str, draft: InvoiceDraft) -> Invoice:
-        """Issue a draft: it gets the next number of the account's series and is stored for good."""
+    def issue(
+        self, actor_id: str, account_id: str, draft: InvoiceDraft, *, idempotency_key: str | None = None
+    ) -> Invoice:
+        """Issue a draft: it gets the next number of the account's series and is stored for good.
+
+        With ``idempotency_key`` (say, the host's order id or an HTTP
+        request's key) a retried call issues nothing new: the same key with an
+        equal draft returns the invoice the first call issued, and with
+        another draft raises :class:`IdempotencyConflict`. Keys are per
+        account; of concurrent calls with one key, one issues and the others
+        wait for it and return its invoice.
+        """
+        key = None if idempotency_key is None else idempotency_key_of(idempotency_key)
         with self._ctx.store.transaction() as tx:
             account = authorized_account(tx, actor_id, account_id, Action.ISSUE_INVOICES)
             fields, recipients = _prepare(tx, self._ctx, account, draft)
-            return _finish(tx, self._ctx, fields, recipients)
+            if key is None:
+                return _finish(tx, self._ctx, fields, recipients)
+            scope, print_ = f"issue:{account.id}", fingerprint(draft)
+            first = tx.idempotency.claim(scope, key, print_)
+            if first is not None:
+                return _issued_before(tx, first, print_, key)
+            invoice = _finish(tx, self._ctx, fields, recipients)
+            tx.idempotency.complete(scope, key, invoice.id)
+            return invoice
 
     def credit(
         self,
