@@ -2,8 +2,8 @@
 
 A module that defines a ``store`` fixture of its own uses that one; the
 others run on all three stores. PostgreSQL runs when ``TENANTBILL_PG_URL``
-names a server (``python3 dev.py test`` starts one, and CI always does); each
-test gets a new database, copied from a template that already has the tables.
+names a server (``python3 dev.py test`` starts one, and CI always does); the
+tests share one database, emptied (``TRUNCATE``) before each test.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ STORES = ["memory", "sqlite", "postgresql"]
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
-    """The name of a database with tenantbill's tables, to copy for each test."""
+def postgres_database() -> Iterator[str]:
+    """The URL of a database with tenantbill's tables, for this test session."""
     url = os.environ.get("TENANTBILL_PG_URL")
     if not url:
         pytest.skip("TENANTBILL_PG_URL is not set: run the suite with `python3 dev.py test`")
@@ -33,18 +33,36 @@ def postgres_template() -> Iterator[str]:
     from tenantbill.sql import SqlStore
 
     server = make_url(url)
-    name = f"tenantbill_tpl_{uuid.uuid4().hex[:12]}"
+    name = f"tenantbill_test_{uuid.uuid4().hex[:12]}"
     admin = sqlalchemy.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    store = SqlStore(server.set(database=name).render_as_string(hide_password=False))
-    store.close()
+    database = server.set(database=name).render_as_string(hide_password=False)
+    first = SqlStore(database)
+    with first.transaction():  # the first transaction creates the tables
+        pass
+    first.close()
     try:
-        yield name
+        yield database
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def _emptied(url: str) -> None:
+    """Delete every row of every tenantbill table (the schema revision stays)."""
+    import sqlalchemy
+
+    from tenantbill.sql.schema import metadata
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+            connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY")
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=STORES)
@@ -63,20 +81,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             sqlite.close()
         return
 
-    template = request.getfixturevalue("postgres_template")
-    import sqlalchemy
-    from sqlalchemy.engine import make_url
-
-    server = make_url(os.environ["TENANTBILL_PG_URL"])
-    name = f"tenantbill_test_{uuid.uuid4().hex[:16]}"
-    admin = sqlalchemy.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    postgres = SqlStore(server.set(database=name).render_as_string(hide_password=False))
+    url = request.getfixturevalue("postgres_database")
+    _emptied(url)
+    postgres = SqlStore(url)
     try:
         yield postgres
     finally:
         postgres.close()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()

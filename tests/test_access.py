@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -27,15 +26,6 @@ def clock() -> FixedClock:
 @pytest.fixture
 def mailer() -> MemoryMailer:
     return MemoryMailer()
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    if request.param == "memory":
-        return MemoryStore()
-    from tenantbill.sql import SqlStore
-
-    return SqlStore(f"sqlite:///{tmp_path / 'access.db'}")
 
 
 @pytest.fixture

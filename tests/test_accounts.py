@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -11,7 +10,7 @@ import pytest
 
 import tenantbill as tb
 from tenantbill.clock import FixedClock
-from tenantbill.memory import MemoryMailer, MemoryStore
+from tenantbill.memory import MemoryMailer
 from tenantbill.ports import Store
 
 AT = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -29,14 +28,8 @@ PNG = (
 )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> tb.Tenantbill:
-    if request.param == "memory":
-        store: Store = MemoryStore()
-    else:
-        from tenantbill.sql import SqlStore
-
-        store = SqlStore(f"sqlite:///{tmp_path / 'accounts.db'}")
+@pytest.fixture
+def app(store: Store) -> tb.Tenantbill:
     return tb.Tenantbill(store=store, mailer=MemoryMailer(), clock=FixedClock(AT))
 
 

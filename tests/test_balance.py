@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 import tenantbill as tb
-from support import open_store
 from tenantbill.clock import FixedClock
 from tenantbill.memory import MemoryMailer
+from tenantbill.ports import Store
 from tenantbill.testing.factories import Factory, SignedUp
 
 D = Decimal
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tb.Tenantbill]:
-    with open_store(request.param, tmp_path) as store:
-        yield tb.Tenantbill(store=store, mailer=MemoryMailer(), clock=FixedClock(NOW))
+@pytest.fixture
+def app(store: Store) -> tb.Tenantbill:
+    return tb.Tenantbill(store=store, mailer=MemoryMailer(), clock=FixedClock(NOW))
 
 
 @pytest.fixture

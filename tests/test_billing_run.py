@@ -4,36 +4,33 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import tenantbill as tb
-from support import open_store
 from tenantbill.clock import FixedClock
 from tenantbill.memory import MemoryMailer
+from tenantbill.ports import Store
 from tenantbill.services.billing import _SUBSCRIPTIONS_PER_TRANSACTION
 from tenantbill.testing.factories import Factory, SignedUp
 from tenantbill.testing.faults import FaultyStore, InjectedFault
 
 D = Decimal
-STORES = ["memory", "sqlite"]
-
-
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FaultyStore]:
-    with open_store(request.param, tmp_path) as store:
-        yield FaultyStore(store)
 
 
 @pytest.fixture
-def app(store: FaultyStore) -> tb.Tenantbill:
+def faulty(store: Store) -> FaultyStore:
+    """conftest.py's store (memory, SQLite, PostgreSQL) with faults on demand."""
+    return FaultyStore(store)
+
+
+@pytest.fixture
+def app(faulty: FaultyStore) -> tb.Tenantbill:
     return tb.Tenantbill(
-        store=store, mailer=MemoryMailer(), clock=FixedClock(datetime(2026, 4, 15, tzinfo=UTC))
+        store=faulty, mailer=MemoryMailer(), clock=FixedClock(datetime(2026, 4, 15, tzinfo=UTC))
     )
 
 
@@ -145,11 +142,11 @@ def test_a_later_run_bills_only_what_became_due_since(
 
 
 def test_a_run_that_fails_half_way_can_be_run_again_to_finish_without_duplicates_or_gaps(
-    app: tb.Tenantbill, store: FaultyStore, factory: Factory, provider: SignedUp
+    app: tb.Tenantbill, faulty: FaultyStore, factory: Factory, provider: SignedUp
 ) -> None:
     batch = _SUBSCRIPTIONS_PER_TRANSACTION
     subscriptions = [subscribe(provider, factory.account(), date(2026, 1, 1)) for _ in range(batch + 2)]
-    store.fail("invoices.add_numbered", 3 * batch + 2)  # in the second batch
+    faulty.fail("invoices.add_numbered", 3 * batch + 2)  # in the second batch
 
     with pytest.raises(InjectedFault):
         app.billing.run(as_of=date(2026, 3, 1))
@@ -157,7 +154,7 @@ def test_a_run_that_fails_half_way_can_be_run_again_to_finish_without_duplicates
     # invoices (three due periods each) stand, the second's were rolled back whole.
     assert len(invoices(provider)) == 3 * batch
 
-    store.fail("invoices.add_numbered")
+    faulty.fail("invoices.add_numbered")
     report = app.billing.run(as_of=date(2026, 3, 1))
 
     assert report.issued == 6

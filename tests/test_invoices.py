@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import attrs
 import pytest
 
 import tenantbill as tb
-from support import open_store
 from tenantbill.clock import FixedClock
 from tenantbill.memory import MemoryMailer
+from tenantbill.ports import Store
 from tenantbill.testing.factories import Factory, SignedUp
 
 D = Decimal
@@ -25,10 +23,9 @@ def clock() -> FixedClock:
     return FixedClock(NOW)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def app(request: pytest.FixtureRequest, tmp_path: Path, clock: FixedClock) -> Iterator[tb.Tenantbill]:
-    with open_store(request.param, tmp_path) as store:
-        yield tb.Tenantbill(store=store, mailer=MemoryMailer(), clock=clock)
+@pytest.fixture
+def app(store: Store, clock: FixedClock) -> tb.Tenantbill:
+    return tb.Tenantbill(store=store, mailer=MemoryMailer(), clock=clock)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from decimal import Decimal
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesParser
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,7 +30,6 @@ from tenantbill.clock import FixedClock
 from tenantbill.domain.identity import Email, email_key
 from tenantbill.domain.invoices import Invoice, InvoiceKind, InvoiceLine, Party, Seller, VatGroup
 from tenantbill.errors import DeliveryError, InvalidEmail, InvalidInput
-from tenantbill.memory import MemoryStore
 from tenantbill.ports import Store
 from tenantbill.render.mail import invitation_message, invoice_message
 from tenantbill.smtp import SmtpMailer
@@ -303,15 +301,6 @@ def test_invitation_message_refuses_structure_in_its_arguments(changes: dict[str
 
 
 # Through the app: the account name (invitation), the provider and customer names (invoice), the sender
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    if request.param == "memory":
-        return MemoryStore()
-    from tenantbill.sql import SqlStore
-
-    return SqlStore(f"sqlite:///{tmp_path / 'mail.db'}")
 
 
 def refused_at_input(action: Callable[[], Any]) -> bool:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,9 +11,9 @@ import attrs
 import pytest
 
 import tenantbill as tb
-from support import open_store
 from tenantbill.clock import FixedClock
 from tenantbill.memory import MemoryMailer
+from tenantbill.ports import Store
 from tenantbill.testing.factories import Factory, SignedUp
 
 D = Decimal
@@ -48,15 +46,14 @@ class Platform:
         return list(self.app.invoices.of_account(self.provider.owner.id, self.provider.account.id))
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+@pytest.fixture
+def platform(store: Store) -> Platform:
     clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
-    with open_store(request.param, tmp_path) as store:
-        app = tb.Tenantbill(store=store, mailer=MemoryMailer(), clock=clock)
-        factory = Factory(app)
-        provider = factory.account(name="Plattform AS")
-        customer = factory.account(name="Kunde AS", address="Storgata 1\n0155 Oslo", org_number="974760673")
-        yield Platform(app=app, clock=clock, provider=provider, customer=customer)
+    app = tb.Tenantbill(store=store, mailer=MemoryMailer(), clock=clock)
+    factory = Factory(app)
+    provider = factory.account(name="Plattform AS")
+    customer = factory.account(name="Kunde AS", address="Storgata 1\n0155 Oslo", org_number="974760673")
+    return Platform(app=app, clock=clock, provider=provider, customer=customer)
 
 
 def plan(price: str, cycle: tb.BillingCycle = MONTHLY, name: str = "Pro") -> tb.Plan:
