@@ -9,14 +9,12 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
 import tenantbill as tb
-from support import open_store
 from tenantbill.clock import FixedClock
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.memory import MemoryMailer
@@ -124,12 +122,6 @@ def set_up(store: Store, mailer: Mailer) -> Setup:
     # The provider is the platform account, which every account accepts as biller.
     app = tb.Tenantbill(store=store, mailer=mailer, clock=clock, platform_account_id=provider.account.id)
     return Setup(app, clock, provider, customer, member, billing)
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    with open_store(request.param, tmp_path) as store:
-        yield store
 
 
 @pytest.fixture
