@@ -1,0 +1,149 @@
+"""The tenantbill demo: a small invoicing platform's month end on the embedded SQLite store.
+
+A provider account signs up, a few customers sign up, an invitation is
+accepted, a billing user opts in to invoice e-mails, monthly and yearly
+subscriptions record usage, and the month-end run issues the invoices, writes
+their PDFs to a folder and delivers the e-mails (to an in-memory mailer, so
+nothing leaves the machine). Run it again and it starts afresh.
+
+    tenantbill demo [--out DIR]        (or: python examples/demo.py [--out DIR])
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import tenantbill as tb
+from tenantbill.clock import FixedClock
+from tenantbill.memory import MemoryMailer
+from tenantbill.sql import SqlStore
+
+__all__ = ["main", "run"]
+
+
+def progress(text: str) -> None:
+    print(f"  {text}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tenantbill.demo [--out DIR]``."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the database and PDFs")
+    args = parser.parse_args(argv)
+    return run(args.out)
+
+
+def run(out: Path) -> int:
+    """Run the demo, writing its SQLite database and the PDFs under ``out``."""
+    pdf_dir = out / "pdf"
+    pdf_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*pdf_dir.glob("*.pdf"), *out.glob("tenantbill.db*")]:
+        old.unlink()
+
+    clock = FixedClock(datetime(2026, 1, 1, 8, 0, tzinfo=UTC))
+    mailer = MemoryMailer()
+    app = tb.Tenantbill(store=SqlStore(f"sqlite:///{out / 'tenantbill.db'}"), mailer=mailer, clock=clock)
+
+    print("1. Sign-ups")
+    ola, platform = app.accounts.sign_up(
+        name="Skyhost AS",
+        email="ola@skyhost.example.no",
+        org_number="NO 974 760 673 MVA",
+        bank_account="8601.11.17947",
+        address="Storgata 1\n0155 Oslo",
+        vat_registered=True,
+    )
+    app.invoices.configure_series(ola.id, platform.id, start=1001)
+    progress(f"{platform.name} (org {platform.org_number}) owned by {ola.name}")
+    customers = []
+    for name, email, org, locale in [
+        ("Fjordkaffe AS", "post@fjordkaffe.example.no", "923609016", "nb"),
+        ("Ålands Design AB", "info@alandsdesign.example.com", "5560360793", "sv"),
+        ("Northwind Ltd", "billing@northwind.example.com", None, "en"),
+    ]:
+        owner, account = app.accounts.sign_up(
+            name=name, email=email, org_number=org, locale=locale, address=f"{name}\nMain street 2"
+        )
+        app.users.set_invoice_emails(owner.id, enabled=True)
+        customers.append((owner, account))
+        progress(f"{account.name} signed up ({locale}); its owner opted in to invoice e-mails")
+
+    print("2. An invitation")
+    kaffe_owner, kaffe = customers[0]
+    issued = app.access.invite(
+        kaffe_owner.id, kaffe.id, email="regnskap@fjordkaffe.example.no", role=tb.Role.BILLING
+    )
+    progress(
+        f"invitation e-mailed to {issued.invitation.email} (expires {issued.invitation.expires_at:%Y-%m-%d})"
+    )
+    membership = app.access.accept(
+        issued.token, new_user=tb.NewUser(name="Kari Regnskap", email=issued.invitation.email)
+    )
+    app.users.set_invoice_emails(membership.user_id, enabled=True)
+    progress("accepted as a BILLING user, who opted in to invoice e-mails")
+    app.accounts.set_invoice_recipients(kaffe_owner.id, kaffe.id, ["bokforing@revisor.example.no"])
+    progress("the accountant bokforing@revisor.example.no gets every invoice too")
+
+    print("3. Subscriptions and usage")
+    monthly = tb.Plan(
+        code="web",
+        name="Web hosting",
+        price=Decimal("149"),
+        cycle=tb.BillingCycle.MONTHLY,
+        vat_rate=Decimal("0.25"),
+    )
+    yearly = tb.Plan(
+        code="pro",
+        name="Pro hosting (yearly)",
+        price=Decimal("2990"),
+        cycle=tb.BillingCycle.YEARLY,
+        vat_rate=Decimal("0.25"),
+    )
+    subs = [
+        # Each customer's owner subscribes: that is its consent to be billed by the platform.
+        app.subscriptions.start(kaffe_owner.id, platform.id, kaffe.id, monthly, anchor=date(2026, 1, 1)),
+        app.subscriptions.start(
+            customers[1][0].id, platform.id, customers[1][1].id, yearly, anchor=date(2026, 1, 1)
+        ),
+        app.subscriptions.start(
+            customers[2][0].id, platform.id, customers[2][1].id, monthly, anchor=date(2026, 1, 1)
+        ),
+    ]
+    for sub, item, qty in [(subs[0], "Extra site", "2"), (subs[1], "Extra storage (10 GB)", "3")]:
+        app.subscriptions.record_usage(
+            ola.id, sub.id, item=item, quantity=Decimal(qty), unit_price=Decimal("50"), at=date(2026, 1, 20)
+        )
+        progress(f"{qty} × {item} recorded")
+
+    print("4. Month-end runs")
+    for run_date in (date(2026, 1, 1), date(2026, 2, 1)):
+        clock.set(datetime(run_date.year, run_date.month, run_date.day, 6, 0, tzinfo=UTC))
+        report = app.billing.run(as_of=run_date)
+        progress(f"billing run for {run_date}: {report.issued} invoice(s) issued")
+        delivered = app.billing.deliver()
+        progress(f"delivered {delivered.sent} e-mail(s), {delivered.failed} failed")
+
+    print("5. PDFs")
+    invoices = list(app.invoices.of_account(ola.id, platform.id))
+    for i, invoice in enumerate(invoices, 1):
+        (pdf_dir / f"{invoice.number}.pdf").write_bytes(app.invoices.pdf(ola.id, invoice.id))
+        progress(
+            f"[{i}/{len(invoices)}] {invoice.number}  {invoice.bill_to.name:<18} "
+            f"{invoice.total:>10} {invoice.currency}  due {invoice.due_date}"
+        )
+
+    print("6. E-mails that went out")
+    for message in mailer.sent:
+        attachments = [part.get_filename() for part in message.iter_attachments()]
+        progress(f"to {message['To']:<36} {message['Subject']}  {', '.join(a for a in attachments if a)}")
+
+    print(f"\nDone. The PDFs are in {pdf_dir.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
