@@ -86,7 +86,9 @@ def test_an_invitation_is_emailed_with_its_token(
     app: tb.Tenantbill, mailer: MemoryMailer, owner: tb.User, account: tb.Account
 ) -> None:
     issued = invite(app, owner, account, "per@example.no")
+    assert mailer.sent == []  # queued: the request never waits for the mail server
 
+    assert app.billing.deliver().sent == 1
     assert len(mailer.sent) == 1
     message = mailer.sent[0]
     assert message["To"] == "per@example.no"
@@ -343,9 +345,11 @@ def test_resending_mails_a_new_token_and_the_old_one_stops_working(
     outsider: tb.User,
 ) -> None:
     first = invite(app, owner, account, "per@example.no")
+    app.billing.deliver()
     clock.advance(days=3)
 
     second = app.access.resend(owner.id, first.invitation.id)
+    app.billing.deliver()
 
     assert second.token != first.token
     assert second.invitation.id == first.invitation.id

@@ -324,6 +324,7 @@ def test_an_invitation_to_an_account_with_a_hostile_name_reaches_only_the_invite
     if refused_at_input(lambda: app.accounts.update(owner.id, account.id, name=name)):
         return
     issued = app.access.invite(owner.id, account.id, email=RECIPIENT, role=tb.Role.MEMBER)
+    app.billing.deliver()
 
     got = assert_delivered_safely(sink, f"You are invited to {collapsed(name)}", pdf=None)
     assert issued.token in got.message.get_content()
@@ -338,6 +339,7 @@ def test_the_configured_sender_name_cannot_add_a_recipient_to_an_invitation(
     )
     owner, account = app.accounts.sign_up(name="Acme AS", email="eier@example.no")
     app.access.invite(owner.id, account.id, email=RECIPIENT, role=tb.Role.MEMBER)
+    app.billing.deliver()
 
     got = assert_delivered_safely(sink, "You are invited to Acme AS", pdf=None)
     assert display_name(got.message) == collapsed(name)
@@ -562,6 +564,7 @@ def test_the_outbox_path_keeps_the_invitation_bytes(store: Store) -> None:
         name="Acme =?utf-8?q?x=0D=0ABcc:_someone@example.net?= " + "Ø" * 40, email="eier@example.no"
     )
     app.access.invite(owner.id, account.id, email=RECIPIENT, role=tb.Role.MEMBER)
+    app.billing.deliver()
 
     (message,) = mailer.sent
     got = parsed(message.as_bytes(policy=email.policy.SMTP))

@@ -209,7 +209,8 @@ def queued(world: World, issued: tb.IssuedInvitation) -> list[bytes]:
 
 def test_an_invitation_token_is_in_no_store_once_its_email_is_sent(down: World) -> None:
     world = down
-    issued = world.invite()  # the immediate send fails: the e-mail stays queued
+    issued = world.invite()  # queued: the request does not wait for the mail server
+    assert world.app.billing.deliver().failed == 1  # the server is down: the e-mail stays queued
     traces = queued(world, issued)
     world.mailer.down = False
     world.clock.advance(minutes=5)  # past the back-off
@@ -233,6 +234,7 @@ def test_an_invitation_token_is_in_no_store_once_its_email_is_sent(down: World) 
 
 def test_an_email_sent_at_once_leaves_no_token_behind(world: World) -> None:
     issued = world.invite()
+    world.app.billing.deliver()
     [sent] = world.mailer.sent
     assert issued.token in body_text(sent)
     assert world.message(issued).payload is None
@@ -243,6 +245,7 @@ def test_a_failed_send_keeps_the_payload_for_the_retry_which_then_erases_it(down
     world = down
     issued = world.invite()
     queued(world, issued)
+    assert world.app.billing.deliver().failed == 1  # down
     world.clock.advance(minutes=5)
     report = world.app.billing.deliver()  # still down
     assert (report.sent, report.failed) == (0, 1)

@@ -78,8 +78,10 @@ def run(out: Path) -> int:
         kaffe_owner.id, kaffe.id, email="regnskap@fjordkaffe.example.no", role=tb.Role.BILLING
     )
     progress(
-        f"invitation e-mailed to {issued.invitation.email} (expires {issued.invitation.expires_at:%Y-%m-%d})"
+        f"invitation queued for {issued.invitation.email} (expires {issued.invitation.expires_at:%Y-%m-%d})"
     )
+    # The background job sends what the calls queued (a request never waits for the mail server).
+    progress(f"delivery job: {app.billing.deliver().sent} e-mail sent (the invitation)")
     membership = app.access.accept(
         issued.token, new_user=tb.NewUser(name="Kari Regnskap", email=issued.invitation.email)
     )

@@ -37,7 +37,7 @@ from tenantbill.errors import (
 from tenantbill.ports import Transaction
 from tenantbill.services.accounts import create_user
 from tenantbill.services.base import Context, authorize, is_id, load_account, new_id, shown
-from tenantbill.services.delivery import deliver_now, drop_queued, queue_message
+from tenantbill.services.delivery import drop_queued, queue_message
 
 __all__ = ["AccessService", "hash_token"]
 
@@ -56,7 +56,12 @@ class AccessService:
     def invite(
         self, actor_id: str, account_id: str, *, email: str, role: Role = Role.MEMBER
     ) -> IssuedInvitation:
-        """Invite an address with a role (owner only); the token is e-mailed and returned once."""
+        """Invite an address with a role (owner only); the token is returned once and its e-mail queued.
+
+        The call talks to no mail server: the e-mail goes out with the next
+        ``app.billing.deliver()`` (a background job), so a slow or unreachable
+        SMTP server never holds up the request.
+        """
         if role not in (Role.MEMBER, Role.BILLING):
             raise InvalidInput(
                 "an invitation offers the MEMBER or BILLING role; use transfer_ownership for OWNER"
@@ -81,13 +86,12 @@ class AccessService:
             )
             tx.invitations.add(invitation)
             key = invitation_key(invitation.id, invitation.token_hash)
-            outbox_id = self._queue_invitation(tx, invitation, token, key)
+            self._queue_invitation(tx, invitation, token, key)
             _audit(tx, invitation.account_id, actor_id, "invited", address, role.value, now)
-        deliver_now(self._ctx, outbox_id)
         return IssuedInvitation(invitation=invitation, token=token)
 
     def resend(self, actor_id: str, invitation_id: str) -> IssuedInvitation:
-        """Send a pending invitation again with a new token and a new expiry; the old token stops working."""
+        """Queue a pending invitation's e-mail again with a new token and expiry; the old token stops working."""
         with self._ctx.store.transaction() as tx:
             old = _invitation_for(tx, actor_id, invitation_id)
             _require_pending(old)
@@ -100,9 +104,8 @@ class AccessService:
                 _refuse_not_pending(tx, old.id)
             _drop_email(tx, self._ctx, old, "a new invitation e-mail replaced it")
             key = invitation_key(invitation.id, invitation.token_hash)
-            outbox_id = self._queue_invitation(tx, invitation, token, key)
+            self._queue_invitation(tx, invitation, token, key)
             _audit(tx, old.account_id, actor_id, "resent", old.email, "", now)
-        deliver_now(self._ctx, outbox_id)
         return IssuedInvitation(invitation=invitation, token=token)
 
     def revoke(self, actor_id: str, invitation_id: str) -> Invitation:
