@@ -2,83 +2,81 @@
 
 Numbers must come out gapless and unique, and a number claimed by several
 owners at once must go to exactly one of them. With ``TENANTBILL_PG_URL`` set
-(a PostgreSQL database the tests may wipe) the same tests run there too.
+(a PostgreSQL server; ``python3 dev.py test`` starts one) the same tests run
+there too, each in a database of its own. Processes racing to number and to
+claim an org number, and the races of the port's other invariants, are in
+``test_races.py``.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
-from multiprocessing.process import BaseProcess
-from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Barrier as BarrierType
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import pytest
 
+from support import fresh_postgres_database, in_processes
 from tenantbill.domain.accounts import Account
 from tenantbill.errors import AlreadyBilled, OrgNumberTaken
 from tenantbill.sql import SqlStore
-from tenantbill.testing.store import make_subscription
+from tenantbill.testing.store import make_invoice, make_subscription
 
 ACCOUNT = "account-1"
 PG_URL = os.environ.get("TENANTBILL_PG_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
-
-T = TypeVar("T")
+SKIP_REASON = "set TENANTBILL_PG_URL to run on PostgreSQL"
 
 
 @pytest.fixture(params=BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database with one account in it: a SQLite file, or the PostgreSQL database emptied."""
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with one account in it: a SQLite file, or a new PostgreSQL database."""
     if request.param == "postgresql":
         assert PG_URL is not None
-        url = PG_URL
-        _drop_tables(url)
+        with fresh_postgres_database(PG_URL) as url:
+            yield with_account(url)
     else:
-        url = f"sqlite:///{tmp_path / 'tenantbill.db'}"
+        yield with_account(f"sqlite:///{tmp_path / 'tenantbill.db'}")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database."""
+    if PG_URL is None:
+        pytest.skip(SKIP_REASON)
+    with fresh_postgres_database(PG_URL) as url:
+        yield url
+
+
+def with_account(url: str) -> str:
     store = SqlStore(url)
     with store.transaction() as tx:
-        tx.add_account(Account(id=ACCOUNT, name="Acme", owner_id="owner-1"))
+        tx.accounts.add(Account(id=ACCOUNT, name="Acme", owner_id="owner-1"))
     store.close()
     return url
 
 
-def _drop_tables(url: str) -> None:
-    import sqlalchemy
-
-    from tenantbill.sql.schema import metadata
-
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.begin() as connection:
-            metadata.drop_all(connection)
-    finally:
-        engine.dispose()
-
-
-def allocate(store: SqlStore, count: int) -> list[int]:
-    """Allocate ``count`` numbers, one transaction each."""
+def number(store: SqlStore, count: int) -> list[int]:
+    """Number ``count`` invoices of the account, one unit of work each; their sequences."""
     numbers = []
     for _ in range(count):
         with store.transaction() as tx:
-            numbers.append(tx.allocate_sequence(ACCOUNT))
+            numbers.append(tx.invoices.add_numbered(make_invoice(ACCOUNT)).sequence)
     return numbers
 
 
-def allocate_in_process(url: str, count: int) -> list[int]:
+def stored_sequences(url: str) -> list[int]:
     store = SqlStore(url)
     try:
-        return allocate(store, count)
+        with store.transaction() as tx:
+            return [invoice.sequence for invoice in tx.invoices.of_account(ACCOUNT)]
     finally:
         store.close()
 
@@ -89,7 +87,7 @@ def claim(store: SqlStore, start: threading.Barrier | None, n: int) -> bool:
         start.wait()
     try:
         with store.transaction() as tx:
-            tx.claim_number("org", "974760673", f"account-{n}", f"owner-{n}")
+            tx.accounts.claim_number("org", "974760673", f"account-{n}", f"owner-{n}")
     except OrgNumberTaken:
         return False
     return True
@@ -107,18 +105,19 @@ def holders(url: str) -> list[str]:
     store = SqlStore(url)
     try:
         with store.transaction() as tx:
-            return tx.number_holders("org", "974760673")
+            return tx.accounts.number_holders("org", "974760673")
     finally:
         store.close()
 
 
-def test_threads_allocating_on_one_account_get_each_number_once(url: str) -> None:
+def test_threads_numbering_on_one_account_get_each_number_once(url: str) -> None:
     store = SqlStore(url)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        batches = list(pool.map(lambda _: allocate(store, 50), range(8)))
+        batches = list(pool.map(lambda _: number(store, 25), range(8)))
     store.close()
     assert all(batch == sorted(batch) for batch in batches)
-    assert sorted(n for batch in batches for n in batch) == list(range(1, 401))
+    assert sorted(n for batch in batches for n in batch) == list(range(1, 201))
+    assert stored_sequences(url) == list(range(1, 201))
 
 
 def test_threads_racing_for_one_org_number_let_exactly_one_owner_have_it(url: str) -> None:
@@ -133,19 +132,6 @@ def test_threads_racing_for_one_org_number_let_exactly_one_owner_have_it(url: st
 
 
 @pytest.mark.slow
-def test_processes_allocating_on_one_account_get_each_number_once(url: str) -> None:
-    batches = in_processes(allocate_in_process, [(url, 100)] * 4)
-    assert sorted(n for batch in batches for n in batch) == list(range(1, 401))
-
-
-@pytest.mark.slow
-def test_processes_racing_for_one_org_number_let_exactly_one_owner_have_it(url: str) -> None:
-    granted = in_processes(claim_in_process, [(url, n) for n in range(6)])
-    assert granted.count(True) == 1
-    assert holders(url) == [f"account-{granted.index(True)}"]
-
-
-@pytest.mark.slow
 def test_processes_opening_a_new_file_at_once_all_get_in(tmp_path: Path) -> None:
     # Each one switches the new file to WAL and creates the tables: only one may, the others wait.
     url = f"sqlite:///{tmp_path / 'new.db'}"
@@ -154,19 +140,16 @@ def test_processes_opening_a_new_file_at_once_all_get_in(tmp_path: Path) -> None
     assert holders(url) == [f"account-{granted.index(True)}"]
 
 
-@pytest.mark.skipif(PG_URL is None, reason="set TENANTBILL_PG_URL to run on PostgreSQL")
-def test_subscription_locked_by_one_worker_is_skipped_by_another() -> None:
-    assert PG_URL is not None
-    _drop_tables(PG_URL)
-    store = SqlStore(PG_URL)
+def test_subscription_locked_by_one_worker_is_skipped_by_another(pg_url: str) -> None:
+    store = SqlStore(pg_url)
     subscription = make_subscription()
     with store.transaction() as tx:
-        tx.add_subscription(subscription)
+        tx.subscriptions.add(subscription)
     locked, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         with store.transaction() as tx:
-            assert tx.lock_subscription(subscription.id) == subscription
+            assert tx.subscriptions.lock(subscription.id) == subscription
             locked.set()
             release.wait(timeout=30)
 
@@ -175,82 +158,73 @@ def test_subscription_locked_by_one_worker_is_skipped_by_another() -> None:
     try:
         assert locked.wait(timeout=30)
         with store.transaction() as tx:
-            assert tx.lock_subscription(subscription.id) is None
+            assert tx.subscriptions.lock(subscription.id) is None
     finally:
         release.set()
         holder.join()
     with store.transaction() as tx:
-        assert tx.lock_subscription(subscription.id) == subscription
+        assert tx.subscriptions.lock(subscription.id) == subscription
     store.close()
 
 
-@pytest.mark.skipif(PG_URL is None, reason="set TENANTBILL_PG_URL to run on PostgreSQL")
-def test_the_next_due_subscription_skips_one_another_worker_holds() -> None:
-    assert PG_URL is not None
-    _drop_tables(PG_URL)
-    store = SqlStore(PG_URL)
+def test_the_next_due_subscription_skips_one_another_worker_holds(pg_url: str) -> None:
+    store = SqlStore(pg_url)
     first, second = make_subscription(id="sub-1"), make_subscription(id="sub-2")
     with store.transaction() as tx:
-        tx.add_subscription(first)
-        tx.add_subscription(second)
+        tx.subscriptions.add(first)
+        tx.subscriptions.add(second)
     day = date(2026, 1, 31)
     with holding(store, first.id):
         with store.transaction() as tx:
-            assert tx.lock_next_due_subscription(day, None) == second
+            assert tx.subscriptions.lock_next_due(day, None) == second
         with store.transaction() as tx:
-            assert tx.lock_next_due_subscription(day, second.id) is None
+            assert tx.subscriptions.lock_next_due(day, second.id) is None
     with store.transaction() as tx:
-        assert tx.lock_next_due_subscription(day, None) == first
+        assert tx.subscriptions.lock_next_due(day, None) == first
     store.close()
 
 
-@pytest.mark.skipif(PG_URL is None, reason="set TENANTBILL_PG_URL to run on PostgreSQL")
-def test_a_waiting_lock_on_a_subscription_waits_for_the_holder_and_sees_its_change() -> None:
-    assert PG_URL is not None
-    _drop_tables(PG_URL)
-    store = SqlStore(PG_URL)
+def test_a_waiting_lock_on_a_subscription_waits_for_the_holder_and_sees_its_change(pg_url: str) -> None:
+    store = SqlStore(pg_url)
     subscription = make_subscription()
     with store.transaction() as tx:
-        tx.add_subscription(subscription)
+        tx.subscriptions.add(subscription)
     billed = attrs.evolve(subscription, fee_n=1)
     got: list[Any] = []
 
     def wait_for_it() -> None:
         with store.transaction() as tx:
-            got.append(tx.lock_subscription(subscription.id, wait=True))
+            got.append(tx.subscriptions.lock(subscription.id, wait=True))
 
     with holding(store, subscription.id, then_save=billed):
         waiter = threading.Thread(target=wait_for_it)
         waiter.start()
-        assert _waiting_for_a_lock(PG_URL), "the lock was not waited for"
+        assert _waiting_for_a_lock(pg_url), "the lock was not waited for"
         assert got == []
     waiter.join(timeout=30)
     assert got == [billed]
     store.close()
 
 
-@pytest.mark.skipif(PG_URL is None, reason="set TENANTBILL_PG_URL to run on PostgreSQL")
-def test_a_billing_mark_made_at_once_by_another_worker_is_refused_without_aborting() -> None:
-    assert PG_URL is not None
-    _drop_tables(PG_URL)
-    store = SqlStore(PG_URL)
+def test_a_billing_mark_made_at_once_by_another_worker_is_refused_without_aborting(pg_url: str) -> None:
+    store = SqlStore(pg_url)
     due = date(2026, 1, 10)
     marked, release = threading.Event(), threading.Event()
     outcome: list[str] = []
 
     def first() -> None:
         with store.transaction() as tx:
-            tx.add_billing_mark("sub-1", due, "invoice-1")
+            tx.subscriptions.mark_billed("sub-1", due, "invoice-1")
             marked.set()
             release.wait(timeout=30)
 
     def second() -> None:
         with store.transaction() as tx:
             try:
-                tx.add_billing_mark("sub-1", due, "invoice-2")
+                tx.subscriptions.mark_billed("sub-1", due, "invoice-2")
             except AlreadyBilled:
                 outcome.append("refused")
-            tx.add_billing_mark("sub-1", date(2026, 2, 10), None)  # the transaction goes on
+            tx.subscriptions.mark_billed("sub-1", date(2026, 2, 10), None)  # the transaction goes on
         outcome.append("committed")
 
     holder = threading.Thread(target=first)
@@ -258,13 +232,13 @@ def test_a_billing_mark_made_at_once_by_another_worker_is_refused_without_aborti
     assert marked.wait(timeout=30)
     racer = threading.Thread(target=second)
     racer.start()
-    assert _waiting_for_a_lock(PG_URL), "the second mark did not wait for the first"
+    assert _waiting_for_a_lock(pg_url), "the second mark did not wait for the first"
     release.set()
     holder.join()
     racer.join(timeout=30)
     assert outcome == ["refused", "committed"]
     with store.transaction() as tx, pytest.raises(AlreadyBilled):
-        tx.add_billing_mark("sub-1", date(2026, 2, 10), None)
+        tx.subscriptions.mark_billed("sub-1", date(2026, 2, 10), None)
     store.close()
 
 
@@ -295,11 +269,11 @@ def holding(store: SqlStore, subscription_id: str, then_save: Any = None) -> Ite
 
     def hold() -> None:
         with store.transaction() as tx:
-            assert tx.lock_subscription(subscription_id) is not None
+            assert tx.subscriptions.lock(subscription_id) is not None
             locked.set()
             release.wait(timeout=30)
             if then_save is not None:
-                tx.save_subscription(then_save)
+                tx.subscriptions.save(then_save)
 
     holder = threading.Thread(target=hold)
     holder.start()
@@ -309,47 +283,3 @@ def holding(store: SqlStore, subscription_id: str, then_save: Any = None) -> Ite
     finally:
         release.set()
         holder.join()
-
-
-def in_processes(function: Callable[..., T], calls: list[tuple[Any, ...]]) -> list[T]:
-    """``function(*args)`` for each of ``calls``, each in a new process, all let go at once."""
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(len(calls))
-    results: Queue[tuple[int, Any, str | None]] = context.Queue()
-    processes = [
-        context.Process(target=_work, args=(function, args, start, results, index))
-        for index, args in enumerate(calls)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        outcomes = sorted(_result(results, processes) for _ in processes)
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-    errors = [error for _, _, error in outcomes if error is not None]
-    assert errors == []
-    return [result for _, result, _ in outcomes]
-
-
-def _result(
-    results: Queue[tuple[int, Any, str | None]], processes: Sequence[BaseProcess]
-) -> tuple[int, Any, str | None]:
-    try:
-        return results.get(timeout=120)
-    except queue.Empty:
-        pytest.fail(f"a worker did not report back; exit codes {[p.exitcode for p in processes]}")
-
-
-def _work(
-    function: Callable[..., Any],
-    args: tuple[Any, ...],
-    start: BarrierType,
-    results: Queue[tuple[int, Any, str | None]],
-    index: int,
-) -> None:
-    start.wait(timeout=60)
-    try:
-        results.put((index, function(*args), None))
-    except BaseException as error:  # reported by the parent
-        results.put((index, None, repr(error)))
