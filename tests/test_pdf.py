@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import io
+import logging
+import os
 import pickle
 import shutil
 import subprocess
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import attrs
+import fpdf
 import pytest
 from pypdf import PdfReader
 
@@ -29,10 +33,31 @@ from tenantbill.domain.invoices import (
     vat_breakdown,
 )
 from tenantbill.errors import InvalidInput
+from tenantbill.render import pdf as pdf_module
 from tenantbill.render.fmt import format_date, format_money, format_percent
 from tenantbill.render.pdf import render_invoice
 
 T = TypeVar("T")
+
+
+def _fast_path_loads() -> bool:
+    try:
+        importlib.import_module("tenantbill.render._fpdf_fast")
+    except ImportError:
+        return False
+    return True
+
+
+# Tests of what only the fast path does; test_the_fast_path_is_taken_under_the_pinned_fpdf2 is
+# the one that fails when it does not load.
+needs_fast_path = pytest.mark.skipif(
+    not _fast_path_loads(), reason=f"the fast PDF path does not load under fpdf2 {fpdf.__version__}"
+)
+# Tests of what render_invoice does on the fast path, skipped when it renders through the public
+# API (the whole file also runs that way with TENANTBILL_PDF_FAST=0).
+renders_on_fast_path = pytest.mark.skipif(
+    pdf_module._backend.name != "fast", reason="render_invoice renders through fpdf2's public API here"
+)
 
 LINES = (
     Line("Webhotell Proff", Decimal("1"), Decimal("199.00"), Decimal("0.25")),
@@ -340,6 +365,7 @@ def test_a_one_page_invoice_is_numbered_page_one_of_one() -> None:
 # Any text a user types
 
 
+@renders_on_fast_path
 def test_names_in_greek_cyrillic_and_cjk_render_and_stay_searchable() -> None:
     buyer = Party(name="Αλέξανδρος Παπαδόπουλος", address="Иван Петров\n山田太郎\n東京都千代田区")
     text = text_of(render_invoice(make_invoice(buyer=buyer)))
@@ -464,7 +490,11 @@ def test_identical_input_renders_to_identical_bytes_in_another_process() -> None
         input=pickle.dumps(invoice),
         capture_output=True,
         check=True,
-        env={"PYTHONHASHSEED": "12345", "PATH": ""},
+        env={
+            "PYTHONHASHSEED": "12345",
+            "PATH": "",
+            **{key: os.environ[key] for key in ("PYTHONPATH", "TENANTBILL_PDF_FAST") if key in os.environ},
+        },
     )
 
     assert result.stdout == render_invoice(invoice)
@@ -509,3 +539,199 @@ def test_importing_tenantbill_does_not_import_fpdf() -> None:
     script = "import sys, tenantbill; sys.exit('fpdf' in sys.modules)"
 
     assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 0
+
+
+# Two ways through fpdf2: the fast path (fpdf2 internals, fenced in render/_fpdf_fast.py and
+# guarded by the fpdf2 version) and the public API alone, taken under any other fpdf2.
+
+FAST_MODULE = "tenantbill.render._fpdf_fast"
+
+
+@pytest.fixture
+def public_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render through fpdf2's public API only, as under an fpdf2 the fast path was not tested with."""
+    monkeypatch.setattr(pdf_module, "_backend", pdf_module._PUBLIC)
+
+
+def fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tenantbill.render._fpdf_fast import FAST
+
+    monkeypatch.setattr(pdf_module, "_backend", FAST)
+
+
+def both_ways(monkeypatch: pytest.MonkeyPatch, invoice: Invoice) -> tuple[bytes, bytes]:
+    """``invoice`` rendered on the fast path, then through the public API alone."""
+    fast_path(monkeypatch)
+    fast = render_invoice(invoice)
+    monkeypatch.setattr(pdf_module, "_backend", pdf_module._PUBLIC)
+    return fast, render_invoice(invoice)
+
+
+def test_the_fast_path_is_taken_under_the_pinned_fpdf2() -> None:
+    if os.environ.get("TENANTBILL_PDF_FAST") == "0":
+        pytest.skip("the fast path is switched off in this environment")
+
+    # If this fails under a new fpdf2 release: run this file under it, then widen
+    # tenantbill.render._fpdf_fast.TESTED (or fix the fast path first).
+    assert pdf_module._choose_backend().name == "fast", f"fpdf2 {fpdf.__version__}"
+
+
+INVOICES = {
+    "nb": lambda: make_invoice(locale="nb", note="Takk for handelen!\nSpørsmål? Svar på e-posten."),
+    "sv": lambda: make_invoice(locale="sv"),
+    "en": lambda: make_invoice(locale="en", cycle=BillingCycle.YEARLY),
+    "credit note": lambda: make_invoice(
+        lines=[attrs.evolve(line, quantity=-line.quantity) for line in LINES],
+        kind=InvoiceKind.CREDIT_NOTE,
+        balance_applied=Decimal(0),
+    ),
+    "several pages": lambda: make_invoice(
+        lines=[
+            Line(f"Tjeneste nummer {n}", Decimal("1"), Decimal("10.00"), Decimal("0.25")) for n in range(60)
+        ]
+    ),
+    "greek and cyrillic": lambda: make_invoice(
+        buyer=Party(name="Αλέξανδρος Παπαδόπουλος", address="Иван Петров\nStorgata 1")
+    ),
+    "wrapped and cut": lambda: make_invoice(
+        lines=[Line("Supercalifragilisticexpialidocious" * 20, Decimal(1), Decimal(1))]
+    ),
+    "logo": lambda: make_invoice(seller=Seller(name="Blåfjell Hosting AS", logo=png())),
+}
+
+
+@needs_fast_path
+@pytest.mark.parametrize("name", sorted(INVOICES))
+def test_both_ways_make_a_valid_pdf_with_the_same_text(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    fast, public = both_ways(monkeypatch, INVOICES[name]())
+
+    assert fast != public  # really two ways: the fonts are written differently
+    for pdf in (fast, public):
+        assert pdf.startswith(b"%PDF-")
+        assert pdf.rstrip().endswith(b"%%EOF")
+        reader = PdfReader(io.BytesIO(pdf), strict=True)  # strict: a malformed file raises
+        assert reader.metadata is not None
+        assert reader.metadata.producer == "tenantbill"
+    assert pages_text(public) == pages_text(fast)
+
+
+def test_the_public_api_way_shows_every_required_field(public_api: None) -> None:
+    invoice = make_invoice(locale="sv")
+    text = text_of(render_invoice(invoice))
+
+    for expected in EXPECTED["sv"]:
+        assert expected in text
+    for line in invoice.lines:
+        assert line.description in text
+
+
+def test_the_public_api_way_draws_the_logo(public_api: None) -> None:
+    reader = PdfReader(
+        io.BytesIO(render_invoice(make_invoice(seller=Seller(name="Blåfjell AS", logo=png()))))
+    )
+
+    assert len(reader.pages[0].images) == 1
+
+
+def test_the_public_api_way_renders_to_identical_bytes(public_api: None) -> None:
+    invoice = make_invoice(buyer=Party(name="Αλέξανδρος Иван 山田", address="Storgata 1"))
+
+    assert render_invoice(invoice) == render_invoice(invoice)
+
+
+def test_the_public_api_way_draws_characters_without_a_glyph_as_the_placeholder(
+    public_api: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    buyer = Party(name="Αλέξανδρος · Иван · 山田太郎", address="Storgata 1")
+    with caplog.at_level(logging.WARNING):
+        text = text_of(render_invoice(make_invoice(buyer=buyer)))
+
+    # Without the fast path's identity CIDs the text layer cannot keep the CJK name.
+    assert "Αλέξανδρος · Иван · \ufffd\ufffd\ufffd\ufffd" in text
+    assert "missing" not in caplog.text  # fpdf2 was never handed a character the font lacks
+
+
+def test_the_public_api_way_opens_in_poppler(public_api: None, tmp_path: Path) -> None:
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        pytest.skip("pdftoppm (poppler-utils) is not installed")
+    buyer = Party(name="Αλέξανδρος · Иван · 山田太郎 😀", address="Storgata 1")
+    (tmp_path / "invoice.pdf").write_bytes(render_invoice(make_invoice(buyer=buyer)))
+
+    result = subprocess.run(
+        [pdftoppm, "-png", "-r", "20", "-singlefile", "invoice.pdf", "page"],
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+
+
+@needs_fast_path
+@pytest.mark.parametrize(
+    ("version", "supported"),
+    [
+        ("2.8.5", True),
+        ("2.8.9", True),
+        ("2.8.4", False),
+        ("2.8.1", False),
+        ("2.8.0", False),
+        ("2.8.10", False),
+        ("2.9.0", False),
+        ("2.7.9", False),
+        ("3.0.0", False),
+        ("2.9.0.dev1", False),
+        ("2.8.9rc1", False),
+        ("", False),
+    ],
+)
+def test_the_fast_path_supports_only_the_fpdf2_versions_it_was_tested_with(
+    version: str, supported: bool
+) -> None:
+    from tenantbill.render._fpdf_fast import supports
+
+    assert supports(version) is supported
+
+
+@pytest.mark.parametrize("version", ["2.9.0", "2.8.4", "3.1.4"])
+def test_under_another_fpdf2_the_fast_path_is_not_loaded_and_the_public_api_renders(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, version: str
+) -> None:
+    monkeypatch.delenv("TENANTBILL_PDF_FAST", raising=False)
+    monkeypatch.setattr(fpdf, "__version__", version)
+    monkeypatch.delitem(sys.modules, FAST_MODULE, raising=False)
+
+    with pytest.raises(ImportError, match=f"fpdf2 {version} is installed"):
+        importlib.import_module(FAST_MODULE)
+    with caplog.at_level(logging.WARNING, logger="tenantbill.render.pdf"):
+        chosen = pdf_module._choose_backend()
+    monkeypatch.setattr(pdf_module, "_backend", chosen)
+
+    assert chosen is pdf_module._PUBLIC
+    assert "public API" in caplog.text
+    assert "Fakturabeløp 1\xa0493,75" in text_of(render_invoice(make_invoice()))
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("import os; os.environ['TENANTBILL_PDF_FAST'] = '0'", "public"),
+        ("import fpdf; fpdf.__version__ = '2.9.0'", "public"),
+        pytest.param("", "fast", marks=needs_fast_path),
+    ],
+)
+def test_the_way_is_chosen_when_the_module_is_imported(setup: str, expected: str) -> None:
+    script = (
+        f"{setup}\n"
+        "import sys\n"
+        "from tenantbill.render import pdf\n"
+        "print(pdf._backend.name, 'tenantbill.render._fpdf_fast' in sys.modules)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "TENANTBILL_PDF_FAST"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    )
+
+    assert result.stdout.split() == [expected, str(expected == "fast")]

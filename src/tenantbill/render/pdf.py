@@ -10,23 +10,25 @@ pages, each with the table header repeated, and every page is numbered "1/2".
 Labels come from :mod:`tenantbill.render.labels`, numbers and dates from
 :mod:`tenantbill.render.fmt`.
 
-Why this module does more than call fpdf2
------------------------------------------
+Two ways through fpdf2
+----------------------
 A month-end run renders thousands of invoices. fpdf2's ordinary way with a
 TrueType font costs ~100 ms per document (``add_font()`` parses the file with
 fontTools, ``output()`` subsets and re-saves it), and its ``cell()`` costs
-~40 µs per text through its fragment machinery. Here:
+~40 µs per text through its fragment machinery. So:
 
-- each font file is parsed once per process; every document gets a cheap
-  per-document font object that shares the parsed metrics;
-- text is written with identity CIDs (a character's CID is its code point), so
-  what is embedded for a font (subset program, CID-to-glyph map, ToUnicode
-  map, widths) depends only on which characters are used. It is built for
-  aligned runs of 32 code points and cached per set of runs (bounded,
-  thread-safe LRU): invoices in one script share one embedding, whatever the
-  customer's name. The subset is unhinted, which halves its size;
-- single lines of text go through fpdf2's ``text()``, with alignment, fitting
-  and wrapping done here from the shared metrics: a tenth of ``cell()``'s cost.
+- this module uses fpdf2's public API only. Single lines of text go through
+  ``text()``, with alignment, fitting and wrapping done here from metrics
+  parsed once per process (:mod:`tenantbill.render._fonts`): a tenth of
+  ``cell()``'s cost;
+- the font work (a per-document font object sharing the parsed font, identity
+  CIDs, subsets cached per set of characters) and the reuse of a parsed logo
+  need fpdf2's internals; they live alone in
+  :mod:`tenantbill.render._fpdf_fast`, which loads only under the fpdf2
+  versions it was tested with. Under any other version, or with the
+  environment variable ``TENANTBILL_PDF_FAST=0``, documents are made with
+  ``add_font()`` and a plain ``output()`` instead: the same layout and text
+  (but see missing glyphs below), about 5 invoices a second instead of 250.
 
 User text
 ---------
@@ -38,47 +40,41 @@ instead, never cut.
 
 Missing glyphs: DejaVu Sans has no CJK. Rather than a fallback font (none is
 shipped, and a CJK font weighs tens of megabytes), a character without a glyph
-is drawn as the replacement character "�", so the gap is visible, while the
-ToUnicode map keeps the real character: copying or searching the PDF still
-finds "山田太郎". Characters beyond the Basic Multilingual Plane (emoji) cannot
-be identity CIDs and become U+FFFD in the text layer too.
+is drawn as the replacement character "�", so the gap is visible. On the fast
+path the ToUnicode map keeps the real character: copying or searching the PDF
+still finds "山田太郎" (on the public-API path the text layer has "�" too).
+Characters beyond the Basic Multilingual Plane (emoji) cannot be identity CIDs
+and become U+FFFD in the text layer on either path.
 
 Determinism
 -----------
 The same invoice renders to the same bytes, in any process: the creation date
 is the issue date, producer and object order are fixed, the subset tag is a
-hash of the embedded runs, and the trailer ``/ID`` is fpdf2's MD5 of the
-content.
+hash of the embedded runs (fpdf2's own tag is fixed too), and the trailer
+``/ID`` is fpdf2's MD5 of the content.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
+import os
 import unicodedata
-import zlib
-from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import lru_cache
 from io import BytesIO
-from pathlib import Path
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Protocol
 
-from fontTools.subset import Options, Subsetter  # type: ignore[import-untyped]
-from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from fpdf import FPDF
-from fpdf.fonts import TTFFont
 from fpdf.image_datastructures import ImageCache
 from fpdf.image_parsing import preload_image
-from fpdf.output import OutputProducer
-from fpdf.syntax import PDFObject
 
 from tenantbill.domain.invoices import Invoice, InvoiceLine, Seller
 from tenantbill.domain.setup import LOGO_MAX_PIXELS, LOGO_MAX_SIDE, image_size
 from tenantbill.errors import InvalidInput
+from tenantbill.render._fonts import FAMILY, PLACEHOLDER, Face, Lru, face
 from tenantbill.render.fmt import (
     format_amount,
     format_date,
@@ -124,13 +120,6 @@ _RULE: Final = (205, 205, 205)
 _SHADE: Final = (241, 241, 241)
 _UNSET: Final = (-1, -1, -1)
 
-# Fonts: one family in two weights, shipped with the package.
-_FONT_DIR: Final = Path(__file__).parent / "fonts"
-_FAMILY: Final = "dejavu"
-_FONT_FILES: Final = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
-_PLACEHOLDER: Final = 0xFFFD
-_EMBEDDINGS_PER_FACE: Final = 128
-_CHUNK: Final = 32  # code points are embedded in aligned runs of this many
 _ELLIPSIS: Final = "…"
 
 _PNG: Final = b"\x89PNG\r\n\x1a\n"
@@ -138,9 +127,6 @@ _JPEG: Final = b"\xff\xd8\xff"
 _LOGOS_KEPT: Final = 32
 
 _PRODUCER: Final = "tenantbill"
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
 
 
 def render_invoice(invoice: Invoice, *, locale: str | None = None) -> bytes:
@@ -164,269 +150,68 @@ def _number_locale(locale: str, labels: Labels) -> str:
     return locale
 
 
-# Fonts ---------------------------------------------------------------------------------------
+# The two ways through fpdf2 -------------------------------------------------------------------
 
 
-class _Lru(Generic[_K, _V]):
-    """A small thread-safe LRU map: the per-process caches of fonts and logos."""
-
-    def __init__(self, size: int) -> None:
-        self._items: OrderedDict[_K, _V] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, key: _K) -> _V | None:
-        """The value kept for ``key``, if any (and mark it recently used)."""
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: _K, value: _V) -> _V:
-        """Keep ``value`` for ``key``, forgetting the least recently used beyond the size."""
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return value
+_FAST_SWITCH: Final = "TENANTBILL_PDF_FAST"
 
 
-class _UsedCodes(dict[int, int]):
-    """A document's characters in one font; fpdf2 calls ``pick(code)`` for every one it draws.
+class _Backend(Protocol):
+    """How a document gets its fonts, a parsed logo and its bytes: the fast path or the public API."""
 
-    The code a character is written with is its own code point (identity CIDs),
-    so the mapping is the identity; it records which characters to embed.
-    """
+    @property
+    def name(self) -> str: ...
 
-    pick = dict.__getitem__
+    @property
+    def keeps_missing_glyphs(self) -> bool:
+        """Whether a character without a glyph may be drawn as is (else: as the placeholder)."""
+        ...
 
-    def __missing__(self, code: int) -> int | None:
-        if 0x20 <= code <= 0xFFFF and not 0xD800 <= code <= 0xDFFF:
-            self[code] = code
-            return code
-        return None
+    def add_fonts(self, pdf: FPDF) -> None:
+        """Give ``pdf`` the family's regular ("") and bold ("B") face."""
 
+    def reuse_image(self, pdf: FPDF, name: str, info: Any, icc_profiles: dict[bytes, int]) -> None:
+        """Offer ``pdf`` an image already parsed by ``preload_image()`` (or do nothing)."""
 
-class _DocumentFont(TTFFont):
-    """One document's handle on a shared :class:`_Face`: fpdf2 state per document, metrics shared."""
-
-    __slots__ = ("face",)
-
-    face: _Face
-    subset: Any
-
-    def encode_text(self, text: str) -> str:
-        """The ``Tj`` operator for ``text``: UTF-16 code units are the CIDs."""
-        used = self.subset
-        new = set(map(ord, text)).difference(used)
-        if new and None in [used.pick(code) for code in new]:
-            text = "".join(char for char in text if ord(char) in used)
-        return f"({self.escape_text(text)}) Tj"
-
-    def get_text_width(self, text: str, font_size_pt: float, text_shaping_params: Any) -> tuple[int, float]:
-        """The number of characters and the width in points (no shaping: none is needed)."""
-        return len(text), sum(map(self.cw.__getitem__, map(ord, text))) * font_size_pt * 0.001
+    def output(self, pdf: FPDF) -> bytes:
+        """The finished document."""
 
 
-class _Face:
-    """A font file parsed once per process; builds and caches what each character set embeds."""
+class _PublicBackend:
+    """fpdf2's public API only: ``add_font()`` per document and a plain ``output()``."""
 
-    def __init__(self, style: str) -> None:
-        path = _FONT_DIR / _FONT_FILES[style]
-        self.style = style
-        self.data = path.read_bytes()
-        self.template = TTFFont(FPDF(), path, _FAMILY + style, style)
-        self.template.close()
-        self.cmap: dict[int, str] = self.template.cmap
-        placeholder_width = self.template.cw[_PLACEHOLDER]
-        self.widths: defaultdict[int, float] = defaultdict(lambda: placeholder_width, self.template.cw)
-        self._embeddings: _Lru[frozenset[int], _Embedding] = _Lru(_EMBEDDINGS_PER_FACE)
+    name: Final = "public"
+    keeps_missing_glyphs: Final = False
 
-    def document_font(self, index: int) -> _DocumentFont:
-        """A fresh per-document font object numbered ``index`` (fpdf2's ``/F<index>``)."""
-        font = _DocumentFont.__new__(_DocumentFont)
-        template = self.template
-        for name in TTFFont.__slots__:
-            if hasattr(template, name):
-                setattr(font, name, getattr(template, name))
-        font.face = self
-        font.i = index
-        font.cw = self.widths
-        font.subset = _UsedCodes()
-        font.missing_glyphs = []
-        font.biggest_size_pt = 0
-        font.color_font = None
-        font._hbfont = None
-        return font
+    def add_fonts(self, pdf: FPDF) -> None:
+        """Give ``pdf`` the family's regular ("") and bold ("B") face."""
+        for style, shared in (("", face("")), ("B", face("B"))):
+            pdf.add_font(FAMILY, style, shared.path)
 
-    def width(self, text: str, size: float) -> float:
-        """The width of ``text`` at ``size`` points, in millimetres."""
-        return sum(map(self.widths.__getitem__, map(ord, text))) * size * _PT / 1000
+    def reuse_image(self, pdf: FPDF, name: str, info: Any, icc_profiles: dict[bytes, int]) -> None:
+        """Nothing: ``image()`` decodes the logo itself."""
 
-    def embedding(self, codes: Iterable[int]) -> _Embedding:
-        """What to embed for a document using ``codes``: cached per set of chunks used."""
-        chunks = frozenset(code // _CHUNK for code in codes)
-        # Built outside any lock: two threads may both build a new set once, harmlessly.
-        return self._embeddings.get(chunks) or self._embeddings.put(chunks, _Embedding.build(self, chunks))
+    def output(self, pdf: FPDF) -> bytes:
+        """The finished document."""
+        return bytes(pdf.output())
 
 
-@cache
-def _face(style: str) -> _Face:
-    return _Face(style)
+_PUBLIC: Final = _PublicBackend()
 
 
-class _Embedding:
-    """The font objects of one character set, ready to write: subset program, maps, widths."""
-
-    __slots__ = ("base_font", "cid_to_gid", "descriptor", "font_file", "to_unicode", "widths")
-
-    def __init__(
-        self,
-        base_font: str,
-        font_file: str,
-        cid_to_gid: str,
-        to_unicode: str,
-        widths: str,
-        descriptor: str,
-    ) -> None:
-        self.base_font = base_font
-        self.font_file = font_file
-        self.cid_to_gid = cid_to_gid
-        self.to_unicode = to_unicode
-        self.widths = widths
-        self.descriptor = descriptor
-
-    @classmethod
-    def build(cls, face: _Face, chunks: frozenset[int]) -> _Embedding:
-        """Subset the font to the ``chunks`` and prepare the streams (tens of milliseconds)."""
-        codes = [
-            code
-            for chunk in sorted(chunks)
-            for code in range(chunk * _CHUNK, (chunk + 1) * _CHUNK)
-            if not 0xD800 <= code <= 0xDFFF
-        ]
-        placeholder = face.cmap[_PLACEHOLDER]
-        glyph_names = {face.cmap.get(code, placeholder) for code in codes}
-        font = TTFont(BytesIO(face.data), recalcTimestamp=False, lazy=True)
-        # Hinting is dropped: viewers rasterize well without it, and it is half the bytes.
-        options = Options(notdef_outline=True, recommended_glyphs=True, hinting=False)
-        options.drop_tables += ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "kern"]
-        subsetter = Subsetter(options)
-        subsetter.populate(glyphs=sorted(glyph_names))
-        subsetter.subset(font)
-        program = BytesIO()
-        font.save(program)
-        new_gid = {name: font.getGlyphID(name) for name in glyph_names}
-        font.close()
-
-        cid_to_gid = bytearray(2 * (codes[-1] + 1))
-        for code in codes:
-            gid = new_gid[face.cmap.get(code, placeholder)]
-            cid_to_gid[2 * code] = gid >> 8
-            cid_to_gid[2 * code + 1] = gid & 0xFF
-
-        digest = hashlib.sha1(repr(sorted(chunks)).encode()).digest()
-        tag = "".join(chr(65 + byte % 26) for byte in digest[:6])
-        desc = face.template.desc
-        return cls(
-            base_font=f"{tag}+{face.template.name}",
-            font_file=_stream(program.getvalue(), f"/Length1 {len(program.getvalue())}"),
-            cid_to_gid=_stream(bytes(cid_to_gid)),
-            to_unicode=_stream(_to_unicode_cmap(codes)),
-            widths=_widths_array(codes, face.widths),
-            descriptor=(
-                f"/Ascent {desc.ascent} /Descent {desc.descent} /CapHeight {desc.cap_height}"
-                f" /Flags {desc.flags.value} /FontBBox {desc.font_b_box}"
-                f" /ItalicAngle {desc.italic_angle} /StemV {desc.stem_v}"
-                f" /MissingWidth {desc.missing_width}"
-            ),
-        )
+def _choose_backend() -> _Backend:
+    """The fast path if this fpdf2 is a version it was tested with and it is not switched off."""
+    if os.environ.get(_FAST_SWITCH, "").strip().lower() in {"0", "false", "no", "off"}:
+        return _PUBLIC
+    try:
+        from tenantbill.render._fpdf_fast import FAST
+    except ImportError as error:  # its version guard, or internals it needs gone
+        _log.warning("%s: rendering PDFs through fpdf2's public API (slower)", error)
+        return _PUBLIC
+    return FAST
 
 
-def _stream(data: bytes, extra: str = "") -> str:
-    """A compressed PDF stream (dictionary and body) as text, one char per byte."""
-    packed = zlib.compress(data, 9)
-    head = f"<</Filter /FlateDecode /Length {len(packed)}{' ' if extra else ''}{extra}>>"
-    return f"{head}\nstream\n{packed.decode('latin-1')}\nendstream"
-
-
-def _to_unicode_cmap(codes: Sequence[int]) -> bytes:
-    """The ToUnicode CMap of identity CIDs: one ``bfrange`` per 256-code block in use."""
-    blocks = sorted({code >> 8 for code in codes})
-    ranges = "".join(f"<{b:02X}00> <{b:02X}FF> <{b:02X}00>\n" for b in blocks)
-    return (
-        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
-        "/CIDSystemInfo <</Registry (Adobe) /Ordering (UCS) /Supplement 0>> def\n"
-        "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
-        "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
-        f"{len(blocks)} beginbfrange\n{ranges}endbfrange\n"
-        "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
-    ).encode("ascii")
-
-
-def _widths_array(codes: Sequence[int], widths: dict[int, float]) -> str:
-    """The CIDFont ``/W`` array: runs of consecutive codes with their widths."""
-    parts: list[str] = []
-    run: list[str] = []
-    start = previous = -2
-    for code in codes:
-        if code != previous + 1 and run:
-            parts.append(f"{start} [{' '.join(run)}]")
-            run = []
-        if not run:
-            start = code
-        run.append(str(round(widths[code])))
-        previous = code
-    if run:
-        parts.append(f"{start} [{' '.join(run)}]")
-    return f"[{' '.join(parts)}]"
-
-
-class _RawObject(PDFObject):
-    """A PDF object whose text is prepared by :class:`_Producer` (no dictionary building)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.text = ""
-
-    def serialize(self, obj_dict: Any = None, _security_handler: Any = None) -> str:
-        """The object as ``N 0 obj … endobj``."""
-        return f"{self.id} 0 obj\n{self.text}\nendobj"
-
-
-class _Producer(OutputProducer):
-    """fpdf2's PDF writer, with fonts written from the shared embedding cache."""
-
-    def _add_fonts(self, *args: Any, **kwargs: Any) -> dict[int, Any]:
-        objects: dict[int, Any] = {}
-        for font in sorted(self.fpdf.fonts.values(), key=lambda font: font.i):
-            if not isinstance(font, _DocumentFont) or not font.subset:
-                continue
-            embedding = font.face.embedding(font.subset)
-            type0, cid_font, descriptor, program, cid_to_gid, to_unicode = (_RawObject() for _ in range(6))
-            for obj in (type0, cid_font, descriptor, program, cid_to_gid, to_unicode):
-                self._add_pdf_obj(obj, "fonts")
-            name = embedding.base_font
-            type0.text = (
-                f"<</Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H"
-                f" /DescendantFonts [{cid_font.id} 0 R] /ToUnicode {to_unicode.id} 0 R>>"
-            )
-            cid_font.text = (
-                f"<</Type /Font /Subtype /CIDFontType2 /BaseFont /{name}"
-                " /CIDSystemInfo <</Registry (Adobe) /Ordering (Identity) /Supplement 0>>"
-                f" /FontDescriptor {descriptor.id} 0 R /DW {font.desc.missing_width}"
-                f" /W {embedding.widths} /CIDToGIDMap {cid_to_gid.id} 0 R>>"
-            )
-            descriptor.text = (
-                f"<</Type /FontDescriptor /FontName /{name} {embedding.descriptor}"
-                f" /FontFile2 {program.id} 0 R>>"
-            )
-            program.text = embedding.font_file
-            cid_to_gid.text = embedding.cid_to_gid
-            to_unicode.text = embedding.to_unicode
-            objects[font.i] = type0
-        return objects
+_backend: _Backend = _choose_backend()
 
 
 # User text -----------------------------------------------------------------------------------
@@ -443,8 +228,8 @@ class _CleanChars(dict[int, str]):
         elif category in ("Cc", "Cf"):
             clean = ""
         elif category == "Cs" or code > 0xFFFF:
-            clean = chr(_PLACEHOLDER)
-        elif category == "Zs" and code not in _face("").cmap:
+            clean = chr(PLACEHOLDER)
+        elif category == "Zs" and code not in face("").cmap:
             clean = " "
         else:
             clean = char
@@ -478,15 +263,14 @@ class _InvoiceWriter:
         self.invoice = invoice
         self.labels = labels
         self.locale = locale
-        self.regular = _face("")
-        self.bold = _face("B")
+        self.regular = face("")
+        self.bold = face("B")
         self.title = labels.credit_note if invoice.is_credit_note else labels.invoice
         pdf = FPDF(unit="mm", format="A4")
         pdf.set_auto_page_break(False)
-        pdf.c_margin = 0
         pdf.set_margins(_LEFT, _TOP, _PAGE_W - _RIGHT)
-        pdf.fonts[_FAMILY] = self.regular.document_font(1)
-        pdf.fonts[_FAMILY + "B"] = self.bold.document_font(2)
+        self.backend = _backend
+        self.backend.add_fonts(pdf)
         self.pdf = pdf
         self._style: tuple[float, bool] = (0.0, False)
         self._color: tuple[int, int, int] = _UNSET
@@ -526,7 +310,7 @@ class _InvoiceWriter:
             y = self._new_page(closing_page, total_pages)
             closing_y = y
         closing.draw(self, closing_y)
-        return bytes(pdf.output(output_producer_class=_Producer))
+        return self.backend.output(pdf)
 
     # Drawing primitives ----------------------------------------------------------------------
 
@@ -589,8 +373,10 @@ class _InvoiceWriter:
         # baseline) is done here, with widths from the shared font metrics.
         if not text:
             return
+        if not self.backend.keeps_missing_glyphs:
+            text = (self.bold if bold else self.regular).drawable(text)
         if (size, bold) != self._style:
-            self.pdf.set_font(_FAMILY, "B" if bold else "", size)
+            self.pdf.set_font(FAMILY, "B" if bold else "", size)
             self._style = (size, bold)
         if color != self._color:
             # With fill and text colour equal, text() need not wrap each text in q … Q.
@@ -642,11 +428,7 @@ class _InvoiceWriter:
         if placed is None:
             return _TOP
         name, info, icc_profiles = placed
-        cache = self.pdf.image_cache
-        copy = type(info)(info)
-        copy.update(i=1, usages=0)
-        cache.images[name] = copy
-        cache.icc_profiles.update(icc_profiles)
+        self.backend.reuse_image(self.pdf, name, info, icc_profiles)
         pixels_w, pixels_h = float(info["w"]), float(info["h"])
         scale = min(55.0 / pixels_w, 22.0 / pixels_h)
         w, h = pixels_w * scale, pixels_h * scale
@@ -883,7 +665,7 @@ def _paginate(top: float, heights: Sequence[float], closing: float) -> list[tupl
 # Text fitting --------------------------------------------------------------------------------
 
 
-def _fit(face: _Face, text: str, width: float, size: float) -> tuple[str, float]:
+def _fit(face: Face, text: str, width: float, size: float) -> tuple[str, float]:
     """``text`` and its width if it fits in ``width`` mm, else its longest prefix that fits + …"""
     used = face.width(text, size)
     if used <= width:
@@ -899,7 +681,7 @@ def _fit(face: _Face, text: str, width: float, size: float) -> tuple[str, float]
     return text, used
 
 
-def _wrap(face: _Face, text: str, width: float, size: float, max_lines: int) -> list[str]:
+def _wrap(face: Face, text: str, width: float, size: float, max_lines: int) -> list[str]:
     """``text`` broken into lines of at most ``width`` mm (words longer than that are split).
 
     At most ``max_lines`` lines; the last one ends with … when text was left out.
@@ -925,7 +707,7 @@ def _wrap(face: _Face, text: str, width: float, size: float, max_lines: int) -> 
     return [*lines, current]
 
 
-def _split_long(face: _Face, words: Iterable[str], width: float, size: float) -> Iterator[str]:
+def _split_long(face: Face, words: Iterable[str], width: float, size: float) -> Iterator[str]:
     """The words, with any word wider than ``width`` split into pieces that fit."""
     limit = width * 1000 / (size * _PT)
     for word in words:
@@ -1016,7 +798,7 @@ def _seller_ids(seller: Seller, labels: Labels) -> list[str]:
 
 
 _Logo = tuple[str, Any, dict[bytes, int]]
-_LOGOS: Final[_Lru[str, _Logo | bool]] = _Lru(_LOGOS_KEPT)
+_LOGOS: Final[Lru[str, _Logo | bool]] = Lru(_LOGOS_KEPT)
 
 
 def _logo_info(logo: bytes) -> _Logo | None:
