@@ -10,6 +10,13 @@ email-validator, which never does a DNS lookup here.
 OrgNumber(value='974760673', country='NO')
 >>> BankAccount.parse("NO93 8601 1117 947") == BankAccount.parse("8601.11.17947")
 True
+
+Each prints the way people write it, through python-stdnum's ``format``:
+
+>>> OrgNumber.parse("974760673").display()
+'974 760 673'
+>>> BankAccount.parse("86011117947").display()
+'8601.11.17947'
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from stdnum.util import clean, isdigits
 
 from tenantbill.errors import InvalidBankAccount, InvalidEmail, InvalidInput, InvalidOrgNumber
 
-__all__ = ["BankAccount", "Email", "OrgNumber", "email_key"]
+__all__ = ["BankAccount", "Email", "OrgNumber", "display_bank_account", "display_org_number", "email_key"]
 
 _ORG_NUMBER_LENGTH = {"NO": 9, "SE": 10}
 _COUNTRY_NAME = {"NO": "Norwegian", "SE": "Swedish"}
@@ -60,6 +67,12 @@ class OrgNumber:
         """Return the bare digits."""
         return self.value
 
+    def display(self) -> str:
+        """The number as printed: ``974 760 673`` in Norway, ``556036-0793`` in Sweden."""
+        if self.country == "NO":
+            return no_orgnr.format(self.value)
+        return se_orgnr.format(self.value)
+
 
 @attrs.frozen
 class BankAccount:
@@ -84,6 +97,10 @@ class BankAccount:
     def __str__(self) -> str:
         """Return the domestic digits or the compact IBAN."""
         return self.value
+
+    def display(self) -> str:
+        """The account as printed: ``8601.11.17947`` for Norwegian digits, an IBAN in groups of four."""
+        return kontonr.format(self.value) if self.kind == "NO" else iban.format(self.value)
 
 
 @attrs.frozen
@@ -183,6 +200,22 @@ def _validate_iban(number: str, text: object) -> str:
         raise InvalidBankAccount(
             f"an IBAN from {country} has a different length or layout, got {text!r}"
         ) from None
+
+
+def display_org_number(text: str) -> str:
+    """An org number as printed (see :meth:`OrgNumber.display`); text that is not one is shown as given."""
+    try:
+        return OrgNumber.parse(text).display()
+    except InvalidOrgNumber:
+        return text
+
+
+def display_bank_account(text: str) -> str:
+    """A bank account as printed (see :meth:`BankAccount.display`); text that is not one is shown as given."""
+    try:
+        return BankAccount.parse(text).display()
+    except InvalidBankAccount:
+        return text
 
 
 def email_key(address: str) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
 import attrs
 
-from tenantbill.domain.billing import BillingCycle, Period
+from tenantbill.domain.accounts import Account
+from tenantbill.domain.billing import BillingCycle, Period, local_date
 from tenantbill.domain.identity import Email
 from tenantbill.domain.money import MAX_AMOUNT, check_amount, minor_unit, normalize_currency, to_decimal
 from tenantbill.domain.text import (
@@ -41,11 +42,16 @@ __all__ = [
     "Seller",
     "Series",
     "VatGroup",
+    "apply_balance",
+    "balance_entry",
+    "build_credit_note",
+    "build_invoice",
     "compute_lines",
     "credit_lines",
     "credit_reason",
     "credit_vat",
     "parse_vat_rate",
+    "seller_of",
     "vat_breakdown",
 ]
 
@@ -305,6 +311,18 @@ class Invoice:
         """Whether this is a credit note."""
         return self.kind is InvoiceKind.CREDIT_NOTE
 
+    @property
+    def draws_credit_from(self) -> str | None:
+        """The customer whose balance pays towards this invoice: its customer, if there is anything to pay."""
+        return self.customer if self.total > 0 else None
+
+    @property
+    def moves_balance(self) -> bool:
+        """Whether issuing it changes the customer's balance (see :func:`balance_entry`)."""
+        if self.kind is InvoiceKind.CREDIT_NOTE:
+            return self.customer is not None
+        return self.balance_applied != 0
+
     def numbered(self, sequence: int, number: str) -> Invoice:
         """This invoice with its place in the series: what a store returns once it has numbered it."""
         values = {name: getattr(self, name) for name in _INVOICE_FIELDS}
@@ -455,6 +473,174 @@ def credit_vat(
     return tuple(
         group if group.rate in rates_left else attrs.evolve(group, vat=-left.get(group.rate, _ZERO))
         for group in groups
+    )
+
+
+def seller_of(account: Account) -> Seller:
+    """The seller block of an invoice: the account's details as they are now."""
+    return Seller(
+        name=account.name,
+        address=account.address,
+        org_number=account.org_number,
+        bank_account=account.bank_account,
+        vat_registered=account.vat_registered,
+        logo=account.logo,
+    )
+
+
+def _totals(vat: Sequence[VatGroup]) -> tuple[Decimal, Decimal]:
+    """The net total and the VAT total of a VAT breakdown."""
+    return sum((group.base for group in vat), _ZERO), sum((group.vat for group in vat), _ZERO)
+
+
+def build_invoice(
+    draft: InvoiceDraft,
+    account: Account,
+    *,
+    id: str,
+    now: datetime,
+    locale: str | None = None,
+    subscription_id: str | None = None,
+) -> Invoice:
+    """The invoice ``account`` issues from ``draft`` at ``now``: not numbered yet, no credit applied.
+
+    Dated in the account's time zone and due after its payment terms, in the
+    draft's currency or else the account's, in ``locale`` or else the
+    account's. The store numbers it (``invoices.add_numbered``), after
+    :func:`apply_balance` has applied the customer's credit.
+    """
+    issue_date = local_date(now, account.timezone)
+    currency = draft.currency or account.currency
+    lines = compute_lines(draft.lines, currency)
+    vat = vat_breakdown(lines, currency)
+    net, vat_total = _totals(vat)
+    total = net + vat_total
+    return Invoice(
+        id=id,
+        account_id=account.id,
+        sequence=0,
+        number="",
+        kind=InvoiceKind.INVOICE,
+        issued_at=now,
+        issue_date=issue_date,
+        due_date=issue_date + timedelta(days=account.payment_terms_days),
+        seller=seller_of(account),
+        bill_to=draft.bill_to,
+        currency=currency,
+        locale=locale or account.locale,
+        lines=lines,
+        vat=vat,
+        net_total=net,
+        vat_total=vat_total,
+        total=total,
+        balance_applied=_ZERO,
+        amount_due=total,
+        period=draft.period,
+        cycle=draft.cycle,
+        customer=draft.customer,
+        note=draft.note,
+        subscription_id=subscription_id,
+    )
+
+
+def apply_balance(invoice: Invoice, balance: Decimal) -> Invoice:
+    """The invoice with the customer's credit applied: as much of ``balance`` as its total takes.
+
+    ``balance`` is the credit of the customer :attr:`Invoice.draws_credit_from`
+    names; a balance of 0 or less pays nothing.
+    """
+    if balance <= 0 or invoice.draws_credit_from is None:
+        return invoice
+    applied = min(balance, invoice.total)
+    return attrs.evolve(invoice, balance_applied=applied, amount_due=invoice.total - applied)
+
+
+def build_credit_note(
+    original: Invoice,
+    account: Account,
+    *,
+    prior_notes: Sequence[Invoice],
+    lines: Sequence[int] | None,
+    reason: str,
+    id: str,
+    now: datetime,
+) -> Invoice:
+    """The credit note (not numbered yet) for some lines of ``original``, or all that are left.
+
+    ``prior_notes`` are the invoice's credit notes so far: each line is
+    credited once, and the last credit of a VAT rate gets what is left of
+    that rate's VAT (see :func:`credit_vat`). Billed to the same party,
+    customer and period as the invoice; dated today in the account's time
+    zone, due at once, with the account's seller details as they are now.
+    Raises :class:`InvalidInvoice` for a credit note, lines already credited
+    or out of range, and an empty reason.
+    """
+    if original.is_credit_note:
+        raise InvalidInvoice(f"{original.number} is a credit note; credit notes cannot be credited")
+    note = credit_reason(reason)
+    chosen = credit_lines(original, lines, [i for prior in prior_notes for i in prior.credited_lines])
+    credited = tuple(_negated(original.lines[i]) for i in chosen)
+    vat = credit_vat(original, credited, chosen, prior_notes)
+    net, vat_total = _totals(vat)
+    issue_date = local_date(now, account.timezone)
+    return Invoice(
+        id=id,
+        account_id=original.account_id,
+        sequence=0,
+        number="",
+        kind=InvoiceKind.CREDIT_NOTE,
+        issued_at=now,
+        issue_date=issue_date,
+        due_date=issue_date,
+        seller=seller_of(account),
+        bill_to=original.bill_to,
+        currency=original.currency,
+        locale=original.locale,
+        lines=credited,
+        vat=vat,
+        net_total=net,
+        vat_total=vat_total,
+        total=net + vat_total,
+        balance_applied=_ZERO,
+        amount_due=net + vat_total,
+        period=original.period,
+        cycle=original.cycle,
+        customer=original.customer,
+        credits_invoice_id=original.id,
+        credits_number=original.number,
+        credited_lines=chosen,
+        note=note,
+        subscription_id=original.subscription_id,
+    )
+
+
+def _negated(line: InvoiceLine) -> InvoiceLine:
+    return InvoiceLine(line.description, -line.quantity, line.unit_price, line.vat_rate, -line.amount)
+
+
+def balance_entry(invoice: Invoice, *, id: str, at: datetime) -> LedgerEntry:
+    """The movement on the customer's balance that issuing ``invoice`` makes.
+
+    An invoice uses up the credit applied to it; a credit note puts its
+    amount on the balance, for the customer's next invoice. Only for an
+    invoice that :attr:`Invoice.moves_balance`.
+    """
+    if invoice.customer is None or not invoice.moves_balance:
+        raise ValueError(f"invoice {invoice.number} does not move a customer's balance")
+    if invoice.is_credit_note:
+        amount, kind, memo = -invoice.total, "credit_note", f"credit note {invoice.number}"
+    else:
+        amount, kind, memo = -invoice.balance_applied, "applied", f"applied to invoice {invoice.number}"
+    return LedgerEntry(
+        id=id,
+        account_id=invoice.account_id,
+        customer=invoice.customer,
+        at=at,
+        amount=amount,
+        currency=invoice.currency,
+        kind=kind,
+        invoice_id=invoice.id,
+        memo=memo,
     )
 
 

@@ -6,7 +6,21 @@ from datetime import datetime, timedelta
 
 import attrs
 
-__all__ = ["OutboxMessage", "backoff", "invitation_key", "invitation_of_key"]
+from tenantbill.domain.accounts import Invitation, InvitationState
+
+__all__ = [
+    "LEASE",
+    "OutboxMessage",
+    "backoff",
+    "invitation_key",
+    "invitation_of_key",
+    "invitation_withdrawn",
+]
+
+LEASE = timedelta(minutes=10)
+"""How long a delivery worker's claim on its batch lasts by default: the batch must be sent within it."""
+
+_ERROR_MAX = 500
 
 
 @attrs.frozen
@@ -54,6 +68,33 @@ class OutboxMessage:
         """Whether the message has left the queue, sent or dropped: its payload is then erased."""
         return self.sent_at is not None or self.dropped_at is not None
 
+    def is_due(self, now: datetime) -> bool:
+        """Whether a worker may take it at ``now``: still queued, and its next attempt has come.
+
+        A claimed message is due again when the claim's lease ends.
+        """
+        return self.sent_at is None and self.dropped_at is None and self.next_attempt_at <= now
+
+    def after_attempt(self, error: str | None, now: datetime) -> OutboxMessage:
+        """The message after one try at ``now``: sent, or queued again with ``error`` after a back-off.
+
+        The store erases the payload of a sent message with the write that records it.
+        """
+        attempts = self.attempts + 1
+        if error is None:
+            return attrs.evolve(self, attempts=attempts, sent_at=now, last_error=None, payload=None)
+        return attrs.evolve(
+            self, attempts=attempts, last_error=error[:_ERROR_MAX], next_attempt_at=now + backoff(attempts)
+        )
+
+    def withdrawn(self, reason: str, now: datetime) -> OutboxMessage:
+        """The message dropped at ``now``: never sent, payload erased, ``reason`` kept as its last error."""
+        return attrs.evolve(self, dropped_at=now, payload=None, last_error=f"not sent: {reason}"[:_ERROR_MAX])
+
+    def released(self, now: datetime) -> OutboxMessage:
+        """The message given back unsent by the worker that claimed it: due again at ``now``."""
+        return attrs.evolve(self, next_attempt_at=now)
+
 
 def backoff(attempts: int) -> timedelta:
     """How long to wait before the next try after ``attempts`` failures: 1 min doubling, at most 6 h."""
@@ -79,3 +120,16 @@ def invitation_of_key(key: str) -> str | None:
         return None
     invitation_id, colon, _ = key[len(_INVITATION) :].partition(":")
     return invitation_id if colon and invitation_id else None
+
+
+def invitation_withdrawn(invitation: Invitation | None, now: datetime) -> str | None:
+    """Why an invitation's e-mail must not be sent at ``now``, or ``None`` while the invitation is live."""
+    if invitation is None:
+        return "the invitation no longer exists"
+    if invitation.state is InvitationState.REVOKED:
+        return "the invitation was revoked"
+    if invitation.state is InvitationState.ACCEPTED:
+        return "the invitation was accepted"
+    if now >= invitation.expires_at:
+        return "the invitation expired"
+    return None

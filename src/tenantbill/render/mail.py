@@ -420,8 +420,9 @@ def _filename(number: str) -> str:
     return f"{stem or 'invoice'}.pdf"
 
 
+@functools.lru_cache(maxsize=256)
 def _display_account(account: str) -> str:
     """A bank account as people write it: ``1234.56.78903`` for Norwegian digits, an IBAN in fours."""
-    if len(account) == 11 and account.isdigit():
-        return f"{account[:4]}.{account[4:6]}.{account[6:]}"
-    return " ".join(account[i : i + 4] for i in range(0, len(account), 4))
+    from tenantbill.domain.identity import display_bank_account
+
+    return display_bank_account(account)

@@ -7,12 +7,13 @@ from decimal import Decimal
 
 import attrs
 
+from tenantbill.domain import subscriptions
 from tenantbill.domain.accounts import Account, Membership
-from tenantbill.domain.billing import BillingCycle, local_date, prorate
-from tenantbill.domain.invoices import Invoice, InvoiceDraft, LedgerEntry, Line, Party, parse_vat_rate
-from tenantbill.domain.money import round_money, to_decimal
+from tenantbill.domain.billing import local_date
+from tenantbill.domain.invoices import Invoice
+from tenantbill.domain.money import to_decimal
 from tenantbill.domain.policy import Action, allowed, check
-from tenantbill.domain.subscriptions import Plan, PlanChange, Subscription, Usage, usage_item, usage_lines
+from tenantbill.domain.subscriptions import Plan, Subscription, Usage, usage_item
 from tenantbill.errors import AlreadyBilled, InvalidInput, NotFound, PermissionDenied
 from tenantbill.ports import Transaction
 from tenantbill.services.base import Context, authorize, is_id, load_account, new_id, shown
@@ -88,15 +89,12 @@ class SubscriptionService:
                     )
                 check(customer_side, Action.SUBSCRIBE, account_id=str(customer_account_id))
                 raise AssertionError("unreachable")  # pragma: no cover
-            if customer_account_id == provider.id:
-                raise InvalidInput("an account cannot subscribe to itself")
-            subscription = Subscription(
+            subscription = subscriptions.subscribe(
                 id=new_id(),
                 provider_id=provider.id,
                 customer_id=customer_account_id,
+                plan=plan,
                 anchor=anchor,
-                plans=(PlanChange(anchor, plan),),
-                fee_anchor=anchor,
             )
             tx.subscriptions.add(subscription)
             return subscription
@@ -142,20 +140,14 @@ class SubscriptionService:
                 tx, actor_id, subscription_id, Action.MANAGE_CUSTOMERS, provider_only=True
             )
             provider = load_account(tx, subscription.provider_id)
-            on = self._on(at, provider.timezone)
-            if on < subscription.anchor:
-                raise InvalidInput(
-                    f"usage on {on} is before the subscription started ({subscription.anchor})"
-                )
-            rate = subscription.plan_at(on).vat_rate if vat_rate is None else vat_rate
-            usage = Usage(
+            usage = subscriptions.usage_record(
+                subscription,
                 id=new_id(),
-                subscription_id=subscription.id,
-                on=on,
+                on=self._on(at, provider.timezone),
                 item=item,
                 quantity=qty,
                 unit_price=price,
-                vat_rate=parse_vat_rate(rate),
+                vat_rate=vat_rate,
                 recorded_at=self._ctx.now(),
             )
             tx.subscriptions.add_usage(usage)
@@ -181,58 +173,11 @@ class SubscriptionService:
             _visible(tx, actor_id, subscription_id, Action.MANAGE_CUSTOMERS)
             subscription = _load(tx, subscription_id, lock=True)
             provider = load_account(tx, subscription.provider_id)
-            on = self._on(at, provider.timezone)
-            old_plan = subscription.plan
-            if new_plan.currency != old_plan.currency:
-                raise InvalidInput(
-                    f"the new plan is in {new_plan.currency}, the subscription in {old_plan.currency}"
-                )
-            if subscription.cancel_at is not None and on >= subscription.cancel_at:
-                raise InvalidInput("the subscription has ended; start a new one")
-            if on < subscription.anchor:
-                raise InvalidInput("a plan change cannot take effect before the subscription starts")
-            current = old_plan.cycle.period_containing(subscription.fee_anchor, on)
-            period_n = _index_of(subscription, current.start)
-            billed = subscription.fee_n > period_n
-            if new_plan.cycle != old_plan.cycle and not billed and on > current.start:
-                raise InvalidInput(
-                    f"bill the subscription up to {on} first (run billing), then change to a plan "
-                    "with another cycle"
-                )
-            plans = (*subscription.plans, PlanChange(on, new_plan))
-            if on == current.start and not billed:
-                changed = attrs.evolve(subscription, plans=plans)
-            elif new_plan.cycle == old_plan.cycle:
-                self._adjust(
-                    tx,
-                    subscription,
-                    on,
-                    f"{old_plan.name}: unused",
-                    -prorate(old_plan.price, current, on, current.end, currency=old_plan.currency),
-                    old_plan,
-                )
-                self._adjust(
-                    tx,
-                    subscription,
-                    on,
-                    f"{new_plan.name}: rest of period",
-                    prorate(new_plan.price, current, on, current.end, currency=new_plan.currency),
-                    new_plan,
-                )
-                changed = attrs.evolve(subscription, plans=plans)
-            else:
-                if on > current.start:
-                    self._adjust(
-                        tx,
-                        subscription,
-                        on,
-                        f"{old_plan.name}: unused",
-                        -prorate(old_plan.price, current, on, current.end, currency=old_plan.currency),
-                        old_plan,
-                    )
-                changed = attrs.evolve(subscription, plans=plans, fee_anchor=on, fee_n=0)
-            tx.subscriptions.save(changed)
-            return changed
+            change = subscriptions.change_plan(subscription, new_plan, self._on(at, provider.timezone))
+            for adjustment in change.adjustments:
+                tx.subscriptions.add_usage(adjustment.usage(id=new_id(), recorded_at=self._ctx.now()))
+            tx.subscriptions.save(change.subscription)
+            return change.subscription
 
     def cancel(
         self, actor_id: str, subscription_id: str, *, at: datetime | date | None = None
@@ -246,9 +191,7 @@ class SubscriptionService:
             _visible(tx, actor_id, subscription_id, Action.MANAGE_CUSTOMERS)
             subscription = _load(tx, subscription_id, lock=True)
             provider = load_account(tx, subscription.provider_id)
-            on = max(self._on(at, provider.timezone), subscription.anchor)
-            end = subscription.plan.cycle.period_containing(subscription.fee_anchor, on).end
-            changed = attrs.evolve(subscription, cancel_at=end)
+            changed = subscriptions.cancel(subscription, self._on(at, provider.timezone))
             tx.subscriptions.save(changed)
             return changed
 
@@ -258,25 +201,6 @@ class SubscriptionService:
         if isinstance(at, datetime):
             return local_date(at, timezone)
         return _day(at, "at")
-
-    def _adjust(
-        self, tx: Transaction, sub: Subscription, on: date, item: str, amount: Decimal, plan: Plan
-    ) -> None:
-        if amount:
-            tx.subscriptions.add_usage(
-                Usage(new_id(), sub.id, on, item, Decimal(1), amount, plan.vat_rate, self._ctx.now())
-            )
-
-
-def _index_of(subscription: Subscription, start: date) -> int:
-    cycle = subscription.plan.cycle
-    months = (start.year - subscription.fee_anchor.year) * 12 + start.month - subscription.fee_anchor.month
-    return months // cycle.months
-
-
-def _is_due(subscription: Subscription, as_of: date) -> bool:
-    due = subscription.next_due
-    return due is not None and due <= as_of
 
 
 def _membership(tx: Transaction, actor_id: object, account_id: object) -> Membership | None:
@@ -499,7 +423,7 @@ class BillingService:
                     subscription = tx.subscriptions.lock(subscription_id, wait=wait)
                     if subscription is None:
                         return
-                    if not _is_due(subscription, as_of):
+                    if not subscription.is_due(as_of):
                         if first:
                             tally.already_billed += 1  # seen due, but another run billed it
                         return
@@ -529,65 +453,28 @@ class BillingService:
             invoice, subscription = self._bill_due(tx, subscription, due, seen)
             if invoice is not None:
                 invoices.append(invoice)
-            if not _is_due(subscription, as_of):
+            if not subscription.is_due(as_of):
                 return invoices, False
         return invoices, True
 
     def _bill_due(
         self, tx: Transaction, sub: Subscription, due: date, seen: _Seen
     ) -> tuple[Invoice | None, Subscription]:
-        lines: list[Line] = []
-        period = cycle = None
-        fee_n, usage_n = sub.fee_n, sub.usage_n
-        if sub.next_fee_date == due:
-            fee_period = sub.fee_period(sub.fee_n)
-            plan = sub.plan_at(fee_period.start)
-            if plan.price:
-                period, cycle = fee_period, plan.cycle
-                label = f"{plan.name} {fee_period.start.isoformat()}–{fee_period.last_day.isoformat()}"
-                lines.append(
-                    Line(
-                        description=label, quantity=Decimal(1), unit_price=plan.price, vat_rate=plan.vat_rate
-                    )
-                )
-            fee_n += 1
-        if sub.next_usage_date == due:
-            usage_period = sub.usage_period(sub.usage_n)
-            usage = usage_lines(tx.subscriptions.usage_between(sub.id, usage_period.start, usage_period.end))
-            if usage and period is None:
-                period, cycle = usage_period, BillingCycle.MONTHLY
-            lines.extend(usage)
-            usage_n += 1
+        """Bill what ``sub`` owes on ``due``: an invoice, or a credit on the customer's balance."""
+        usage_period = sub.usage_billed_on(due)
+        usage = (
+            tx.subscriptions.usage_between(sub.id, usage_period.start, usage_period.end)
+            if usage_period is not None
+            else []
+        )
+        billing = subscriptions.bill_due(sub, due, usage)
         invoice = None
-        owed = -sum((ln.quantity * ln.unit_price * (1 + ln.vat_rate) for ln in lines), Decimal(0))
-        if owed > 0:
-            # Only credits this period (say, the unused part of a plan left for a free one):
-            # no invoice; what the customer is owed goes on its balance, for the next invoice.
-            currency = sub.plan.currency
-            tx.invoices.add_ledger_entry(
-                LedgerEntry(
-                    id=new_id(),
-                    account_id=sub.provider_id,
-                    customer=sub.customer_id,
-                    at=self._ctx.now(),
-                    amount=round_money(owed, currency),
-                    currency=currency,
-                    kind="adjustment",
-                    memo="; ".join(ln.description for ln in lines)[:1000],
-                )
-            )
-            lines = []
-        if lines:
+        if billing.credit:
+            tx.invoices.add_ledger_entry(billing.adjustment(id=new_id(), at=self._ctx.now()))
+        if billing.lines:
             provider = seen.account(tx, sub.provider_id)
             customer = seen.account(tx, sub.customer_id)
-            draft = InvoiceDraft(
-                bill_to=Party(name=customer.name, address=customer.address, org_number=customer.org_number),
-                lines=lines,
-                currency=sub.plan.currency,
-                period=period,
-                cycle=cycle,
-                customer=customer.id,
-            )
+            draft = billing.draft(customer)
             # The draft's party has no addresses of its own: the recipients are the customer's.
             recipients = seen.recipients.get(customer.id)
             if recipients is None:
@@ -602,6 +489,5 @@ class BillingService:
                 recipients=recipients,
             )
         tx.subscriptions.mark_billed(sub.id, due, None if invoice is None else invoice.id)
-        billed = attrs.evolve(sub, fee_n=fee_n, usage_n=usage_n)
-        tx.subscriptions.save(billed)
-        return invoice, billed
+        tx.subscriptions.save(billing.subscription)
+        return invoice, billing.subscription

@@ -38,14 +38,14 @@ from email.parser import BytesParser
 
 import attrs
 
-from tenantbill.domain.accounts import InvitationState
 from tenantbill.domain.invoices import Invoice
-from tenantbill.domain.outbox import OutboxMessage, backoff, invitation_of_key
+from tenantbill.domain.outbox import LEASE, OutboxMessage, invitation_of_key, invitation_withdrawn
 from tenantbill.errors import InvalidInput
 from tenantbill.ports import Transaction
 from tenantbill.services.base import Context
 
 __all__ = [
+    "LEASE",
     "DeliveryReport",
     "MessageBuilder",
     "deliver",
@@ -64,9 +64,6 @@ RECORD_EVERY = 25
 
 _BATCH = 50
 """Messages claimed at a time: small, so that several workers share the queue evenly."""
-
-LEASE = timedelta(minutes=10)
-"""How long a claim lasts: a batch must be sent within it (at most ``_BATCH`` sends)."""
 
 
 @attrs.frozen
@@ -137,12 +134,8 @@ def drop_queued(tx: Transaction, ctx: Context, key: str, reason: str) -> bool:
     entry = tx.outbox.get(outbox_id(key))
     if entry is None or entry.key != key or entry.done:
         return False
-    tx.outbox.save(_dropped(entry, reason, ctx.now()))
+    tx.outbox.save(entry.withdrawn(reason, ctx.now()))
     return True
-
-
-def _dropped(entry: OutboxMessage, reason: str, now: datetime) -> OutboxMessage:
-    return attrs.evolve(entry, dropped_at=now, payload=None, last_error=f"not sent: {reason}"[:500])
 
 
 def _withdrawn(tx: Transaction, entry: OutboxMessage, now: datetime) -> str | None:
@@ -150,16 +143,7 @@ def _withdrawn(tx: Transaction, entry: OutboxMessage, now: datetime) -> str | No
     invitation_id = invitation_of_key(entry.key)
     if invitation_id is None:
         return None
-    invitation = tx.invitations.get(invitation_id)
-    if invitation is None:
-        return "the invitation no longer exists"
-    if invitation.state is InvitationState.REVOKED:
-        return "the invitation was revoked"
-    if invitation.state is InvitationState.ACCEPTED:
-        return "the invitation was accepted"
-    if now >= invitation.expires_at:
-        return "the invitation expired"
-    return None
+    return invitation_withdrawn(tx.invitations.get(invitation_id), now)
 
 
 def _load_batch(
@@ -171,7 +155,7 @@ def _load_batch(
     for entry in entries:
         reason = _withdrawn(tx, entry, now)
         if reason is not None:
-            tx.outbox.save(_dropped(entry, reason, now))
+            tx.outbox.save(entry.withdrawn(reason, now))
             continue
         kept.append(entry)
         if entry.invoice_id is not None and entry.invoice_id not in invoices:
@@ -191,22 +175,12 @@ def _attempt(ctx: Context, build: Callable[[], EmailMessage]) -> str | None:
     return None
 
 
-def _outcome(entry: OutboxMessage, error: str | None, now: datetime) -> OutboxMessage:
-    """The entry after one attempt: sent, or queued again after a back-off."""
-    attempts = entry.attempts + 1
-    if error is None:  # the store erases the payload with this write
-        return attrs.evolve(entry, attempts=attempts, sent_at=now, last_error=None, payload=None)
-    return attrs.evolve(
-        entry, attempts=attempts, last_error=error[:500], next_attempt_at=now + backoff(attempts)
-    )
-
-
 def _record(ctx: Context, outcomes: list[tuple[OutboxMessage, str | None]]) -> None:
     """Write the outcome of several attempts in one transaction."""
     now = ctx.now()
     with ctx.store.transaction() as tx:
         for entry, error in outcomes:
-            tx.outbox.save(_outcome(entry, error, now))
+            tx.outbox.save(entry.after_attempt(error, now))
 
 
 def deliver(
@@ -236,8 +210,8 @@ def deliver(
         pending: list[tuple[OutboxMessage, str | None]] = []
         try:
             for entry, invoice in loaded:
-                if ctx.now() >= entry.next_attempt_at:
-                    # The lease is over: another worker may have claimed the rest of the batch.
+                if entry.is_due(ctx.now()):
+                    # Due again, so the lease is over: another worker may have claimed the rest.
                     break
                 result = (entry, _attempt(ctx, lambda: _build(entry, invoice, invoice_builder)))  # noqa: B023
                 results.append(result)
@@ -269,11 +243,11 @@ def _release(ctx: Context, claimed: list[OutboxMessage]) -> None:
     """
     try:
         now = ctx.now()
-        mine = [entry for entry in claimed if now < entry.next_attempt_at]
+        mine = [entry for entry in claimed if not entry.is_due(now)]
         if mine:
             with ctx.store.transaction() as tx:
                 for entry in mine:
-                    tx.outbox.save(attrs.evolve(entry, next_attempt_at=now))
+                    tx.outbox.save(entry.released(now))
     except Exception:
         return
 

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
 from decimal import Decimal
-from typing import Any
-
-import attrs
 
 from tenantbill.domain.accounts import Account, AuditEvent, Membership
-from tenantbill.domain.billing import local_date
 from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import (
     Invoice,
     InvoiceDraft,
-    InvoiceKind,
-    InvoiceLine,
     LedgerEntry,
     Party,
-    Seller,
     Series,
-    compute_lines,
-    credit_lines,
+    apply_balance,
+    balance_entry,
+    build_credit_note,
+    build_invoice,
     credit_reason,
-    credit_vat,
-    vat_breakdown,
 )
 from tenantbill.domain.keys import fingerprint, idempotency_key_of
 from tenantbill.domain.money import normalize_currency, round_money, to_decimal
@@ -45,8 +37,6 @@ from tenantbill.services.base import (
 
 __all__ = ["InvoiceService", "draft_recipients", "invoice_recipients", "issue_in"]
 
-_ZERO = Decimal(0)
-
 
 def issue_in(
     tx: Transaction,
@@ -65,10 +55,10 @@ def issue_in(
     ``recipients``, if given, are the draft's (as :func:`draft_recipients`
     finds them in this transaction); otherwise they are read here.
     """
-    fields, found = _prepare(
+    invoice, found = _prepare(
         tx, ctx, account, draft, locale=locale, subscription_id=subscription_id, recipients=recipients
     )
-    return _finish(tx, ctx, fields, found)
+    return _finish(tx, ctx, invoice, found)
 
 
 def _prepare(
@@ -80,47 +70,21 @@ def _prepare(
     locale: str | None = None,
     subscription_id: str | None = None,
     recipients: list[str] | None = None,
-) -> tuple[dict[str, Any], list[str]]:
-    """The invoice's fields but its number and the balance applied; and its recipients.
+) -> tuple[Invoice, list[str]]:
+    """The invoice, not numbered and with no credit applied yet; and its recipients.
 
     This is the work done before the number is taken: taking it locks the
     account's series until the transaction ends.
     """
     if not isinstance(draft, InvoiceDraft):
         raise InvalidInvoice("issue() takes a tenantbill.InvoiceDraft")
-    now = ctx.now()
-    issue_date = local_date(now, account.timezone)
-    currency = draft.currency or account.currency
-    lines = compute_lines(draft.lines, currency)
-    vat = vat_breakdown(lines, currency)
-    net = sum((group.base for group in vat), _ZERO)
-    vat_total = sum((group.vat for group in vat), _ZERO)
-    fields: dict[str, Any] = {
-        "id": new_id(),
-        "account_id": account.id,
-        "kind": InvoiceKind.INVOICE,
-        "issued_at": now,
-        "issue_date": issue_date,
-        "due_date": issue_date + timedelta(days=account.payment_terms_days),
-        "seller": seller_of(account),
-        "bill_to": draft.bill_to,
-        "currency": currency,
-        "locale": locale or account.locale,
-        "lines": lines,
-        "vat": vat,
-        "net_total": net,
-        "vat_total": vat_total,
-        "total": net + vat_total,
-        "period": draft.period,
-        "cycle": draft.cycle,
-        "customer": draft.customer,
-        "note": draft.note,
-        "subscription_id": subscription_id,
-    }
+    invoice = build_invoice(
+        draft, account, id=new_id(), now=ctx.now(), locale=locale, subscription_id=subscription_id
+    )
     if recipients is None:
         require_consent(tx, ctx, account.id, draft.customer)
         recipients = draft_recipients(tx, draft)
-    return fields, recipients
+    return invoice, recipients
 
 
 def require_consent(tx: Transaction, ctx: Context, biller_id: str, customer: str | None) -> None:
@@ -142,38 +106,23 @@ def require_consent(tx: Transaction, ctx: Context, biller_id: str, customer: str
     )
 
 
-def _uses_balance(fields: dict[str, Any]) -> bool:
-    """Whether the customer's credit, if any, would be applied to the invoice."""
-    return fields["customer"] is not None and fields["total"] > 0
-
-
-def _finish(tx: Transaction, ctx: Context, fields: dict[str, Any], recipients: list[str]) -> Invoice:
+def _finish(tx: Transaction, ctx: Context, invoice: Invoice, recipients: list[str]) -> Invoice:
     """Apply the customer's credit, then number and store the prepared invoice and queue its e-mails."""
-    account_id, total = fields["account_id"], fields["total"]
-    applied = _ZERO
-    if _uses_balance(fields):
+    customer = invoice.draws_credit_from
+    if customer is not None:
         # Locking the series serializes every issuer's read of the customer's
         # balance until the invoice is stored, so a credit is applied once.
-        tx.invoices.lock_series(account_id)
-        balance = tx.invoices.balance(account_id, fields["customer"], fields["currency"])
-        applied = min(balance, total) if balance > 0 else _ZERO
-    prepared = Invoice(**fields, sequence=0, number="", balance_applied=applied, amount_due=total - applied)
+        tx.invoices.lock_series(invoice.account_id)
+        invoice = apply_balance(invoice, tx.invoices.balance(invoice.account_id, customer, invoice.currency))
+    return _store(tx, ctx, invoice, recipients)
+
+
+def _store(tx: Transaction, ctx: Context, prepared: Invoice, recipients: list[str]) -> Invoice:
+    """Number and store an invoice or credit note, queue its e-mails and move the customer's balance."""
     invoice = tx.invoices.add_numbered(prepared, _messages(ctx, prepared, recipients))
-    if applied:
-        _ledger(tx, ctx, invoice, -applied, "applied", f"applied to invoice {invoice.number}")
+    if invoice.moves_balance:
+        tx.invoices.add_ledger_entry(balance_entry(invoice, id=new_id(), at=ctx.now()))
     return invoice
-
-
-def seller_of(account: Account) -> Seller:
-    """The seller block of an invoice: the account's details as they are now."""
-    return Seller(
-        name=account.name,
-        address=account.address,
-        org_number=account.org_number,
-        bank_account=account.bank_account,
-        vat_registered=account.vat_registered,
-        logo=account.logo,
-    )
 
 
 def invoice_recipients(tx: Transaction, invoice: Invoice) -> list[str]:
@@ -224,23 +173,6 @@ def _messages(ctx: Context, invoice: Invoice, recipients: list[str]) -> list[Out
         )
         for address in recipients
     ]
-
-
-def _ledger(tx: Transaction, ctx: Context, invoice: Invoice, amount: Decimal, kind: str, memo: str) -> None:
-    assert invoice.customer is not None
-    tx.invoices.add_ledger_entry(
-        LedgerEntry(
-            id=new_id(),
-            account_id=invoice.account_id,
-            customer=invoice.customer,
-            at=ctx.now(),
-            amount=amount,
-            currency=invoice.currency,
-            kind=kind,
-            invoice_id=invoice.id,
-            memo=memo,
-        )
-    )
 
 
 def _issued_before(tx: Transaction, first: IdempotencyRecord, print_: str, key: str) -> Invoice:
@@ -361,47 +293,19 @@ class InvoiceService:
             if membership is None:
                 raise _hidden_invoice(invoice_id)
             check(membership, Action.ISSUE_INVOICES, account_id=original.account_id)
-            if original.is_credit_note:
-                raise InvalidInvoice(f"{original.number} is a credit note; credit notes cannot be credited")
             # Locked until the credit note is stored: two credits of one invoice take turns, so
             # the second sees the first and an invoice is never credited beyond its total.
             tx.invoices.lock(original.id)
-            prior = tx.invoices.credit_notes_of(original.id)
-            chosen = credit_lines(original, lines, [i for note in prior for i in note.credited_lines])
-            credited = tuple(_negated(original.lines[i]) for i in chosen)
-            vat = credit_vat(original, credited, chosen, prior)
-            net = sum((group.base for group in vat), _ZERO)
-            vat_total = sum((group.vat for group in vat), _ZERO)
-            account = load_account(tx, original.account_id)
-            now = self._ctx.now()
-            issue_date = local_date(now, account.timezone)
-            prepared = attrs.evolve(
+            prepared = build_credit_note(
                 original,
+                load_account(tx, original.account_id),
+                prior_notes=tx.invoices.credit_notes_of(original.id),
+                lines=lines,
+                reason=reason,
                 id=new_id(),
-                sequence=0,
-                number="",
-                kind=InvoiceKind.CREDIT_NOTE,
-                issued_at=now,
-                issue_date=issue_date,
-                due_date=issue_date,
-                seller=seller_of(account),
-                lines=credited,
-                vat=vat,
-                net_total=net,
-                vat_total=vat_total,
-                total=net + vat_total,
-                balance_applied=_ZERO,
-                amount_due=net + vat_total,
-                credits_invoice_id=original.id,
-                credits_number=original.number,
-                credited_lines=chosen,
-                note=reason,
+                now=self._ctx.now(),
             )
-            messages = _messages(self._ctx, prepared, invoice_recipients(tx, prepared))
-            note = tx.invoices.add_numbered(prepared, messages)
-            if note.customer is not None:
-                _ledger(tx, self._ctx, note, -note.total, "credit_note", f"credit note {note.number}")
-            return note
+            return _store(tx, self._ctx, prepared, invoice_recipients(tx, prepared))
 
     def get(self, actor_id: str, invoice_id: str) -> Invoice:
         """An invoice, for members of the issuing account or of the billed account."""
@@ -483,7 +387,3 @@ class InvoiceService:
         if invoice is None:
             raise _hidden_invoice(invoice_id)
         return invoice
-
-
-def _negated(line: InvoiceLine) -> InvoiceLine:
-    return attrs.evolve(line, quantity=-line.quantity, amount=-line.amount)
