@@ -147,7 +147,9 @@ def test_two_accounts_have_separate_series(app: tb.Tenantbill) -> None:
 
 @pytest.mark.parametrize("kind", STORES)
 @pytest.mark.parametrize("after", [True, False], ids=["after-numbering", "while-numbering"])
-def test_an_issue_that_fails_after_taking_a_number_leaves_no_gap(kind: str, after: bool, tmp_path: Path) -> None:
+def test_an_issue_that_fails_after_taking_a_number_leaves_no_gap(
+    kind: str, after: bool, tmp_path: Path
+) -> None:
     with open_store(kind, tmp_path) as real:
         store = FaultyStore(real)
         seller = Factory(make_app(store)).account()
