@@ -56,6 +56,7 @@ hash of the embedded runs (fpdf2's own tag is fixed too), and the trailer
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -71,6 +72,7 @@ from fpdf import FPDF
 from fpdf.image_datastructures import ImageCache
 from fpdf.image_parsing import preload_image
 
+from tenantbill.domain.identity import display_bank_account, display_org_number
 from tenantbill.domain.invoices import Invoice, InvoiceLine, Seller
 from tenantbill.domain.setup import LOGO_MAX_PIXELS, LOGO_MAX_SIDE, image_size
 from tenantbill.errors import InvalidInput
@@ -752,14 +754,10 @@ def _digits(value: str) -> str:
     return "".join(char for char in value if char.isalnum()).upper()
 
 
+@functools.lru_cache(maxsize=1024)
 def _org_number(value: str) -> str:
-    """A Norwegian org number as "974 760 673", a Swedish one as "556036-0793"."""
-    digits = _digits(value)
-    if len(digits) == 9 and digits.isdigit():
-        return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
-    if len(digits) == 10 and digits.isdigit():
-        return f"{digits[:6]}-{digits[6:]}"
-    return _clean(value)
+    """An org number as people write it ("974 760 673", "556036-0793"), by python-stdnum's format."""
+    return _clean(display_org_number(value))
 
 
 def _is_iban(value: str) -> bool:
@@ -767,14 +765,10 @@ def _is_iban(value: str) -> bool:
     return len(digits) > 4 and digits[:2].isalpha() and digits[2:4].isdigit()
 
 
+@functools.lru_cache(maxsize=1024)
 def _bank_account(value: str) -> str:
-    """A Norwegian account as "8601.11.17947", an IBAN in groups of four."""
-    digits = _digits(value)
-    if len(digits) == 11 and digits.isdigit():
-        return f"{digits[:4]}.{digits[4:6]}.{digits[6:]}"
-    if _is_iban(value):
-        return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
-    return _clean(value)
+    """A Norwegian account as "8601.11.17947", an IBAN in groups of four, by python-stdnum's format."""
+    return _clean(display_bank_account(value))
 
 
 def _seller_ids(seller: Seller, labels: Labels) -> list[str]:
