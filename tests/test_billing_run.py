@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 import tenantbill as tb
@@ -201,3 +202,71 @@ def test_each_provider_bills_in_its_own_series(
 
     assert [i.sequence for i in invoices(provider)] == [1, 2]
     assert [i.sequence for i in invoices(other)] == [1, 2]
+
+
+# One bad subscription, time zones, progress
+
+
+def test_one_subscription_that_cannot_be_billed_is_reported_and_the_others_are_billed(
+    app: tb.Tenantbill, factory: Factory, provider: SignedUp
+) -> None:
+    customers = [factory.account(name=f"Kunde {n} AS") for n in range(5)]
+    subs = [subscribe(provider, customer, date(2026, 4, 1)) for customer in customers]
+    broken = customers[2].account
+    with app.store.transaction() as tx:  # stored before names were checked: no valid invoice party
+        tx.accounts.save(attrs.evolve(broken, name="Kunde\nAS"))
+
+    report = app.billing.run(as_of=date(2026, 4, 1))
+
+    assert report.issued == 4
+    [(failed_id, reason)] = report.failed
+    assert failed_id == subs[2].id
+    assert "line break" in reason or "one line" in reason
+    assert sorted(i.subscription_id for i in invoices(provider)) == sorted(
+        s.id for s in subs if s is not subs[2]
+    )
+    assert [i.sequence for i in invoices(provider)] == [1, 2, 3, 4]  # no gap where it failed
+
+    with app.store.transaction() as tx:
+        tx.accounts.save(broken)
+    again = app.billing.run(as_of=date(2026, 4, 1))
+    assert (again.issued, again.failed) == (1, ())
+
+
+def test_run_now_bills_each_provider_up_to_its_own_local_date(app: tb.Tenantbill, factory: Factory) -> None:
+    oslo = factory.account(name="Oslo AS")
+    auckland = factory.account(name="Auckland Ltd", timezone="Pacific/Auckland")
+    for seller in (oslo, auckland):
+        subscribe(seller, factory.account(), date(2026, 5, 1))
+
+    # 13:00 UTC on Apr 30 is 15:00 in Oslo (still Apr 30) and 01:00 on May 1 in Auckland.
+    report = app.billing.run(now=datetime(2026, 4, 30, 13, 0, tzinfo=UTC))
+
+    assert [i.account_id for i in (app.invoices.get(auckland.owner.id, i) for i in report.invoices)] == [
+        auckland.account.id
+    ]
+    assert invoices(oslo) == []
+    assert app.billing.run(now=datetime(2026, 4, 30, 23, 0, tzinfo=UTC)).issued == 1  # May 1 in Oslo
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"as_of": date(2026, 4, 1), "now": datetime(2026, 4, 1, tzinfo=UTC)}, {"now": datetime(2026, 4, 1)}],
+)
+def test_run_needs_one_of_as_of_and_an_aware_now(app: tb.Tenantbill, kwargs: dict[str, object]) -> None:
+    with pytest.raises(tb.InvalidInput):
+        app.billing.run(**kwargs)  # type: ignore[arg-type]
+
+
+def test_progress_counts_every_due_subscription(
+    app: tb.Tenantbill, factory: Factory, provider: SignedUp
+) -> None:
+    for _ in range(30):
+        subscribe(provider, factory.account(), date(2026, 4, 1))
+    seen: list[tuple[int, int]] = []
+
+    app.billing.run(as_of=date(2026, 4, 1), progress=lambda done, total: seen.append((done, total)))
+
+    assert seen[0] == (0, 30)
+    assert seen[-1] == (30, 30)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)

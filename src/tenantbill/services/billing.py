@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -14,7 +15,14 @@ from tenantbill.domain.invoices import Invoice
 from tenantbill.domain.money import to_decimal
 from tenantbill.domain.policy import Action, allowed, check
 from tenantbill.domain.subscriptions import Plan, Subscription, Usage, usage_item
-from tenantbill.errors import AlreadyBilled, InvalidInput, NotFound, PermissionDenied
+from tenantbill.errors import (
+    AlreadyBilled,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    StoreUnavailable,
+    TenantbillError,
+)
 from tenantbill.ports import Transaction
 from tenantbill.services.base import Context, authorize, is_id, load_account, new_id, shown
 from tenantbill.services.delivery import LEASE, DeliveryReport, MessageBuilder, deliver
@@ -29,6 +37,16 @@ _SUBSCRIPTIONS_PER_TRANSACTION = 25
 """How many subscriptions a run takes and bills in one transaction (one commit, not one each)."""
 
 _PAGE = 500
+
+
+_LATEST_ZONE = "Etc/GMT-14"
+"""The time zone whose calendar is furthest ahead (UTC+14): with ``now``, no provider's date is later."""
+
+
+def _instant(value: object) -> datetime:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidInput(f"now must be an aware instant (a datetime with a time zone), got {value!r}")
+    return value
 
 
 def _day(value: object, what: str) -> date:
@@ -276,6 +294,17 @@ class BillingReport:
     issued: int = 0
     invoice_ids: tuple[str, ...] = ()
     already_billed: int = 0
+    failed: tuple[tuple[str, str], ...] = ()
+    """The subscriptions that could not be billed, with the reason: ``(subscription_id, message)``.
+
+    One failing subscription does not stop the run: the others are billed,
+    and the failed one is tried again by the next run.
+    """
+
+    @property
+    def invoices(self) -> tuple[str, ...]:
+        """The ids of the invoices this run issued (the same as :attr:`invoice_ids`)."""
+        return self.invoice_ids
 
 
 @attrs.define
@@ -303,10 +332,31 @@ class _Seen:
 class _Tally:
     """What a run has done so far."""
 
+    as_of: date  # the last day billed (with ``now``: the latest local date anywhere)
+    now: datetime | None = None  # with it, each provider's own local date is billed
+    progress: Callable[[int, int], None] | None = None
+    total: int = 0
     issued: list[str] = attrs.Factory(list)
     already_billed: int = 0
-    # Subscriptions whose next period was found marked billed: not tried again in this run.
+    # Subscriptions whose next period was found marked billed, or that failed: not tried again.
     stuck: set[str] = attrs.Factory(set)
+    failed: list[tuple[str, str]] = attrs.Factory(list)
+    handled: set[str] = attrs.Factory(set)
+
+    def day_for(self, tx: Transaction, seen: _Seen, subscription: Subscription) -> date:
+        """The day billed up to for this subscription: ``as_of``, or ``now`` in its provider's calendar."""
+        if self.now is None:
+            return self.as_of
+        return local_date(self.now, seen.account(tx, subscription.provider_id).timezone)
+
+    def done(self, *subscription_ids: str) -> None:
+        self.handled.update(subscription_ids)
+        if self.progress is not None:
+            self.progress(min(len(self.handled), self.total), self.total)
+
+    def fail(self, subscription_id: str, error: TenantbillError) -> None:
+        self.failed.append((subscription_id, str(error)))
+        self.stuck.add(subscription_id)
 
 
 class BillingService:
@@ -316,8 +366,24 @@ class BillingService:
         self._ctx = ctx
         self._builder = invoice_builder
 
-    def run(self, as_of: date) -> BillingReport:
+    def run(
+        self,
+        as_of: date | None = None,
+        *,
+        now: datetime | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BillingReport:
         """Bill everything due on or before ``as_of``; safe to re-run (nothing is billed twice).
+
+        Give ``as_of`` (a day, the same for every account) or ``now`` (an
+        aware instant): then each provider is billed up to its own local date
+        at that instant, as its time zone says. ``progress(done, total)`` is
+        called as subscriptions are handled (for a progress bar).
+
+        One subscription that cannot be billed (say, a customer whose stored
+        details no longer make a valid invoice) does not stop the run: it is
+        reported in :attr:`BillingReport.failed` with the reason, and the
+        others are billed. A store that is unavailable does stop it.
 
         Subscriptions are billed a batch at a time, each batch in one
         transaction (up to 25 subscriptions, and up to 12 periods of each: a
@@ -334,27 +400,46 @@ class BillingService:
         that was due by ``as_of`` when it started has been billed, by it or by
         another run.
         """
-        as_of = _day(as_of, "as_of")
-        tally = _Tally()
+        if (as_of is None) == (now is None):
+            raise InvalidInput("give the day to bill up to (as_of=) or the instant (now=), not both")
+        if now is not None:
+            instant = _instant(now)
+            tally = _Tally(as_of=local_date(instant, _LATEST_ZONE), now=instant, progress=progress)
+        else:
+            tally = _Tally(as_of=_day(as_of, "as_of"), progress=progress)
+        if progress is not None:
+            tally.total = self._count_due(tally.as_of)
+            progress(0, tally.total)
         after: str | None = None
-        while (last := self._bill_next(as_of, after, tally)) is not None:
+        while (last := self._bill_next(after, tally)) is not None:
             after = last
         after = None
         while True:
             with self._ctx.store.transaction() as tx:
-                page = tx.subscriptions.due_ids(as_of, after, _PAGE)
+                page = tx.subscriptions.due_ids(tally.as_of, after, _PAGE)
             if not page:
                 break
             for subscription_id in page:
                 if subscription_id not in tally.stuck:
-                    self._bill(subscription_id, as_of, tally, wait=True)
+                    self._bill(subscription_id, tally, wait=True)
             after = page[-1]
         return BillingReport(
-            as_of=as_of,
+            as_of=tally.as_of,
             issued=len(tally.issued),
             invoice_ids=tuple(tally.issued),
             already_billed=tally.already_billed,
+            failed=tuple(tally.failed),
         )
+
+    def _count_due(self, as_of: date) -> int:
+        total, after = 0, None
+        while True:
+            with self._ctx.store.transaction() as tx:
+                page = tx.subscriptions.due_ids(as_of, after, _PAGE)
+            if not page:
+                return total
+            total += len(page)
+            after = page[-1]
 
     def deliver(self, *, lease: timedelta = LEASE) -> DeliveryReport:
         """Send the queued e-mails through the mailer; failures stay queued and are retried later.
@@ -366,7 +451,7 @@ class BillingService:
         """
         return deliver(self._ctx, self._builder, lease=lease)
 
-    def _bill_next(self, as_of: date, after: str | None, tally: _Tally) -> str | None:
+    def _bill_next(self, after: str | None, tally: _Tally) -> str | None:
         """Take the next due subscriptions above ``after`` that nobody holds and bill them together.
 
         Up to ``_SUBSCRIPTIONS_PER_TRANSACTION`` subscriptions of one provider
@@ -385,7 +470,7 @@ class BillingService:
                 seen = _Seen()
                 cursor, provider = after, None
                 while len(taken) < _SUBSCRIPTIONS_PER_TRANSACTION:
-                    subscription = tx.subscriptions.lock_next_due(as_of, cursor)
+                    subscription = tx.subscriptions.lock_next_due(tally.as_of, cursor)
                     if subscription is None:
                         break
                     if provider is not None and subscription.provider_id != provider:
@@ -395,42 +480,64 @@ class BillingService:
                         break
                     cursor, provider = subscription.id, subscription.provider_id
                     taken.append(subscription.id)
-                    invoices, more = self._bill_period(tx, subscription, as_of, seen)
+                    if subscription.id in tally.stuck:
+                        continue
+                    day = tally.day_for(tx, seen, subscription)
+                    if not subscription.is_due(day):
+                        continue  # not yet, in its provider's calendar
+                    invoices, more = self._bill_period(tx, subscription, day, seen)
                     issued.extend(invoices)
                     if more:
                         unfinished.append(subscription.id)
         except AlreadyBilled:
             for subscription_id in taken:
-                self._bill(subscription_id, as_of, tally, wait=False)
+                self._bill(subscription_id, tally, wait=False)
+            return taken[-1]
+        except StoreUnavailable:
+            raise
+        except TenantbillError:
+            # One of them cannot be billed: the batch is rolled back, and each is
+            # billed on its own, so only the failing one is left out (and reported).
+            for subscription_id in taken:
+                self._bill(subscription_id, tally, wait=False)
             return taken[-1]
         if not taken:
             return None
         tally.issued.extend(invoice.id for invoice in issued)
+        tally.done(*taken)
         for subscription_id in unfinished:
-            self._bill(subscription_id, as_of, tally, wait=False)
+            self._bill(subscription_id, tally, wait=False)
         return taken[-1]
 
-    def _bill(self, subscription_id: str, as_of: date, tally: _Tally, *, wait: bool) -> None:
+    def _bill(self, subscription_id: str, tally: _Tally, *, wait: bool) -> None:
         """Bill every period of the subscription still due by ``as_of``, a few per transaction.
 
         Without ``wait``, stop if another transaction holds the subscription:
         a run that took it over bills the rest (and the end of this run checks).
         """
         first = True
+        tally.done(subscription_id)
         while True:
             try:
                 with self._ctx.store.transaction() as tx:
                     subscription = tx.subscriptions.lock(subscription_id, wait=wait)
                     if subscription is None:
                         return
-                    if not subscription.is_due(as_of):
-                        if first:
+                    seen = _Seen()
+                    day = tally.day_for(tx, seen, subscription)
+                    if not subscription.is_due(day):
+                        if first and subscription.is_due(tally.as_of) and tally.now is None:
                             tally.already_billed += 1  # seen due, but another run billed it
                         return
-                    invoices, more = self._bill_period(tx, subscription, as_of, _Seen())
+                    invoices, more = self._bill_period(tx, subscription, day, seen)
             except AlreadyBilled:
                 tally.already_billed += 1
                 tally.stuck.add(subscription_id)
+                return
+            except StoreUnavailable:
+                raise
+            except TenantbillError as error:
+                tally.fail(subscription_id, error)
                 return
             first = False
             tally.issued.extend(invoice.id for invoice in invoices)
