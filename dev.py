@@ -60,6 +60,77 @@ def demo(*args: str) -> None:
 PG_BIN = Path(os.environ.get("TENANTBILL_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
+class PostgresServer:
+    """A throwaway PostgreSQL server in a temporary directory: ``initdb``, then ``pg_ctl``.
+
+    ``durable=False`` runs it with ``fsync=off`` (its data is thrown away).
+    The tests that crash and restart the server use :meth:`stop`,
+    :meth:`start` and :meth:`restart`; :meth:`remove` stops it for good and
+    deletes its files. PostgreSQL refuses to run as root, so as root the
+    server runs as the ``postgres`` user.
+    """
+
+    def __init__(self, *, durable: bool = False) -> None:
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:
+            self._as_user = ["runuser", "-u", "postgres", "--"]
+        self.directory = Path(tempfile.mkdtemp(prefix="tenantbill-pg-"))
+        if self._as_user:
+            shutil.chown(self.directory, "postgres", "postgres")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port: int = sock.getsockname()[1]
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self._options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c max_connections=100"
+        )
+        if not durable:
+            self._options += " -c fsync=off"
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.directory / "db"),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+
+    def _run(self, *args: str, check: bool = True) -> None:
+        subprocess.run([*self._as_user, *args], check=check, stdout=subprocess.DEVNULL)
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "db"), *args, check=check)
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        self._pg_ctl("-o", self._options, "-l", str(self.directory / "log"), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: ``fast`` (clients disconnected, a clean shutdown) or ``immediate`` (a crash)."""
+        self._pg_ctl("-m", mode, "-w", "stop")
+
+    def running(self) -> bool:
+        """Whether the server is running (``pg_ctl status``)."""
+        status = subprocess.run(
+            [*self._as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "db"), "status"],
+            stdout=subprocess.DEVNULL,
+        )
+        return status.returncode == 0
+
+    def restart(self, mode: str = "fast") -> None:
+        """Stop the server (``mode`` as for :meth:`stop`) and start it again."""
+        self.stop(mode)
+        self.start()
+
+    def remove(self) -> None:
+        """Stop the server if it runs and delete its files."""
+        self._pg_ctl("-m", "immediate", "stop", check=False)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def postgres(*, durable: bool = False, reuse: bool = True) -> Iterator[str | None]:
     """Start a throwaway PostgreSQL for the test run and stop it after; yields its URL.
@@ -80,60 +151,12 @@ def postgres(*, durable: bool = False, reuse: bool = True) -> Iterator[str | Non
         print(f"PostgreSQL not found in {PG_BIN}: the PostgreSQL tests will be skipped", flush=True)
         yield None
         return
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data = Path(tempfile.mkdtemp(prefix="tenantbill-pg-"))
-    if as_user:
-        shutil.chown(data, "postgres", "postgres")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    quiet = {"stdout": subprocess.DEVNULL}
-    subprocess.run(
-        [
-            *as_user,
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(data / "db"),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ],
-        check=True,
-        **quiet,
-    )
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=100"
-    if not durable:
-        options += " -c fsync=off"
-    subprocess.run(
-        [
-            *as_user,
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(data / "db"),
-            "-o",
-            options,
-            "-l",
-            str(data / "log"),
-            "-w",
-            "start",
-        ],
-        check=True,
-        **quiet,
-    )
+    server = PostgresServer(durable=durable)
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        server.start()
+        yield server.url
     finally:
-        subprocess.run(
-            [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"],
-            check=False,
-            **quiet,
-        )
-        shutil.rmtree(data, ignore_errors=True)
+        server.remove()
 
 
 def system_tools() -> None:

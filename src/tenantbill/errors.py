@@ -31,6 +31,7 @@ __all__ = [
     "OwnerCannotLeave",
     "PermissionDenied",
     "SeriesError",
+    "StoreUnavailable",
     "TenantbillError",
     "number_taken",
 ]
@@ -134,6 +135,37 @@ class CurrencyMismatch(InvalidInput):
 
 class AlreadyBilled(TenantbillError):
     """A subscription was already billed for this date (another run got there first)."""
+
+
+class StoreUnavailable(TenantbillError):
+    """The database could not be reached, or failed under the call (see :attr:`retryable`).
+
+    A lost connection, a server that is down or restarting, a database locked
+    beyond its busy timeout, a disk I/O error: the message names the database
+    and what happened.
+
+    :attr:`retryable` says whether the call may simply be made again. ``True``
+    when nothing of it was committed: it failed before its transaction
+    committed, which the database then rolls back. ``False`` when the outcome
+    is unknown: the connection failed while committing (or while running a
+    write that commits on its own), so the change may or may not be stored;
+    look before repeating it, or repeat it with the same idempotency key.
+    Either way the store itself stays usable: the next call opens a new
+    connection once the database is back.
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        """Whether nothing of the failed call was committed, so it may be made again."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_store_unavailable, (str(self), self.retryable))
+
+
+def _store_unavailable(message: str, retryable: bool) -> StoreUnavailable:
+    """Rebuild a pickled :class:`StoreUnavailable` (it travels between worker processes)."""
+    return StoreUnavailable(message, retryable=retryable)
 
 
 def number_taken(kind: str, number: str, message: str | None = None) -> NumberTaken:

@@ -1,0 +1,457 @@
+"""The PostgreSQL store: READ COMMITTED, row locks, and issuing in one statement.
+
+- The series row is locked by the one ``UPDATE … RETURNING`` that allocates
+  a number; claims and marks rely on primary keys and ``INSERT … ON CONFLICT
+  DO NOTHING`` (which waits for a concurrent insert of the same key), so no
+  statement fails and aborts the transaction. Billing workers lock a
+  subscription with ``FOR UPDATE SKIP LOCKED``, and delivery workers claim
+  outbox messages with one ``UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)
+  … RETURNING``, so workers in several processes share the work without
+  waiting for each other.
+- A pooled connection rests in autocommit mode, and a transaction begins at
+  its first statement that writes or locks. The plain reads before it run on
+  their own, which under READ COMMITTED sees exactly what they would see
+  inside it (each statement reads what was committed when it started), and a
+  unit of work that only reads costs no ``BEGIN``/``COMMIT`` round trips.
+- ``invoices.add_numbered`` as the first write of a unit of work is one
+  statement that numbers, inserts and queues the e-mails, and commits on its
+  own: the series row is locked only while the server runs it.
+- A pooled connection that the server has closed (a restart, a crash, an
+  idle timeout) is noticed when it is taken from the pool, without a round
+  trip, and replaced: after a restart the next call succeeds.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import select as _select
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+from functools import partial
+from typing import Any, NoReturn
+
+import psycopg
+from sqlalchemy import (
+    ClauseElement,
+    Connection,
+    Dialect,
+    Engine,
+    Select,
+    Text,
+    bindparam,
+    case,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy import cast as sa_cast
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.sql.dml import Insert
+
+from tenantbill.domain.invoices import Invoice, Series
+from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.errors import NotFound
+from tenantbill.ports import Transaction
+from tenantbill.sql.codec import POSTGRESQL
+from tenantbill.sql.core import Sql, SqlAccounts, SqlInvoices, SqlOutbox, Statements, UnitOfWork
+from tenantbill.sql.schema import invoices, outbox, series
+from tenantbill.sql.store import _SCHEMA_LOCK_KEY, SqlStore, create_tables, first_line
+
+__all__ = ["PostgresStore"]
+
+_ISSUE_MESSAGES_AT_MOST = 8
+"""Invoices with more recipients than this are issued in an ordinary transaction."""
+
+_DRIVER_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
+"""psycopg's errors for a lost or refused connection, a server shutting down or starting up, and the like."""
+
+
+class PostgresStatements(Statements):
+    """The statements of the PostgreSQL store."""
+
+    formats = POSTGRESQL
+    upsert = staticmethod(postgresql.insert)
+
+    def __init__(self, dialect: Dialect) -> None:
+        super().__init__(dialect)
+        self.lock_series = self.compile(
+            select(series).where(series.c.account_id == bindparam("account_id")).with_for_update()
+        )
+        self.allocate_and_insert_invoice = self.compile(_allocate_and_insert())
+        # FOR UPDATE OF the invoice only (the logo's blob row is shared).
+        self.lock_invoice = self.compile(
+            self.invoice_with_logo.where(invoices.c.id == bindparam("id")).with_for_update(of=invoices)
+        )
+        self.claim_outbox = self.compile(_claim(self.due_messages))
+        self.claim_one_outbox = self.compile(_claim(self.one_due_message))
+        self._issue: dict[int, Sql] = {}
+
+    def issue(self, messages: int) -> Sql:
+        """The one-statement issue with ``messages`` e-mails, compiled on first use."""
+        statement = self._issue.get(messages)
+        if statement is None:
+            statement = self._issue.setdefault(messages, self.compile(_issue_statement(messages)))
+        return statement
+
+
+def _issue_statement(messages: int) -> ClauseElement:
+    """Number, insert and queue an invoice with ``messages`` e-mails, in one statement.
+
+    ``WITH allocated AS (UPDATE series …), issued AS (INSERT INTO invoices …
+    SELECT … FROM allocated RETURNING …), queued AS (INSERT INTO outbox …
+    SELECT … FROM issued ON CONFLICT (key) DO NOTHING) SELECT sequence, number
+    FROM issued``: the e-mails are queued only if the invoice was inserted (a
+    key queued already is skipped, as ``outbox.add`` does), and all of it
+    commits or none. Outbox parameters are named ``m<k>_<column>``.
+    """
+    issued = _allocate_and_insert().cte("issued")
+    final = select(issued.c.sequence, issued.c.number)
+    if messages:
+        given = [c for c in outbox.c if c.name != "ordinal"]
+        rows = [
+            select(*(sa_cast(bindparam(f"m{k}_{c.name}"), c.type) for c in given)).select_from(issued)
+            for k in range(messages)
+        ]
+        queued = (
+            postgresql.insert(outbox)
+            .from_select([c.name for c in given], rows[0] if messages == 1 else union_all(*rows))
+            .on_conflict_do_nothing(index_elements=["key"])  # as outbox.add: a key queued already is skipped
+            .returning(outbox.c.id)
+            .cte("queued")
+        )
+        final = final.add_cte(queued)
+    return final
+
+
+def _allocate_and_insert() -> Insert:
+    """Take the next number of the series and insert the invoice with it, in one statement.
+
+    ``WITH allocated AS (UPDATE series … RETURNING …) INSERT INTO invoices …
+    SELECT …, allocated.last_used, <the number> FROM allocated RETURNING
+    sequence, number``. The number is formatted as ``Series.format`` does:
+    the prefix, then the digits zero-padded to the width (never cut).
+    """
+    allocated = (
+        update(series)
+        .where(series.c.account_id == bindparam("key_account_id"))
+        .values(next_sequence=series.c.next_sequence + 1, last_used=series.c.next_sequence)
+        .returning(series.c.last_used, series.c.prefix, series.c.width)
+        .cte("allocated")
+    )
+    digits = sa_cast(allocated.c.last_used, Text())
+    padded = case(
+        (func.length(digits) >= allocated.c.width, digits),
+        else_=func.lpad(digits, allocated.c.width, "0"),
+    )
+    given = [c for c in invoices.c if c.name not in ("sequence", "number")]
+    rows = select(
+        *(bindparam(c.name, type_=c.type) for c in given),
+        allocated.c.last_used,
+        allocated.c.prefix + padded,
+    )
+    return (
+        insert(invoices)
+        .from_select([*(c.name for c in given), "sequence", "number"], rows)
+        .returning(invoices.c.sequence, invoices.c.number)
+    )
+
+
+def _claim(due: Select[Any]) -> ClauseElement:
+    """Move the due messages' next attempt to ``lease_until``, skipping those another worker holds.
+
+    One ``UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED) … RETURNING``,
+    which also returns when each message was due, for the order.
+    """
+    picked = (
+        due.with_only_columns(outbox.c.ordinal, outbox.c.next_attempt_at.label("was_due"))
+        .with_for_update(skip_locked=True)
+        .subquery("picked")
+    )
+    return (
+        update(outbox)
+        .where(outbox.c.ordinal == picked.c.ordinal)
+        .values(next_attempt_at=bindparam("lease_until"))
+        .returning(*outbox.c, picked.c.was_due)
+    )
+
+
+class PostgresAccounts(SqlAccounts):
+    """Releasing a number locks its owner row first."""
+
+    __slots__ = ()
+
+    def release_number(self, kind: str, number: str, account_id: str) -> None:
+        # A claim of the same number waits on this lock, so the owner row
+        # is never dropped under a claim that is being made.
+        self._tx._run(self._q.lock_owner, {"kind": kind, "number": number})
+        super().release_number(kind, number, account_id)
+
+
+class PostgresInvoices(SqlInvoices):
+    """Numbering by one statement that locks, increments and uses the series row."""
+
+    __slots__ = ()
+    _q: PostgresStatements
+    _tx: PostgresUnitOfWork
+
+    def lock_series(self, account_id: str) -> Series:
+        row = self._tx._one(self._q.lock_series, {"account_id": account_id})
+        if row is None:
+            raise NotFound(f"no invoice series {account_id!r}")
+        return self._f.series_from(row)
+
+    def add_numbered(self, invoice: Invoice, messages: Sequence[OutboxMessage] = ()) -> Invoice:
+        tx = self._tx
+        if not tx.begun and len(messages) <= _ISSUE_MESSAGES_AT_MOST:
+            # Nothing written yet: number, insert and queue in one statement that commits
+            # on its own, so the series row is locked only while the server runs it, with
+            # no round trip to this process in between.
+            return tx._issue_alone(invoice, messages)
+        # In a transaction: the series row is locked, incremented and used by one statement;
+        # the only round trips left while it is locked are the e-mails and COMMIT.
+        values = self._f.invoice_values(invoice, tx._add_logo(invoice))
+        values["key_account_id"] = invoice.account_id
+        row = tx._one(self._q.allocate_and_insert_invoice, values)
+        if row is None:
+            raise NotFound(f"no invoice series {invoice.account_id!r}")
+        tx._allocated = None
+        numbered = invoice.numbered(row[0], row[1])
+        for message in messages:
+            tx.outbox.add(message)
+        return numbered
+
+
+class PostgresOutbox(SqlOutbox):
+    """The outbox claim: one ``UPDATE … SKIP LOCKED … RETURNING``."""
+
+    __slots__ = ()
+    _q: PostgresStatements
+
+    def claim(
+        self, now: datetime, limit: int, lease_until: datetime, *, message_id: str | None = None
+    ) -> list[OutboxMessage]:
+        if limit <= 0:
+            return []
+        values = self._claim_values(now, limit, lease_until, message_id)
+        claim = self._q.claim_outbox if message_id is None else self._q.claim_one_outbox
+        # RETURNING gives the claimed rows and when each was due, in no order.
+        rows = sorted(self._tx._all(claim, values), key=lambda row: (row[-1], row[4], row[1]))
+        return [self._f.outbox_from(row[:-1]) for row in rows]
+
+
+class PostgresUnitOfWork(UnitOfWork):
+    """A unit of work that begins its database transaction at its first write."""
+
+    driver_errors = _DRIVER_ERRORS
+    _q: PostgresStatements
+
+    @functools.cached_property
+    def accounts(self) -> PostgresAccounts:
+        return PostgresAccounts(self)
+
+    @functools.cached_property
+    def invoices(self) -> PostgresInvoices:
+        return PostgresInvoices(self)
+
+    @functools.cached_property
+    def outbox(self) -> PostgresOutbox:
+        return PostgresOutbox(self)
+
+    def _issue_alone(self, invoice: Invoice, messages: Sequence[OutboxMessage]) -> Invoice:
+        """:meth:`PostgresInvoices.add_numbered` as one autocommitted statement; seals the unit of work."""
+        values = self._f.invoice_values(invoice, None)
+        values["key_account_id"] = invoice.account_id
+        for k, message in enumerate(messages):
+            values.update({f"m{k}_{name}": value for name, value in self._f.outbox_values(message).items()})
+        if invoice.seller.logo is not None:  # the picture first, on its own: kept even if the issue fails
+            digest = hashlib.sha256(invoice.seller.logo).hexdigest()
+            self._execute(self._q.insert_blob, {"digest": digest, "data": invoice.seller.logo})
+            values["seller_logo"] = digest
+        row = self._execute_alone(self._q.issue(len(messages)), values).fetchone()
+        if row is None:
+            raise NotFound(f"no invoice series {invoice.account_id!r}")
+        self._sealed = True
+        return invoice.numbered(row[0], row[1])
+
+    def _execute_alone(self, sql: Sql, values: Mapping[str, Any]) -> Any:
+        """Run a write that commits itself: if the connection fails under it, the outcome is unknown."""
+        driver = self._cursor.connection
+        if driver.closed or _has_input(driver.fileno()):
+            # Closed by the server since it left the pool (which checked it): nothing is sent.
+            lost = psycopg.OperationalError("the server closed the connection before the statement was sent")
+            self._raise(lost, True)
+        parameters = sql.parameters(values)
+        if self._log is not None:
+            self._log.info("%s\n[compiled once] %r", sql.text, parameters)
+        try:
+            self._cursor.execute(sql.text, parameters)
+        except _DRIVER_ERRORS as error:
+            self._raise(error, _refused(error))
+        return self._cursor
+
+    def _raise(self, error: BaseException, retryable: bool) -> NoReturn:
+        unavailable = self._unavailable(
+            error, "issuing an invoice (one statement that commits itself)", retryable
+        )
+        if unavailable is None:
+            raise error
+        raise unavailable from error
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether the server answered ``error`` to the statement, so it did not commit.
+
+    A lost connection (no answer), or the server going away (``08…``,
+    ``57P…``), leaves it unknown whether a statement that commits on its own,
+    or a COMMIT, took effect before.
+    """
+    sqlstate: str | None = getattr(error, "sqlstate", None)
+    return sqlstate is not None and not sqlstate.startswith(("08", "57P"))
+
+
+if hasattr(_select, "poll"):
+
+    def _has_input(fd: int) -> bool:
+        """Whether the socket has something to read (or is closed), without waiting."""
+        poller = _select.poll()
+        poller.register(fd, _select.POLLIN)
+        return bool(poller.poll(0))
+
+else:  # pragma: no cover (Windows)
+
+    def _has_input(fd: int) -> bool:
+        """Whether the socket has something to read (or is closed), without waiting."""
+        return bool(_select.select([fd], [], [], 0)[0])
+
+
+class PostgresStore(SqlStore):
+    """The :class:`SqlStore` of a PostgreSQL URL (``SqlStore("postgresql+psycopg://…")`` makes one)."""
+
+    statements_class = PostgresStatements
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Open a transaction: committed when the block ends, rolled back if it raises."""
+        if getattr(self._open, "transaction", False):
+            raise RuntimeError("SqlStore transactions do not nest")
+        statements = self._statements or self._set_up()
+        self._open.transaction = True
+        try:
+            connection = self._checkout()
+            driver: Any = connection.driver_connection
+            scrub = failed = False
+            try:
+                cursor = connection.cursor()
+                # READ COMMITTED: each statement reads what was committed when it started,
+                # in a transaction or not. So reads run on their own (the connection rests in
+                # autocommit mode) until the first statement that writes or locks, which
+                # begins the transaction: a transaction that only reads costs no BEGIN and no COMMIT.
+                begin = partial(setattr, driver, "autocommit", False)
+                tx = PostgresUnitOfWork(cursor, statements, self._log, begin, self._unavailable)
+                try:
+                    yield tx
+                except BaseException as error:
+                    failed = True
+                    if tx.begun:
+                        self._roll_back(connection)
+                    if isinstance(error, _DRIVER_ERRORS):  # not from the unit of work's statements
+                        self._reraise(error, "running a statement", True)
+                    raise
+                finally:
+                    tx.closed = True
+                    cursor.close()
+                if tx.begun:
+                    try:
+                        connection.commit()
+                    except _DRIVER_ERRORS as error:
+                        failed = True
+                        self._reraise(error, "committing", _refused(error))
+                    scrub = tx.erased
+            finally:
+                if failed and (not connection.is_valid or driver.closed):
+                    if connection.is_valid:  # (a failed ROLLBACK has dropped it already)
+                        connection.invalidate()  # lost: not to be reused
+                elif not driver.autocommit:
+                    try:
+                        driver.autocommit = True  # at rest again, after COMMIT or ROLLBACK
+                    except Exception:  # a broken connection: not to be reused
+                        connection.invalidate()
+                        scrub = False
+                if scrub:
+                    self._scrub(connection, driver)
+                connection.close()  # back to the pool
+        finally:
+            self._open.transaction = False
+
+    def _scrub(self, connection: Any, driver: Any) -> None:
+        """After a commit that erased a payload: ``VACUUM`` the outbox, if it can.
+
+        The transaction has committed; nothing here may fail it. ``VACUUM``
+        removes the dead row versions the ``UPDATE`` left, unless another
+        vacuum holds the table or an older snapshot still sees them
+        (autovacuum gets them later).
+        """
+        try:
+            cursor = driver.cursor()
+            try:
+                version = self._engine.dialect.server_version_info or ()
+                skip = " (SKIP_LOCKED)" if version >= (12,) else ""
+                cursor.execute(f"VACUUM{skip} {outbox.name}")
+            finally:
+                cursor.close()
+        except Exception:  # the connection may be broken: not to be reused
+            connection.invalidate()
+
+    def _serialized(self) -> AbstractContextManager[Any]:
+        return nullcontext()
+
+    def _make_engine(self, url: str, *, echo: bool) -> Engine:
+        parsed = make_url(url)
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")  # the driver of the postgres extra
+        engine = create_engine(parsed, echo=echo, isolation_level="READ COMMITTED")
+
+        @event.listens_for(engine, "connect")
+        def reads_on_their_own(dbapi_connection: Any, _record: Any) -> None:
+            # A pooled connection rests in autocommit mode: reads need no BEGIN, and
+            # PostgresStore.transaction switches it off at the first write (see there).
+            dbapi_connection.autocommit = True
+
+        @event.listens_for(engine, "checkout")
+        def still_connected(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            # An idle connection has nothing to read. If it has, the server has closed it
+            # (a restart, a crash, an idle timeout): the pool replaces it. A check without
+            # a round trip (pool_pre_ping's SELECT would cost issuing about a third).
+            if dbapi_connection.closed or _has_input(dbapi_connection.fileno()):
+                raise DisconnectionError("the server has closed this pooled connection")
+
+        return engine
+
+    def _create_tables(self, connection: Connection) -> None:
+        # One transaction, holding an advisory lock: processes starting together
+        # do not race to create the same table.
+        driver: Any = connection.connection.driver_connection
+        driver.autocommit = False  # it rests in autocommit mode (see _make_engine)
+        try:
+            with connection.begin():
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+                create_tables(connection)
+        finally:
+            if not driver.closed:
+                driver.autocommit = True
+
+    def _describe(self) -> str:
+        url = self._engine.url
+        return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+    def _failure(self, error: BaseException) -> str | None:
+        return first_line(error) if isinstance(error, _DRIVER_ERRORS) else None

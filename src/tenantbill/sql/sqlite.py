@@ -1,0 +1,348 @@
+"""The SQLite store: one writer at a time, so every guarantee holds by serializing.
+
+Every transaction starts with ``BEGIN IMMEDIATE``, which takes the database's
+write lock: transactions are serialized across threads and processes, and a
+race can never produce a duplicate. So there are no row locks here, and none
+needed: numbering reads and increments the series in the transaction, and an
+outbox claim reads the due messages and then updates them.
+
+The file is in WAL mode with ``synchronous=FULL`` (a committed invoice number
+survives a power cut) and ``secure_delete`` (an erased payload, such as an
+invitation token, is zeroed in the file); after a commit that erased one, a
+``TRUNCATE`` checkpoint empties the WAL, which held the old page images. The
+busy timeout is 30 s unless the URL says otherwise (``?timeout=5``); an
+in-memory database (``sqlite://``) is one connection shared under a lock.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from typing import Any
+
+import attrs
+from sqlalchemy import (
+    ClauseElement,
+    Connection,
+    Dialect,
+    Engine,
+    Select,
+    bindparam,
+    create_engine,
+    event,
+    update,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from tenantbill.domain.invoices import Invoice, Series
+from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.errors import InvalidInput, NotFound
+from tenantbill.ports import Transaction
+from tenantbill.sql.codec import SQLITE
+from tenantbill.sql.core import SqlInvoices, SqlOutbox, Statements, UnitOfWork
+from tenantbill.sql.schema import outbox
+from tenantbill.sql.store import SqlStore, create_tables, first_line
+
+__all__ = ["SqliteStore"]
+
+_BUSY_TIMEOUT_SECONDS = 30.0
+_CHECKPOINT_WAIT_MS = 200
+"""How long a checkpoint after erasing a payload waits for other connections' readers (then: later)."""
+
+_UNAVAILABLE = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOMEM,
+    }
+)
+"""The primary result codes that mean the database is unavailable now, not that a statement is wrong."""
+
+
+class SqliteStatements(Statements):
+    """The statements of the SQLite store."""
+
+    formats = SQLITE
+    upsert = staticmethod(sqlite.insert)
+
+    def __init__(self, dialect: Dialect) -> None:
+        super().__init__(dialect)
+        # No row locks, and none needed: BEGIN IMMEDIATE serializes the transactions.
+        self.lock_invoice = self.get_invoice
+        # SQLite cannot return the row as it was before the update: a claim reads the due
+        # messages first (its transaction holds the write lock throughout), then updates them.
+        self.due_one_outbox = self.compile(self.one_due_message)
+        self.claim_outbox = self.compile(_claim(self.due_messages))
+        self.claim_one_outbox = self.compile(_claim(self.one_due_message))
+
+
+def _claim(due: Select[Any]) -> ClauseElement:
+    """``UPDATE outbox … WHERE ordinal IN (<the due messages>)``: their next attempt is ``lease_until``."""
+    return (
+        update(outbox)
+        .where(outbox.c.ordinal.in_(due.with_only_columns(outbox.c.ordinal)))
+        .values(next_attempt_at=bindparam("lease_until"))
+    )
+
+
+class SqliteInvoices(SqlInvoices):
+    """Numbering under the write lock the transaction holds from its start."""
+
+    __slots__ = ()
+
+    def lock_series(self, account_id: str) -> Series:
+        return self.series(account_id)  # the transaction holds the write lock already
+
+    def add_numbered(self, invoice: Invoice, messages: Sequence[OutboxMessage] = ()) -> Invoice:
+        tx = self._tx
+        row = tx._one(self._q.allocate, {"key_account_id": invoice.account_id})
+        if row is None:
+            raise NotFound(f"no invoice series {invoice.account_id!r}")
+        # The series as this statement left it: read again in this transaction, it needs no trip.
+        tx._allocated = allocated = self._f.series_from(row)
+        sequence: int = row[4]  # last_used
+        numbered = invoice.numbered(sequence, allocated.format(sequence))
+        tx._run(self._q.insert_invoice, self._f.invoice_values(numbered, tx._add_logo(numbered)))
+        for message in messages:
+            tx.outbox.add(message)
+        return numbered
+
+
+class SqliteOutbox(SqlOutbox):
+    """The outbox claim: read the due messages, then move their next attempt (under the write lock)."""
+
+    __slots__ = ()
+    _q: SqliteStatements
+
+    def claim(
+        self, now: datetime, limit: int, lease_until: datetime, *, message_id: str | None = None
+    ) -> list[OutboxMessage]:
+        if limit <= 0:
+            return []
+        values = self._claim_values(now, limit, lease_until, message_id)
+        if message_id is None:
+            due, claim = self._q.due_outbox, self._q.claim_outbox
+        else:
+            due, claim = self._q.due_one_outbox, self._q.claim_one_outbox
+        rows = self._tx._all(due, values)
+        if rows:
+            self._tx._run(claim, values)
+        return [attrs.evolve(self._f.outbox_from(row), next_attempt_at=lease_until) for row in rows]
+
+
+class SqliteUnitOfWork(UnitOfWork):
+    """A unit of work inside ``BEGIN IMMEDIATE``."""
+
+    driver_errors = (sqlite3.OperationalError,)
+
+    @functools.cached_property
+    def invoices(self) -> SqliteInvoices:
+        return SqliteInvoices(self)
+
+    @functools.cached_property
+    def outbox(self) -> SqliteOutbox:
+        return SqliteOutbox(self)
+
+
+class SqliteStore(SqlStore):
+    """The :class:`SqlStore` of a SQLite URL (``SqlStore("sqlite:///tenantbill.db")`` makes one)."""
+
+    statements_class = SqliteStatements
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        parsed = make_url(url)
+        self._in_memory = parsed.database in (None, "", ":memory:")
+        try:
+            self._busy_timeout = float(parsed.query.get("timeout", _BUSY_TIMEOUT_SECONDS))  # type: ignore[arg-type]
+        except ValueError:
+            raise InvalidInput(f"the SQLite URL's timeout must be a number of seconds ({url!r})") from None
+        # BEGIN IMMEDIATE serializes transactions anyway; queueing this
+        # process's threads on a lock spares them SQLite's busy-wait sleeps.
+        self._serial = threading.Lock()
+        # An erased payload may still be in the WAL: checkpoint after the next transaction.
+        self._checkpoint_due = False
+        super().__init__(url, echo=echo)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Open a transaction: committed when the block ends, rolled back if it raises."""
+        if getattr(self._open, "transaction", False):
+            raise RuntimeError("SqlStore transactions do not nest")
+        statements = self._statements or self._set_up()
+        self._open.transaction = True
+        try:
+            with self._serial:
+                connection = self._checkout()
+                scrub = False
+                try:
+                    cursor = connection.cursor()
+                    try:
+                        cursor.execute("BEGIN IMMEDIATE")  # the write lock, now
+                    except sqlite3.OperationalError as error:
+                        cursor.close()
+                        self._reraise(error, "beginning a transaction (BEGIN IMMEDIATE)", True)
+                    tx = SqliteUnitOfWork(cursor, statements, self._log, None, self._unavailable)
+                    try:
+                        yield tx
+                    except BaseException as error:
+                        self._roll_back(connection)
+                        if isinstance(
+                            error, sqlite3.OperationalError
+                        ):  # not from the unit of work's statements
+                            self._reraise(error, "running a statement", True)
+                        raise
+                    finally:
+                        tx.closed = True
+                        cursor.close()
+                    try:
+                        connection.commit()
+                    except sqlite3.OperationalError as error:
+                        # A COMMIT that is busy leaves the transaction open, to be rolled back;
+                        # after an I/O error it may or may not have been committed.
+                        self._roll_back(connection)
+                        self._reraise(error, "committing", _code(error) in _BUSY)
+                    scrub = tx.erased or self._checkpoint_due
+                finally:
+                    if scrub:
+                        self._scrub(connection, first=tx.erased)
+                    connection.close()  # back to the pool
+        finally:
+            self._open.transaction = False
+
+    def close(self) -> None:
+        """Close the store's database connections; the store can no longer be used."""
+        if self._checkpoint_due:
+            with self._serial:
+                connection = self._engine.raw_connection()
+                try:
+                    self._scrub(connection, first=True)
+                finally:
+                    connection.close()
+        super().close()
+
+    def _scrub(self, connection: Any, *, first: bool) -> None:
+        """After a commit that erased a payload: leave no copy of the old bytes behind, if it can.
+
+        The transaction has committed; nothing here may fail it. ``secure_delete``
+        is on, so the file's freed space is zeroed: a ``TRUNCATE`` checkpoint
+        copies the new pages into the file and empties the WAL, which held the
+        old page images. A reader in another connection can hold it up: it is
+        then retried after the next transaction, and at :meth:`close`.
+        """
+        if self._in_memory:
+            return
+        try:
+            cursor = connection.driver_connection.cursor()
+            try:
+                wait = _CHECKPOINT_WAIT_MS if first else 0
+                cursor.execute(f"PRAGMA busy_timeout={wait}")
+                try:
+                    (busy, _, _) = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                finally:
+                    cursor.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+            finally:
+                cursor.close()
+            self._checkpoint_due = busy != 0
+        except Exception:
+            self._checkpoint_due = True
+
+    def _serialized(self) -> AbstractContextManager[Any]:
+        return self._serial
+
+    def _make_engine(self, url: str, *, echo: bool) -> Engine:
+        in_memory = self._in_memory
+        if in_memory:
+            # One connection shared by every thread (under the store's lock): each
+            # new connection to ":memory:" would be a new, empty database.
+            engine = create_engine(
+                url, echo=echo, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        else:
+            engine = create_engine(
+                url,
+                echo=echo,
+                connect_args={"check_same_thread": False, "timeout": self._busy_timeout},
+            )
+        busy_timeout = self._busy_timeout
+
+        @event.listens_for(engine, "connect")
+        def configure(dbapi_connection: Any, _record: Any) -> None:
+            # The pysqlite driver's own transaction handling defers BEGIN and so
+            # cannot serialize writers; switch it off and begin explicitly.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            try:
+                # Deleted and overwritten content is zeroed, not left in free space:
+                # an erased payload (an invitation token) must not stay in the file.
+                cursor.execute("PRAGMA secure_delete=ON")
+                if not in_memory:
+                    _use_wal(cursor, busy_timeout)
+                    # Durable commits: a committed invoice number must survive a power cut.
+                    cursor.execute("PRAGMA synchronous=FULL")
+            finally:
+                cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def begin_immediate(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def _create_tables(self, connection: Connection) -> None:
+        # One transaction, which holds the write lock: processes starting together
+        # do not race to create the same table.
+        with connection.begin():
+            create_tables(connection)
+
+    def _describe(self) -> str:
+        if self._in_memory:
+            return "the in-memory SQLite database"
+        return f"the SQLite database {self._engine.url.database}"
+
+    def _failure(self, error: BaseException) -> str | None:
+        if not isinstance(error, sqlite3.OperationalError) or _code(error) not in _UNAVAILABLE:
+            return None
+        what = first_line(error)
+        if _code(error) in _BUSY:
+            what += (
+                f" (another connection held it for longer than the busy timeout, {self._busy_timeout:g} s;"
+                " a URL's ?timeout= sets it)"
+            )
+        return what
+
+
+_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def _code(error: sqlite3.Error) -> int:
+    """The primary result code of ``error`` (``SQLITE_BUSY`` for ``SQLITE_BUSY_SNAPSHOT``), or -1."""
+    code: int = getattr(error, "sqlite_errorcode", -1)
+    return code & 0xFF if code >= 0 else -1
+
+
+def _use_wal(cursor: Any, busy_timeout: float) -> None:
+    """Put the database file in WAL mode (kept in the file: once is enough)."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+            if mode.lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            # Processes opening a new file at once all try to switch it, and
+            # the switch fails at once, without the busy timeout: retry.
+            if _code(error) != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
