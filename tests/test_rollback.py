@@ -43,6 +43,7 @@ WRITES = frozenset(
         "outbox.add", "outbox.save", "outbox.claim",
         "idempotency.claim", "idempotency.complete",
         "audit.add",
+        "users.erase", "invitations.redact_email", "audit.redact", "events.append",
     }
 )  # fmt: skip
 """Every write of the port, as ``"repository.method"`` (the kit's rollback table has one of each)."""

@@ -85,6 +85,7 @@ REPOSITORIES = {
     "outbox": kit.OutboxContract,
     "idempotency": kit.IdempotencyContract,
     "audit": kit.AuditContract,
+    "events": kit.EventsContract,
 }
 CROSS_CUTTING = (kit.TransactionsContract, kit.RollbackContract)
 
@@ -130,6 +131,8 @@ def test_every_write_of_the_port_is_in_the_rollback_table() -> None:
         "subscriptions.usage_between",
         "outbox.get", "outbox.due", "outbox.of_invoice",
         "audit.of_account",
+        "accounts.memberships_of", "invitations.pending_of", "invoices.search", "invoices.by_number",
+        "events.read",
     }  # fmt: skip
     methods = {
         f"{repository}.{method}"

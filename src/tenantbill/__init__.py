@@ -29,6 +29,9 @@ if TYPE_CHECKING:
         Invitation as Invitation,
     )
     from tenantbill.domain.accounts import (
+        InvitationPreview as InvitationPreview,
+    )
+    from tenantbill.domain.accounts import (
         InvitationState as InvitationState,
     )
     from tenantbill.domain.accounts import (
@@ -54,6 +57,9 @@ if TYPE_CHECKING:
     )
     from tenantbill.domain.billing import (
         prorate as prorate,
+    )
+    from tenantbill.domain.events import (
+        Event as Event,
     )
     from tenantbill.domain.identity import (
         BankAccount as BankAccount,
@@ -94,6 +100,9 @@ if TYPE_CHECKING:
     from tenantbill.domain.invoices import (
         VatGroup as VatGroup,
     )
+    from tenantbill.domain.pages import (
+        Page as Page,
+    )
     from tenantbill.domain.subscriptions import (
         Plan as Plan,
     )
@@ -102,9 +111,6 @@ if TYPE_CHECKING:
     )
     from tenantbill.domain.subscriptions import (
         Usage as Usage,
-    )
-    from tenantbill.render.mail import (
-        InvitationTexts as InvitationTexts,
     )
 
 __version__ = "0.1.0.dev0"
@@ -117,6 +123,7 @@ _LAZY = {
             "Account",
             "AuditEvent",
             "Invitation",
+            "InvitationPreview",
             "InvitationState",
             "IssuedInvitation",
             "Membership",
@@ -134,7 +141,8 @@ _LAZY = {
     ),
     **dict.fromkeys(["Plan", "Subscription", "Usage"], "tenantbill.domain.subscriptions"),
     **dict.fromkeys(["Series", "Seller"], "tenantbill.domain.invoices"),
-    "InvitationTexts": "tenantbill.render.mail",
+    "Event": "tenantbill.domain.events",
+    "Page": "tenantbill.domain.pages",
 }
 
 __all__ = [*errors.__all__, *sorted(_LAZY), "__version__"]

@@ -31,6 +31,7 @@ from tenantbill.domain.accounts import (
     Role,
     User,
 )
+from tenantbill.domain.events import Event
 from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
 from tenantbill.domain.keys import KeyRecord
@@ -44,7 +45,7 @@ from tenantbill.errors import (
     NotFound,
     number_taken,
 )
-from tenantbill.ports import DuplicateId
+from tenantbill.ports import DuplicateId, InvoiceKey
 
 __all__ = ["MemoryMailer", "MemoryStore"]
 
@@ -121,6 +122,10 @@ class MemoryStore:
         self._undo.append(lambda: ids.remove(subscription_id))
 
 
+def _invoice_key(invoice: Invoice) -> InvoiceKey:
+    return (invoice.issue_date, invoice.issued_at, invoice.id)
+
+
 def _restore(table: dict[Any, Any], key: Any, old: Any) -> None:
     if old is _MISSING:
         table.pop(key, None)
@@ -171,6 +176,10 @@ class _MemoryTransaction:
     def audit(self) -> _MemoryAudit:
         return _MemoryAudit(self)
 
+    @functools.cached_property
+    def events(self) -> _MemoryEvents:
+        return _MemoryEvents(self)
+
     def _check_open(self) -> None:
         if self.closed:
             raise RuntimeError(
@@ -219,6 +228,15 @@ class _MemoryUsers(_MemoryPart):
         user_id = self._s._get("user_email", email_key(email))
         return None if user_id is None else self.get(user_id)
 
+    def erase(self, user_id: str, name: str) -> bool:
+        user = self.get(user_id)
+        if user is None:
+            return False
+        if user.email:
+            self._s._delete("user_email", email_key(user.email))
+        self._s._put("users", user_id, attrs.evolve(user, name=name, email="", invoice_emails=False))
+        return True
+
 
 class _MemoryAccounts(_MemoryPart):
     """The ``accounts`` repository of a transaction (see :class:`tenantbill.ports.Accounts`)."""
@@ -243,6 +261,14 @@ class _MemoryAccounts(_MemoryPart):
         ids = self._s._get("user_accounts", user_id) or []
         accounts = (self.get(i) for i in ids)
         return [a for a in accounts if a is not None]
+
+    def memberships_of(self, user_id: str) -> list[tuple[Account, Role]]:
+        found = []
+        for account in self.of_user(user_id):
+            membership = self._tx.memberships.get(account.id, user_id)
+            if membership is not None:
+                found.append((account, membership.role))
+        return found
 
     def claim_number(self, kind: str, number: str, account_id: str, owner_id: str) -> None:
         owner = self._s._get("number_owner", (kind, number))
@@ -309,8 +335,15 @@ class _MemoryMemberships(_MemoryPart):
 
     def of_account(self, account_id: str) -> list[Membership]:
         user_ids = self._s._get("account_members", account_id) or []
-        found = (self.get(account_id, user_id) for user_id in user_ids)
-        return [m for m in found if m is not None]
+        found = []
+        for user_id in user_ids:
+            membership = self.get(account_id, user_id)
+            if membership is not None:
+                user = self._tx.users.get(user_id)
+                if user is not None:
+                    membership = attrs.evolve(membership, name=user.name, email=user.email or None)
+                found.append(membership)
+        return found
 
 
 class _MemoryInvitations(_MemoryPart):
@@ -357,6 +390,19 @@ class _MemoryInvitations(_MemoryPart):
         invitation_id = self._s._get("invitation_token", token_hash)
         return None if invitation_id is None else self.get(invitation_id)
 
+    def pending_of(self, account_id: str) -> list[Invitation]:
+        pending = (
+            i
+            for i in self._s._table("invitations").values()
+            if i.account_id == account_id and i.state is InvitationState.PENDING
+        )
+        return sorted(pending, key=lambda i: (i.created_at, i.id))
+
+    def redact_email(self, email_key_: str, replacement: str) -> None:
+        for invitation in list(self._s._table("invitations").values()):
+            if invitation.email.lower() == email_key_:
+                self._s._put("invitations", invitation.id, attrs.evolve(invitation, email=replacement))
+
 
 class _MemoryInvoices(_MemoryPart):
     """The ``invoices`` repository of a transaction (see :class:`tenantbill.ports.Invoices`)."""
@@ -384,7 +430,9 @@ class _MemoryInvoices(_MemoryPart):
     def lock_series(self, account_id: str) -> Series:
         return self.series(account_id)  # transactions are serialized by the store's lock
 
-    def add_numbered(self, invoice: Invoice, messages: Sequence[OutboxMessage] = ()) -> Invoice:
+    def add_numbered(
+        self, invoice: Invoice, messages: Sequence[OutboxMessage] = (), events: Sequence[Event] = ()
+    ) -> Invoice:
         sequence = self._allocate_sequence(invoice.account_id)
         number = self.series(invoice.account_id).format(sequence)
         numbered = invoice.numbered(sequence, number)
@@ -392,6 +440,8 @@ class _MemoryInvoices(_MemoryPart):
         outbox = self._tx.outbox
         for message in messages:
             outbox.add(message)
+        for event in events:
+            self._tx.events.append(attrs.evolve(event, data={**event.data, "number": number}))
         return numbered
 
     def get(self, invoice_id: str) -> Invoice | None:
@@ -413,6 +463,39 @@ class _MemoryInvoices(_MemoryPart):
     def credit_notes_of(self, invoice_id: str) -> list[Invoice]:
         ids = self._s._get("credit_notes", invoice_id) or []
         return [self._s._get("invoices", i) for i in ids]
+
+    def search(
+        self,
+        account_id: str,
+        *,
+        received: bool = False,
+        customer: str | None = None,
+        issued_from: date | None = None,
+        issued_to: date | None = None,
+        before: InvoiceKey | None = None,
+        limit: int = 50,
+    ) -> list[Invoice]:
+        # A scan: the in-memory store keeps no index (the SQL stores read a page from one).
+        invoices: list[Invoice] = list(self._s._table("invoices").values())
+        if received:
+            found = [i for i in invoices if i.customer == account_id]
+        else:
+            found = [i for i in invoices if i.account_id == account_id]
+            if customer is not None:
+                found = [i for i in found if i.customer == customer]
+        if issued_from is not None:
+            found = [i for i in found if i.issue_date >= issued_from]
+        if issued_to is not None:
+            found = [i for i in found if i.issue_date <= issued_to]
+        if before is not None:
+            found = [i for i in found if _invoice_key(i) < before]
+        found.sort(key=_invoice_key, reverse=True)
+        return found[: max(limit, 0)]
+
+    def by_number(self, account_id: str, number: str) -> Invoice | None:
+        ids = self._s._get("account_invoices", account_id) or []
+        found = [i for i in (self._s._get("invoices", i) for i in ids) if i.number == number]
+        return max(found, key=lambda i: i.sequence, default=None)
 
     def add_ledger_entry(self, entry: LedgerEntry) -> None:
         self._s._append("ledger", (entry.account_id, entry.customer), entry)
@@ -581,6 +664,35 @@ class _MemoryAudit(_MemoryPart):
 
     def of_account(self, account_id: str) -> list[AuditEvent]:
         return list(self._s._get("audit", account_id) or [])
+
+    def redact(self, target_key: str, replacement: str) -> None:
+        for account_id, events in list(self._s._table("audit").items()):
+            if any(e.target.lower() == target_key for e in events):
+                redacted = [
+                    attrs.evolve(e, target=replacement) if e.target.lower() == target_key else e
+                    for e in events
+                ]
+                self._s._put("audit", account_id, redacted)
+
+
+class _MemoryEvents(_MemoryPart):
+    """The ``events`` repository of a transaction (see :class:`tenantbill.ports.Events`).
+
+    Transactions are serialized by the store's lock, so positions are taken in commit order.
+    """
+
+    __slots__ = ()
+
+    def append(self, event: Event) -> None:
+        self._s._append("events", None, attrs.evolve(event, position=len(self._log()) + 1))
+
+    def read(self, after: int, limit: int) -> list[Event]:
+        start = max(after, 0)  # positions are 1, 2, 3, …: the event at position p is log[p - 1]
+        return self._log()[start : start + max(limit, 0)]
+
+    def _log(self) -> list[Event]:
+        events: list[Event] = self._s._get("events", None) or []
+        return events
 
 
 _RECIPIENT_FIELDS = frozenset({"to", "cc", "bcc"})

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from tenantbill.errors import TenantbillError
 
 if TYPE_CHECKING:
-    from tenantbill.domain.accounts import Account, AuditEvent, Invitation, Membership, User
+    from tenantbill.domain.accounts import Account, AuditEvent, Invitation, Membership, Role, User
+    from tenantbill.domain.events import Event
     from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
     from tenantbill.domain.outbox import OutboxMessage
     from tenantbill.domain.subscriptions import Subscription, Usage
@@ -44,9 +45,11 @@ __all__ = [
     "Audit",
     "Clock",
     "DuplicateId",
+    "Events",
     "Idempotency",
     "IdempotencyRecord",
     "Invitations",
+    "InvoiceKey",
     "Invoices",
     "Mailer",
     "Memberships",
@@ -61,6 +64,9 @@ __all__ = [
 
 NumberKind = str
 """``"org"`` for organisation numbers, ``"bank"`` for bank account numbers."""
+
+InvoiceKey = tuple[date, datetime, str]
+"""Where an invoice sorts in :meth:`Invoices.search`: ``(issue_date, issued_at, id)``, newest last."""
 
 
 class DuplicateId(TenantbillError, ValueError):
@@ -127,6 +133,15 @@ class Users(Protocol):
         """The user with this address (compared case-insensitively), or ``None``."""
         ...
 
+    def erase(self, user_id: str, name: str) -> bool:
+        """Replace the user's personal data: ``name`` for the name, no address, invoice e-mails off.
+
+        The address is freed (:meth:`by_email` no longer finds it; a new user
+        may take it) and the record keeps only its id. Whether there was such
+        a user.
+        """
+        ...
+
 
 class Accounts(Protocol):
     """Accounts (tenants) and the claims on their org and bank numbers."""
@@ -145,6 +160,10 @@ class Accounts(Protocol):
 
     def of_user(self, user_id: str) -> list[Account]:
         """Every account the user is a member of, oldest membership first."""
+        ...
+
+    def memberships_of(self, user_id: str) -> list[tuple[Account, Role]]:
+        """Every account the user is a member of, with the user's role there, oldest membership first."""
         ...
 
     def claim_number(self, kind: NumberKind, number: str, account_id: str, owner_id: str) -> None:
@@ -203,7 +222,10 @@ class Memberships(Protocol):
         ...
 
     def of_account(self, account_id: str) -> list[Membership]:
-        """Every membership on the account, in the order they were created."""
+        """Every membership on the account, in the order they were created.
+
+        Each carries its user's ``name`` and ``email`` (read with it, in one read).
+        """
         ...
 
 
@@ -239,6 +261,14 @@ class Invitations(Protocol):
         """The invitation whose token hashes to ``token_hash``, or ``None``."""
         ...
 
+    def pending_of(self, account_id: str) -> list[Invitation]:
+        """The account's pending invitations (expired ones included), oldest first."""
+        ...
+
+    def redact_email(self, email_key: str, replacement: str) -> None:
+        """Replace the address of every invitation sent to ``email_key`` (a lower-cased address)."""
+        ...
+
 
 class Invoices(Protocol):
     """The number series, invoices and credit notes, and each customer's balance ledger."""
@@ -259,8 +289,14 @@ class Invoices(Protocol):
         """
         ...
 
-    def add_numbered(self, invoice: Invoice, messages: Sequence[OutboxMessage] = ()) -> Invoice:
-        """Number ``invoice`` from its account's series, insert it and queue ``messages``; returns it as stored.
+    def add_numbered(
+        self, invoice: Invoice, messages: Sequence[OutboxMessage] = (), events: Sequence[Event] = ()
+    ) -> Invoice:
+        """Number ``invoice`` from its account's series, insert it, queue ``messages``; returns it as stored.
+
+        ``events`` are appended with it, as :meth:`Events.append` does, each
+        with the number the invoice got as ``data["number"]`` (an
+        ``"invoice.issued"`` event says which number was issued).
 
         The one way an invoice or credit note gets its number. The store takes
         the series' next sequence (``Series.taken``) and formats the number
@@ -303,6 +339,32 @@ class Invoices(Protocol):
 
     def credit_notes_of(self, invoice_id: str) -> list[Invoice]:
         """The credit notes that credit ``invoice_id``."""
+        ...
+
+    def search(
+        self,
+        account_id: str,
+        *,
+        received: bool = False,
+        customer: str | None = None,
+        issued_from: date | None = None,
+        issued_to: date | None = None,
+        before: InvoiceKey | None = None,
+        limit: int = 50,
+    ) -> list[Invoice]:
+        """Up to ``limit`` invoices and credit notes, newest first (by :data:`InvoiceKey`, descending).
+
+        Those the account issued, or with ``received`` those billed to it
+        (``customer == account_id``) by any account. ``customer`` keeps the
+        ones billed to that customer key; ``issued_from`` and ``issued_to``
+        bound the issue date (both inclusive); ``before`` keeps those that
+        sort before that key (the last one of the previous page). A store
+        reads one page from an index, however many invoices there are.
+        """
+        ...
+
+    def by_number(self, account_id: str, number: str) -> Invoice | None:
+        """The account's invoice or credit note with this number (the newest, if a new prefix made two)."""
         ...
 
     def add_ledger_entry(self, entry: LedgerEntry) -> None:
@@ -457,6 +519,30 @@ class Audit(Protocol):
         """The account's audit trail, oldest first."""
         ...
 
+    def redact(self, target_key: str, replacement: str) -> None:
+        """Replace the target of every record whose target, lower-cased, is ``target_key`` (an address)."""
+        ...
+
+
+class Events(Protocol):
+    """What happened, in the order it committed: the feed a host forwards to webhooks or a queue."""
+
+    def append(self, event: Event) -> None:
+        """Record ``event`` in this unit of work; it is read only once the unit of work commits.
+
+        The store gives it the next position (the event's own is ignored).
+        Positions grow in commit order: once an event at position ``p`` can
+        be read, every event that will ever be read below ``p`` can be read
+        too, so a reader that remembers the last position it saw misses none.
+        Append as late as the unit of work allows: a store may serialize
+        appends until the unit of work ends (the SQL store on PostgreSQL does).
+        """
+        ...
+
+    def read(self, after: int, limit: int) -> list[Event]:
+        """Up to ``limit`` committed events with a position above ``after``, in position order."""
+        ...
+
 
 class IdempotencyRecord(Protocol):
     """A claimed idempotency key: what the first call was (``fingerprint``) and what it made (``result``)."""
@@ -537,6 +623,11 @@ class Transaction(Protocol):
     @property
     def audit(self) -> Audit:
         """The audit repository of this unit of work."""
+        ...
+
+    @property
+    def events(self) -> Events:
+        """The events of this unit of work."""
         ...
 
 

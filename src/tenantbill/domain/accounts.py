@@ -14,6 +14,7 @@ __all__ = [
     "Account",
     "AuditEvent",
     "Invitation",
+    "InvitationPreview",
     "InvitationState",
     "IssuedInvitation",
     "Membership",
@@ -95,11 +96,19 @@ class Account:
 
 @attrs.frozen
 class Membership:
-    """A user's access to an account, with a role."""
+    """A user's access to an account, with a role.
+
+    ``name`` and ``email`` are the user's, filled in where memberships are
+    listed for people to read (``app.access.members``); ``None`` where a call
+    does not look them up. They are not part of equality: a membership is its
+    account, its user and its role.
+    """
 
     account_id: str
     user_id: str
     role: Role
+    name: str | None = attrs.field(default=None, eq=False)
+    email: str | None = attrs.field(default=None, eq=False)
 
 
 class InvitationState(enum.Enum):
@@ -124,6 +133,17 @@ class Invitation:
     expires_at: datetime
     state: InvitationState = InvitationState.PENDING
     accepted_by: str | None = None
+
+
+@attrs.frozen
+class InvitationPreview:
+    """What an invitation link offers, for the page that accepts it (``app.access.preview``)."""
+
+    account_name: str
+    role: Role
+    email: str
+    """The address the invitation was sent to."""
+    expires_at: datetime
 
 
 @attrs.frozen

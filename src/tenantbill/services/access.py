@@ -14,6 +14,7 @@ import attrs
 from tenantbill.domain.accounts import (
     AuditEvent,
     Invitation,
+    InvitationPreview,
     InvitationState,
     IssuedInvitation,
     Membership,
@@ -38,6 +39,7 @@ from tenantbill.ports import Transaction
 from tenantbill.services.accounts import create_user
 from tenantbill.services.base import Context, authorize, is_id, load_account, new_id, shown
 from tenantbill.services.delivery import drop_queued, queue_message
+from tenantbill.services.events import record
 
 __all__ = ["AccessService", "hash_token"]
 
@@ -176,6 +178,15 @@ class AccessService:
                 invitation.role.value,
                 now,
             )
+            record(
+                tx,
+                self._ctx,
+                "invitation.accepted",
+                invitation.account_id,
+                invitation_id=invitation.id,
+                user_id=user.id,
+                role=invitation.role.value,
+            )
             return membership
 
     def remove(self, actor_id: str, account_id: str, user_id: str) -> None:
@@ -194,6 +205,7 @@ class AccessService:
                     "the owner cannot be removed; transfer ownership to another member first"
                 )
             _audit(tx, account_id, actor_id, "removed", user_id, target.role.value, self._ctx.now())
+            record(tx, self._ctx, "member.removed", account_id, user_id=user_id, removed_by=actor_id)
 
     def leave(self, actor_id: str, account_id: str) -> None:
         """Leave an account. The owner cannot leave; transfer ownership first."""
@@ -209,6 +221,7 @@ class AccessService:
                     "the owner cannot leave the account; transfer ownership to another member first"
                 )
             _audit(tx, account_id, actor_id, "left", actor_id, "", self._ctx.now())
+            record(tx, self._ctx, "member.left", account_id, user_id=actor_id)
 
     def transfer_ownership(self, actor_id: str, account_id: str, to_user_id: str) -> Membership:
         """Make another member the owner; the former owner stays on as a MEMBER.
@@ -233,13 +246,59 @@ class AccessService:
             _move_number_claims(tx, account.id, account.org_number, account.bank_account, to_user_id)
             new_owner = Membership(account_id, to_user_id, Role.OWNER)
             _audit(tx, account_id, actor_id, "ownership_transferred", to_user_id, "", self._ctx.now())
+            record(
+                tx,
+                self._ctx,
+                "ownership.transferred",
+                account_id,
+                from_user_id=actor_id,
+                to_user_id=to_user_id,
+            )
             return new_owner
 
     def members(self, actor_id: str, account_id: str) -> list[Membership]:
-        """Everyone with access to the account, with their roles."""
+        """Everyone with access to the account, with their roles, names and e-mail addresses."""
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_MEMBERS)
             return tx.memberships.of_account(account_id)
+
+    def invitations(self, actor_id: str, account_id: str) -> list[Invitation]:
+        """The account's pending invitations, oldest first (owner only), expired ones included.
+
+        Tokens are never stored, so none is shown (``token_hash`` is blank
+        too); an expired one can be sent again with :meth:`resend`.
+        """
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.MANAGE_INVITATIONS)
+            return [attrs.evolve(i, token_hash="") for i in tx.invitations.pending_of(account_id)]
+
+    def preview(self, token: str) -> InvitationPreview:
+        """What an invitation link offers: the account's name, the role, the address and the expiry.
+
+        For the page that accepts it; no login needed (the token is the
+        secret). A token that is not valid, used, revoked or expired raises
+        the same error :meth:`accept` would.
+        """
+        if not isinstance(token, str) or not token or len(token) > 200 or not token.isascii():
+            raise NotFound("this invitation link is not valid")
+        token_hash = hash_token(token)
+        with self._ctx.store.transaction() as tx:
+            invitation = tx.invitations.by_token_hash(token_hash)
+            if invitation is None or not hmac.compare_digest(invitation.token_hash, token_hash):
+                raise NotFound("this invitation link is not valid (it may have been re-sent with a new one)")
+            _require_pending(invitation)
+            if self._ctx.now() >= invitation.expires_at:
+                raise InvitationExpired(
+                    f"this invitation expired at {invitation.expires_at:%Y-%m-%d %H:%M} UTC; "
+                    "ask the account owner to send it again"
+                )
+            account = load_account(tx, invitation.account_id)
+            return InvitationPreview(
+                account_name=account.name,
+                role=invitation.role,
+                email=invitation.email,
+                expires_at=invitation.expires_at,
+            )
 
     def audit(self, actor_id: str, account_id: str) -> list[AuditEvent]:
         """The account's access changes, oldest first (owner only)."""
@@ -248,26 +307,16 @@ class AccessService:
             return tx.audit.of_account(account_id)
 
     def _queue_invitation(self, tx: Transaction, invitation: Invitation, token: str, key: str) -> str:
-        """Queue the invitation's e-mail in the account's language, with the accept link if the host gave one.
-
-        Its ``Date`` is when this token was issued: the invitation's creation
-        (``invite``), or the ``resend`` that made a new token (whose expiry
-        was set one ``invitation_ttl`` later).
-        """
         from tenantbill.render.mail import invitation_message
 
         account = load_account(tx, invitation.account_id)
         message: EmailMessage = invitation_message(
             account_name=account.name,
-            role=invitation.role,
+            role=invitation.role.value,
             recipient=invitation.email,
-            sender=self._ctx.from_address,
+            sender=self._ctx.sender,
             token=token,
-            created_at=max(invitation.created_at, invitation.expires_at - self._ctx.invitation_ttl),
             expires_at=invitation.expires_at,
-            locale=account.locale,
-            invite_url=self._ctx.invite_url,
-            texts=self._ctx.invitation_texts,
         )
         return queue_message(tx, self._ctx, key=key, recipient=invitation.email, message=message)
 

@@ -8,10 +8,10 @@ from typing import Any
 import attrs
 
 from tenantbill.domain.accounts import Account, AuditEvent, Membership, Role, User
-from tenantbill.domain.identity import BankAccount, Email, OrgNumber
+from tenantbill.domain.identity import BankAccount, Email, OrgNumber, email_key
 from tenantbill.domain.policy import Action
 from tenantbill.domain.setup import UNSET, validate_setup
-from tenantbill.errors import InvalidEmail, InvalidInput, NotFound
+from tenantbill.errors import InvalidEmail, InvalidInput, NotFound, OwnerCannotLeave
 from tenantbill.ports import Transaction
 from tenantbill.services.base import Context, authorize, is_id, load_account, new_id, shown
 
@@ -126,6 +126,14 @@ class AccountService:
         with self._ctx.store.transaction() as tx:
             return tx.accounts.of_user(user_id) if is_id(user_id) else []
 
+    def memberships_of(self, user_id: str) -> list[tuple[Account, Role]]:
+        """Every account the user belongs to with the user's role there, oldest first: the account switcher.
+
+        The acting user is the user itself.
+        """
+        with self._ctx.store.transaction() as tx:
+            return tx.accounts.memberships_of(user_id) if is_id(user_id) else []
+
     def update(
         self,
         actor_id: str,
@@ -201,8 +209,12 @@ def _reclaim(tx: Transaction, old: Account, new: Account) -> None:
             tx.accounts.claim_number(kind, after, new.id, new.owner_id)
 
 
+ERASED_NAME = "(erased)"
+"""The name an erased user is shown with (see :meth:`UserService.erase`)."""
+
+
 class UserService:
-    """Users' own preferences."""
+    """Users' own preferences, finding a user by address (host call) and erasing one's personal data."""
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -226,3 +238,54 @@ class UserService:
             user = attrs.evolve(user, invoice_emails=enabled)
             tx.users.save(user)
             return user
+
+    def by_email(self, email: str) -> User | None:
+        """The user with this address (any case), or ``None``: a host call, say to link a host's login.
+
+        An address that is not valid raises :class:`InvalidEmail`. A host
+        must not let end users look up others by address through it.
+        """
+        address = Email.parse(email).value
+        with self._ctx.store.transaction() as tx:
+            return tx.users.by_email(address)
+
+    def erase(self, user_id: str) -> User:
+        """Erase the user's personal data (GDPR), as the user: what is left is the id.
+
+        The name becomes ``"(erased)"`` and the address is removed (and free
+        for a new user), invoice e-mails are off, every membership ends, and
+        audit records and invitations that named the address name the id or
+        ``"(erased)"`` instead. Invoices keep the names and addresses they
+        were issued with (an issued invoice is a record the seller must keep).
+        An owner must transfer each account first (:class:`OwnerCannotLeave`).
+        Erasing an erased user changes nothing.
+        """
+        from tenantbill.services.events import record
+
+        with self._ctx.store.transaction() as tx:
+            user = tx.users.get(user_id) if is_id(user_id) else None
+            if user is None:
+                raise NotFound(f"there is no user {shown(user_id)}")
+            if not user.email:
+                return user
+            rows = tx.accounts.memberships_of(user.id)
+            owned = [account for account, role in rows if role is Role.OWNER]
+            if owned:
+                names = ", ".join(repr(a.name) for a in owned[:3]) + (", …" if len(owned) > 3 else "")
+                raise OwnerCannotLeave(
+                    f"you own {len(owned)} account(s) ({names}): transfer ownership of each to another "
+                    "member before erasing your data"
+                )
+            now = self._ctx.now()
+            for account, _role in rows:
+                if not tx.memberships.remove(account.id, user.id):  # became the owner meanwhile
+                    raise OwnerCannotLeave("you became an owner meanwhile: transfer ownership first")
+                tx.audit.add(AuditEvent(account.id, now, user.id, "left", user.id, "erased"))
+            key = email_key(user.email)
+            tx.invitations.redact_email(key, ERASED_NAME)
+            tx.audit.redact(key, user.id)
+            tx.users.erase(user.id, ERASED_NAME)
+            for account, _role in rows:
+                record(tx, self._ctx, "member.left", account.id, user_id=user.id, erased=True)
+            record(tx, self._ctx, "user.erased", None, user_id=user.id)
+            return attrs.evolve(user, name=ERASED_NAME, email="", invoice_emails=False)

@@ -26,6 +26,7 @@ from tenantbill.errors import (
 from tenantbill.ports import Transaction
 from tenantbill.services.base import Context, authorize, is_id, load_account, new_id, shown
 from tenantbill.services.delivery import LEASE, DeliveryReport, MessageBuilder, deliver
+from tenantbill.services.events import record
 from tenantbill.services.invoices import draft_recipients, issue_in
 
 __all__ = ["BillingReport", "BillingService", "SubscriptionService"]
@@ -115,6 +116,17 @@ class SubscriptionService:
                 anchor=anchor,
             )
             tx.subscriptions.add(subscription)
+            record(
+                tx,
+                self._ctx,
+                "subscription.started",
+                provider.id,
+                subscription_id=subscription.id,
+                provider_id=provider.id,
+                customer_id=subscription.customer_id,
+                plan=plan.code,
+                anchor=anchor.isoformat(),
+            )
             return subscription
 
     def get(self, actor_id: str, subscription_id: str) -> Subscription:
@@ -211,6 +223,17 @@ class SubscriptionService:
             provider = load_account(tx, subscription.provider_id)
             changed = subscriptions.cancel(subscription, self._on(at, provider.timezone))
             tx.subscriptions.save(changed)
+            record(
+                tx,
+                self._ctx,
+                "subscription.cancelled",
+                provider.id,
+                subscription_id=changed.id,
+                provider_id=provider.id,
+                customer_id=changed.customer_id,
+                ends=None if changed.cancel_at is None else changed.cancel_at.isoformat(),
+                cancelled_by=actor_id,
+            )
             return changed
 
     def _on(self, at: datetime | date | None, timezone: str) -> date:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 
 from tenantbill.domain.accounts import Account, AuditEvent, Membership
+from tenantbill.domain.events import Event
 from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import (
     Invoice,
@@ -22,8 +24,9 @@ from tenantbill.domain.invoices import (
 from tenantbill.domain.keys import fingerprint, idempotency_key_of
 from tenantbill.domain.money import normalize_currency, round_money, to_decimal
 from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.pages import Page, check_limit, invoice_cursor, read_invoice_cursor
 from tenantbill.domain.policy import Action, allowed, check
-from tenantbill.errors import IdempotencyConflict, InvalidInput, InvalidInvoice, PermissionDenied
+from tenantbill.errors import IdempotencyConflict, InvalidInput, InvalidInvoice, NotFound, PermissionDenied
 from tenantbill.ports import IdempotencyRecord, Transaction
 from tenantbill.services.base import (
     Context,
@@ -119,10 +122,32 @@ def _finish(tx: Transaction, ctx: Context, invoice: Invoice, recipients: list[st
 
 def _store(tx: Transaction, ctx: Context, prepared: Invoice, recipients: list[str]) -> Invoice:
     """Number and store an invoice or credit note, queue its e-mails and move the customer's balance."""
-    invoice = tx.invoices.add_numbered(prepared, _messages(ctx, prepared, recipients))
+    invoice = tx.invoices.add_numbered(
+        prepared, _messages(ctx, prepared, recipients), [_event(ctx, prepared)]
+    )
     if invoice.moves_balance:
         tx.invoices.add_ledger_entry(balance_entry(invoice, id=new_id(), at=ctx.now()))
     return invoice
+
+
+def _event(ctx: Context, invoice: Invoice) -> Event:
+    """The event of an invoice being issued (``"invoice.issued"``) or a credit note (``"invoice.credited"``).
+
+    The store adds the number it gives (``data["number"]``).
+    """
+    data = {
+        "invoice_id": invoice.id,
+        "kind": invoice.kind.value,
+        "customer": invoice.customer,
+        "subscription_id": invoice.subscription_id,
+        "currency": invoice.currency,
+        "total": str(invoice.total),
+        "amount_due": str(invoice.amount_due),
+    }
+    if invoice.credits_invoice_id is not None:
+        data["credits_invoice_id"] = invoice.credits_invoice_id
+        return Event("invoice.credited", invoice.account_id, ctx.now(), data)
+    return Event("invoice.issued", invoice.account_id, ctx.now(), data)
 
 
 def invoice_recipients(tx: Transaction, invoice: Invoice) -> list[str]:
@@ -320,6 +345,77 @@ class InvoiceService:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
             invoices = list(tx.invoices.of_account(account_id))
         return iter(invoices)
+
+    def search(
+        self,
+        actor_id: str,
+        account_id: str,
+        *,
+        direction: str = "issued",
+        status: str | None = None,
+        customer: str | None = None,
+        issued_from: date | None = None,
+        issued_to: date | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Invoice]:
+        """A page of invoices and credit notes, newest first, and the cursor of the next page.
+
+        ``direction="issued"``: those the account issued; ``"received"``: those
+        other accounts billed to it (its members see them as the policy lets
+        them see invoices). ``customer`` keeps those issued to one customer
+        key (``"issued"`` only); ``issued_from`` and ``issued_to`` bound the
+        issue date, both inclusive. ``limit`` is 1 to 500. Pass the page's
+        ``next_cursor`` as ``cursor`` for the next page (``None``: the last
+        page); it is opaque, and one not made by this listing raises
+        :class:`InvalidInput`. Each page is read from an index, however many
+        invoices there are. ``status`` (paid, overdue, …) comes with payments:
+        anything but ``None`` raises :class:`InvalidInput` for now.
+        """
+        if direction not in ("issued", "received"):
+            raise InvalidInput(f"direction is 'issued' or 'received', got {direction!r:.40}")
+        if status is not None:
+            raise InvalidInput("searching by status needs payments, which this version does not record yet")
+        if customer is not None:
+            if direction == "received":
+                raise InvalidInput("customer filters the invoices an account issued (direction='issued')")
+            if not isinstance(customer, str) or not 0 < len(customer) <= 200 or not customer.isprintable():
+                raise InvalidInput("customer is a customer key (text of at most 200 characters)")
+        for name, day in (("issued_from", issued_from), ("issued_to", issued_to)):
+            if day is not None and (isinstance(day, datetime) or not isinstance(day, date)):
+                raise InvalidInput(f"{name} is a date (datetime.date), got {type(day).__name__}")
+        if issued_from is not None and issued_to is not None and issued_from > issued_to:
+            raise InvalidInput(f"issued_from ({issued_from}) is after issued_to ({issued_to})")
+        limit = check_limit(limit)
+        before = None if cursor is None else read_invoice_cursor(cursor, direction)
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
+            found = tx.invoices.search(
+                account_id,
+                received=direction == "received",
+                customer=customer,
+                issued_from=issued_from,
+                issued_to=issued_to,
+                before=before,
+                limit=limit + 1,  # one more tells whether there is a next page
+            )
+        items = tuple(found[:limit])
+        next_cursor = None
+        if len(found) > limit:
+            last = items[-1]
+            next_cursor = invoice_cursor(direction, last.issue_date, last.issued_at, last.id)
+        return Page(items, next_cursor)
+
+    def by_number(self, actor_id: str, account_id: str, number: str) -> Invoice:
+        """The account's invoice or credit note with this number (``"F-001001"``), or :class:`NotFound`."""
+        with self._ctx.store.transaction() as tx:
+            authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
+            if not isinstance(number, str) or not 0 < len(number) <= 64 or not number.isprintable():
+                raise NotFound(f"account {account_id} has no invoice numbered {number!r:.70}")
+            invoice = tx.invoices.by_number(account_id, number)
+            if invoice is None:
+                raise NotFound(f"account {account_id} has no invoice numbered {number!r}")
+            return invoice
 
     def pdf(self, actor_id: str, invoice_id: str, locale: str | None = None) -> bytes:
         """The invoice as a PDF, in ``locale`` or the invoice's own locale."""

@@ -28,6 +28,7 @@ from tenantbill.domain.accounts import (
     User,
 )
 from tenantbill.domain.billing import BillingCycle, Period
+from tenantbill.domain.events import Event, event_data_from, event_data_text
 from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import (
     Invoice,
@@ -223,6 +224,19 @@ class Formats:
             target=target,
             detail=detail,
         )
+
+    def event_values(self, event: Event) -> Values:
+        return {
+            "type": event.type,
+            "account_id": event.account_id,
+            "at": self.instant(event.at),
+            "data": event_data_text(event.data),
+        }
+
+    def event_from(self, row: Row) -> Event:
+        position, type, account_id, at, data = row
+        at = self.instant_from(at)
+        return Event(type=type, account_id=account_id, at=at, data=event_data_from(data), position=position)
 
     # series, invoices, ledger
 

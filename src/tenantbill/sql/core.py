@@ -28,6 +28,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, cast
 
+import attrs
 from sqlalchemy import (
     ClauseElement,
     Dialect,
@@ -40,6 +41,7 @@ from sqlalchemy import (
     insert,
     null,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -53,6 +55,7 @@ from tenantbill.domain.accounts import (
     Role,
     User,
 )
+from tenantbill.domain.events import Event
 from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
 from tenantbill.domain.keys import KeyRecord
@@ -66,13 +69,14 @@ from tenantbill.errors import (
     StoreUnavailable,
     number_taken,
 )
-from tenantbill.ports import DuplicateId
+from tenantbill.ports import DuplicateId, InvoiceKey
 from tenantbill.sql.codec import Formats, Row
 from tenantbill.sql.schema import (
     accounts,
     audit_events,
     billing_marks,
     blobs,
+    events,
     idempotency_keys,
     invitations,
     invoices,
@@ -92,6 +96,7 @@ __all__ = [
     "INVOICE_PAGE",
     "Sql",
     "SqlAccounts",
+    "SqlEvents",
     "SqlInvoices",
     "SqlOutbox",
     "Statements",
@@ -472,6 +477,94 @@ class Statements:
             select(outbox).where(outbox.c.invoice_id == bindparam("invoice_id")).order_by(outbox.c.ordinal)
         )
 
+        self._finding_statements()
+
+    def _finding_statements(self) -> None:
+        """Finding things (search, numbers, pending invitations, people), erasing a user, and events."""
+        sql = self.compile
+        self.erase_user = sql(
+            update(users)
+            .where(users.c.id == bindparam("key_id"))
+            .values(name=bindparam("name"), email="", email_key=bindparam("email_key"), invoice_emails=False)
+        )
+        self.memberships_of_user = sql(
+            select(accounts, memberships.c.role)
+            .join(memberships, memberships.c.account_id == accounts.c.id)
+            .where(memberships.c.user_id == bindparam("user_id"))
+            .order_by(memberships.c.ordinal)
+        )
+        self.people_of_account = sql(
+            select(memberships, users.c.name, users.c.email)
+            .select_from(memberships.outerjoin(users, users.c.id == memberships.c.user_id))
+            .where(memberships.c.account_id == bindparam("account_id"))
+            .order_by(memberships.c.ordinal)
+        )
+        self.pending_invitations = sql(
+            select(invitations)
+            .where(
+                invitations.c.account_id == bindparam("account_id"),
+                invitations.c.state == InvitationState.PENDING.value,
+            )
+            .order_by(invitations.c.created_at, invitations.c.id)
+        )
+        # Erasing a user (rare): these scan their tables.
+        self.redact_invitations = sql(
+            update(invitations)
+            .where(func.lower(invitations.c.email) == bindparam("email_key"))
+            .values(email=bindparam("replacement"))
+        )
+        self.redact_audit = sql(
+            update(audit_events)
+            .where(func.lower(audit_events.c.target) == bindparam("target_key"))
+            .values(target=bindparam("replacement"))
+        )
+        self.invoice_by_number = sql(
+            self.invoice_with_logo.where(
+                invoices.c.account_id == bindparam("account_id"), invoices.c.number == bindparam("number")
+            )
+            .order_by(invoices.c.sequence.desc())
+            .limit(1)
+        )
+        self._searches: dict[tuple[bool, ...], Sql] = {}
+        self.insert_event = sql(
+            insert(events).values({c.name: bindparam(c.name) for c in events.c if c.name != "position"})
+        )
+        self.read_events = sql(
+            select(events)
+            .where(events.c.position > bindparam("after"))
+            .order_by(events.c.position)
+            .limit(bindparam("limit"))
+        )
+
+    def search(self, received: bool, customer: bool, start: bool, end: bool, before: bool) -> Sql:
+        """The page of :meth:`SqlInvoices.search` with these filters, compiled on first use."""
+        key = (received, customer, start, end, before)
+        found = self._searches.get(key)
+        if found is not None:
+            return found
+        c = invoices.c
+        query = self.invoice_with_logo
+        if received:
+            query = query.where(c.customer == bindparam("account_id"))
+        else:
+            query = query.where(c.account_id == bindparam("account_id"))
+            if customer:
+                query = query.where(c.customer == bindparam("customer"))
+        if start:
+            query = query.where(c.issue_date >= bindparam("issued_from", type_=c.issue_date.type))
+        if end:
+            query = query.where(c.issue_date <= bindparam("issued_to", type_=c.issue_date.type))
+        if before:
+            # Keyset: the rows after the previous page's last one, read from the index in its order.
+            last = tuple_(
+                bindparam("before_date", type_=c.issue_date.type),
+                bindparam("before_at", type_=c.issued_at.type),
+                bindparam("before_id", type_=c.id.type),
+            )
+            query = query.where(tuple_(c.issue_date, c.issued_at, c.id) < last)
+        query = query.order_by(c.issue_date.desc(), c.issued_at.desc(), c.id.desc()).limit(bindparam("limit"))
+        return self._searches.setdefault(key, self.compile(query))
+
     def compile(self, statement: ClauseElement) -> Sql:
         """``statement`` compiled for this dialect."""
         return Sql(statement, self.dialect)
@@ -546,6 +639,10 @@ class UnitOfWork:
     @functools.cached_property
     def audit(self) -> SqlAudit:
         return SqlAudit(self)
+
+    @functools.cached_property
+    def events(self) -> SqlEvents:
+        return SqlEvents(self)
 
     def _run(self, sql: Sql, values: Mapping[str, Any]) -> Any:
         """Execute ``sql`` and return the driver's cursor, holding its result."""
@@ -652,6 +749,11 @@ class SqlUsers(Repository):
         row = self._tx._one(self._q.user_by_email, {"email_key": email_key(email)})
         return None if row is None else self._f.user_from(row)
 
+    def erase(self, user_id: str, name: str) -> bool:
+        # The unique address key becomes one no address has: the address is free again.
+        values = {"key_id": user_id, "name": name, "email_key": f"erased:{user_id}"}
+        return self._tx._changed(self._q.erase_user, values)
+
 
 class SqlAccounts(Repository):
     """The ``accounts`` repository of a transaction (see :class:`tenantbill.ports.Accounts`)."""
@@ -674,6 +776,10 @@ class SqlAccounts(Repository):
     def of_user(self, user_id: str) -> list[Account]:
         rows = self._tx._all(self._q.accounts_of_user, {"user_id": user_id})
         return [self._f.account_from(row) for row in rows]
+
+    def memberships_of(self, user_id: str) -> list[tuple[Account, Role]]:
+        rows = self._tx._all(self._q.memberships_of_user, {"user_id": user_id})
+        return [(self._f.account_from(row[:-1]), Role(row[-1])) for row in rows]
 
     def claim_number(self, kind: str, number: str, account_id: str, owner_id: str) -> None:
         key = {"kind": kind, "number": number}
@@ -738,8 +844,11 @@ class SqlMemberships(Repository):
         return self._f.account_from(account), found
 
     def of_account(self, account_id: str) -> list[Membership]:
-        rows = self._tx._all(self._q.memberships_of_account, {"account_id": account_id})
-        return [self._f.membership_from(row) for row in rows]
+        rows = self._tx._all(self._q.people_of_account, {"account_id": account_id})
+        return [
+            attrs.evolve(self._f.membership_from(row[:-2]), name=row[-2], email=row[-1] or None)
+            for row in rows
+        ]
 
 
 class SqlInvitations(Repository):
@@ -773,6 +882,13 @@ class SqlInvitations(Repository):
         row = self._tx._one(self._q.invitation_by_token, {"token_hash": token_hash})
         return None if row is None else self._f.invitation_from(row)
 
+    def pending_of(self, account_id: str) -> list[Invitation]:
+        rows = self._tx._all(self._q.pending_invitations, {"account_id": account_id})
+        return [self._f.invitation_from(row) for row in rows]
+
+    def redact_email(self, email_key: str, replacement: str) -> None:
+        self._tx._run(self._q.redact_invitations, {"email_key": email_key, "replacement": replacement})
+
 
 class SqlInvoices(Repository):
     """The ``invoices`` repository of a transaction (see :class:`tenantbill.ports.Invoices`).
@@ -797,8 +913,15 @@ class SqlInvoices(Repository):
     def lock_series(self, account_id: str) -> Series:
         raise NotImplementedError
 
-    def add_numbered(self, invoice: Invoice, messages: Sequence[OutboxMessage] = ()) -> Invoice:
+    def add_numbered(
+        self, invoice: Invoice, messages: Sequence[OutboxMessage] = (), events: Sequence[Event] = ()
+    ) -> Invoice:
         raise NotImplementedError
+
+    def _append_events(self, events: Sequence[Event], number: str) -> None:
+        """Append the events of an invoice numbered ``number`` (see ``Invoices.add_numbered``)."""
+        for event in events:
+            self._tx.events.append(attrs.evolve(event, data={**event.data, "number": number}))
 
     def get(self, invoice_id: str) -> Invoice | None:
         row = self._tx._one(self._q.get_invoice, {"id": invoice_id})
@@ -825,6 +948,39 @@ class SqlInvoices(Repository):
     def credit_notes_of(self, invoice_id: str) -> list[Invoice]:
         rows = self._tx._all(self._q.credit_notes_of, {"invoice_id": invoice_id})
         return [self._f.invoice_from(row) for row in rows]
+
+    def search(
+        self,
+        account_id: str,
+        *,
+        received: bool = False,
+        customer: str | None = None,
+        issued_from: date | None = None,
+        issued_to: date | None = None,
+        before: InvoiceKey | None = None,
+        limit: int = 50,
+    ) -> list[Invoice]:
+        if limit <= 0:
+            return []
+        f = self._f
+        values: dict[str, Any] = {"account_id": account_id, "limit": limit}
+        by_customer = customer is not None and not received
+        if by_customer:
+            values["customer"] = customer
+        if issued_from is not None:
+            values["issued_from"] = f.day(issued_from)
+        if issued_to is not None:
+            values["issued_to"] = f.day(issued_to)
+        if before is not None:
+            values.update(before_date=f.day(before[0]), before_at=f.instant(before[1]), before_id=before[2])
+        sql = self._q.search(
+            received, by_customer, issued_from is not None, issued_to is not None, before is not None
+        )
+        return [f.invoice_from(row) for row in self._tx._all(sql, values)]
+
+    def by_number(self, account_id: str, number: str) -> Invoice | None:
+        row = self._tx._one(self._q.invoice_by_number, {"account_id": account_id, "number": number})
+        return None if row is None else self._f.invoice_from(row)
 
     def add_ledger_entry(self, entry: LedgerEntry) -> None:
         self._tx._run(self._q.insert_ledger, self._f.ledger_values(entry))
@@ -981,3 +1137,26 @@ class SqlAudit(Repository):
     def of_account(self, account_id: str) -> list[AuditEvent]:
         rows = self._tx._all(self._q.audit_of_account, {"account_id": account_id})
         return [self._f.audit_from(row) for row in rows]
+
+    def redact(self, target_key: str, replacement: str) -> None:
+        self._tx._run(self._q.redact_audit, {"target_key": target_key, "replacement": replacement})
+
+
+class SqlEvents(Repository):
+    """The ``events`` repository of a transaction (see :class:`tenantbill.ports.Events`).
+
+    The position is the row's number, which the database gives at insert. On
+    SQLite that is commit order already (one writer at a time); PostgreSQL's
+    subclass serializes appends (see :class:`~tenantbill.sql.postgres.PostgresEvents`).
+    """
+
+    __slots__ = ()
+
+    def append(self, event: Event) -> None:
+        self._tx._run(self._q.insert_event, self._f.event_values(event))
+
+    def read(self, after: int, limit: int) -> list[Event]:
+        if limit <= 0:
+            return []
+        rows = self._tx._all(self._q.read_events, {"after": after, "limit": limit})
+        return [self._f.event_from(row) for row in rows]

@@ -48,6 +48,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    true,
     union_all,
     update,
 )
@@ -57,19 +58,23 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql.dml import Insert
 
+from tenantbill.domain.events import Event
 from tenantbill.domain.invoices import Invoice, Series
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.errors import NotFound
 from tenantbill.ports import Transaction
 from tenantbill.sql.codec import POSTGRESQL
-from tenantbill.sql.core import Sql, SqlAccounts, SqlInvoices, SqlOutbox, Statements, UnitOfWork
-from tenantbill.sql.schema import invoices, outbox, series
+from tenantbill.sql.core import Sql, SqlAccounts, SqlEvents, SqlInvoices, SqlOutbox, Statements, UnitOfWork
+from tenantbill.sql.schema import events, invoices, outbox, series
 from tenantbill.sql.store import _SCHEMA_LOCK_KEY, SqlStore, create_tables, first_line
 
 __all__ = ["PostgresStore"]
 
 _ISSUE_MESSAGES_AT_MOST = 8
 """Invoices with more recipients than this are issued in an ordinary transaction."""
+
+_EVENTS_LOCK_KEY = 0x7E4A_E7E7
+"""The advisory lock that serializes event appends: positions follow commit order (see PostgresEvents)."""
 
 _DRIVER_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 """psycopg's errors for a lost or refused connection, a server shutting down or starting up, and the like."""
@@ -93,17 +98,21 @@ class PostgresStatements(Statements):
         )
         self.claim_outbox = self.compile(_claim(self.due_messages))
         self.claim_one_outbox = self.compile(_claim(self.one_due_message))
-        self._issue: dict[int, Sql] = {}
+        self._issue: dict[tuple[int, int], Sql] = {}
+        # Held until the transaction ends. A SELECT, but it must run in the transaction: marked a write.
+        self.lock_events = self.compile(select(func.pg_advisory_xact_lock(_EVENTS_LOCK_KEY)))
+        self.lock_events.writes = True
 
-    def issue(self, messages: int) -> Sql:
-        """The one-statement issue with ``messages`` e-mails, compiled on first use."""
-        statement = self._issue.get(messages)
+    def issue(self, messages: int, events: int = 0) -> Sql:
+        """The one-statement issue with ``messages`` e-mails and ``events`` events, compiled on first use."""
+        statement = self._issue.get((messages, events))
         if statement is None:
-            statement = self._issue.setdefault(messages, self.compile(_issue_statement(messages)))
+            compiled = self.compile(_issue_statement(messages, events))
+            statement = self._issue.setdefault((messages, events), compiled)
         return statement
 
 
-def _issue_statement(messages: int) -> ClauseElement:
+def _issue_statement(messages: int, appended: int = 0) -> ClauseElement:
     """Number, insert and queue an invoice with ``messages`` e-mails, in one statement.
 
     ``WITH allocated AS (UPDATE series …), issued AS (INSERT INTO invoices …
@@ -129,6 +138,33 @@ def _issue_statement(messages: int) -> ClauseElement:
             .cte("queued")
         )
         final = final.add_cte(queued)
+    if appended:
+        # The events, each row joined with the row of the lock that serializes appends: the lock
+        # is taken before any position is, and held until the statement commits.
+        locked = select(func.pg_advisory_xact_lock(_EVENTS_LOCK_KEY).label("locked")).cte("events_locked")
+        given = [c for c in events.c if c.name != "position"]
+        event_rows = [
+            select(
+                sa_cast(bindparam(f"e{k}_type"), events.c.type.type),
+                sa_cast(bindparam(f"e{k}_account_id"), events.c.account_id.type),
+                sa_cast(bindparam(f"e{k}_at"), events.c.at.type),
+                sa_cast(
+                    sa_cast(bindparam(f"e{k}_data"), postgresql.JSONB())
+                    + func.jsonb_build_object("number", issued.c.number),
+                    Text(),
+                ),
+            )
+            .select_from(issued)
+            .join(locked, true())
+            for k in range(appended)
+        ]
+        recorded = (
+            postgresql.insert(events)
+            .from_select([c.name for c in given], event_rows[0] if appended == 1 else union_all(*event_rows))
+            .returning(events.c.position)
+            .cte("recorded")
+        )
+        final = final.add_cte(recorded)
     return final
 
 
@@ -209,13 +245,15 @@ class PostgresInvoices(SqlInvoices):
             raise NotFound(f"no invoice series {account_id!r}")
         return self._f.series_from(row)
 
-    def add_numbered(self, invoice: Invoice, messages: Sequence[OutboxMessage] = ()) -> Invoice:
+    def add_numbered(
+        self, invoice: Invoice, messages: Sequence[OutboxMessage] = (), events: Sequence[Event] = ()
+    ) -> Invoice:
         tx = self._tx
-        if not tx.begun and len(messages) <= _ISSUE_MESSAGES_AT_MOST:
-            # Nothing written yet: number, insert and queue in one statement that commits
+        if not tx.begun and max(len(messages), len(events)) <= _ISSUE_MESSAGES_AT_MOST:
+            # Nothing written yet: number, insert, queue and record in one statement that commits
             # on its own, so the series row is locked only while the server runs it, with
             # no round trip to this process in between.
-            return tx._issue_alone(invoice, messages)
+            return tx._issue_alone(invoice, messages, events)
         # In a transaction: the series row is locked, incremented and used by one statement;
         # the only round trips left while it is locked are the e-mails and COMMIT.
         values = self._f.invoice_values(invoice, tx._add_logo(invoice))
@@ -227,6 +265,7 @@ class PostgresInvoices(SqlInvoices):
         numbered = invoice.numbered(row[0], row[1])
         for message in messages:
             tx.outbox.add(message)
+        self._append_events(events, numbered.number)
         return numbered
 
 
@@ -248,11 +287,43 @@ class PostgresOutbox(SqlOutbox):
         return [self._f.outbox_from(row[:-1]) for row in rows]
 
 
+class PostgresEvents(SqlEvents):
+    """Appends serialized by a transaction-scoped advisory lock, so positions follow commit order.
+
+    A ``bigserial`` position is taken at insert, not at commit: had two
+    transactions appended at once, the one with position 5 could commit first,
+    a reader would move past 5, and position 4 would appear behind it, never
+    read. So the first append of a unit of work takes an advisory lock (one
+    key for the store) that it holds until it commits or rolls back, and only
+    then takes a position. A position is therefore taken only when every
+    smaller one has committed or rolled back (PostgreSQL makes a commit
+    visible before it releases the transaction's locks), and a reader that
+    sees position ``p`` sees every event below it. Reads take no lock.
+    """
+
+    __slots__ = ()
+    _q: PostgresStatements
+    _tx: PostgresUnitOfWork
+
+    def append(self, event: Event) -> None:
+        tx = self._tx
+        if not tx.events_locked:
+            tx._run(self._q.lock_events, {})
+            tx.events_locked = True
+        super().append(event)
+
+
 class PostgresUnitOfWork(UnitOfWork):
     """A unit of work that begins its database transaction at its first write."""
 
     driver_errors = _DRIVER_ERRORS
     _q: PostgresStatements
+    events_locked = False
+    """Whether this unit of work holds the lock of event appends (taken at its first append)."""
+
+    @functools.cached_property
+    def events(self) -> PostgresEvents:
+        return PostgresEvents(self)
 
     @functools.cached_property
     def accounts(self) -> PostgresAccounts:
@@ -266,17 +337,21 @@ class PostgresUnitOfWork(UnitOfWork):
     def outbox(self) -> PostgresOutbox:
         return PostgresOutbox(self)
 
-    def _issue_alone(self, invoice: Invoice, messages: Sequence[OutboxMessage]) -> Invoice:
+    def _issue_alone(
+        self, invoice: Invoice, messages: Sequence[OutboxMessage], appended: Sequence[Event] = ()
+    ) -> Invoice:
         """:meth:`PostgresInvoices.add_numbered` as one autocommitted statement; seals the unit of work."""
         values = self._f.invoice_values(invoice, None)
         values["key_account_id"] = invoice.account_id
         for k, message in enumerate(messages):
             values.update({f"m{k}_{name}": value for name, value in self._f.outbox_values(message).items()})
+        for k, new in enumerate(appended):
+            values.update({f"e{k}_{name}": value for name, value in self._f.event_values(new).items()})
         if invoice.seller.logo is not None:  # the picture first, on its own: kept even if the issue fails
             digest = hashlib.sha256(invoice.seller.logo).hexdigest()
             self._execute(self._q.insert_blob, {"digest": digest, "data": invoice.seller.logo})
             values["seller_logo"] = digest
-        row = self._execute_alone(self._q.issue(len(messages)), values).fetchone()
+        row = self._execute_alone(self._q.issue(len(messages), len(appended)), values).fetchone()
         if row is None:
             raise NotFound(f"no invoice series {invoice.account_id!r}")
         self._sealed = True

@@ -40,6 +40,7 @@ __all__ = [
     "audit_events",
     "billing_marks",
     "blobs",
+    "events",
     "idempotency_keys",
     "invitations",
     "invoices",
@@ -160,6 +161,8 @@ invitations = Table(
     Column("expires_at", _Instant, nullable=False),
     Column("state", _Key, nullable=False),
     Column("accepted_by", _Key),
+    # An account's pending invitations (app.access.invitations).
+    Index("ix_tenantbill_invitations_account", "account_id", "state"),
 )
 
 audit_events = Table(
@@ -218,6 +221,14 @@ invoices = Table(
     Column("seller_logo", String(64)),
     Column("body", Text, nullable=False),  # JSON: seller, bill_to, lines, vat, period, cycle, …
     UniqueConstraint("account_id", "sequence"),
+    # app.invoices.search reads a page, newest first, from one of these (keyset: no OFFSET, no COUNT);
+    # by_number finds a number with the last.
+    Index("ix_tenantbill_invoices_recent", "account_id", "issue_date", "issued_at", "id"),
+    Index(
+        "ix_tenantbill_invoices_customer_recent", "account_id", "customer", "issue_date", "issued_at", "id"
+    ),
+    Index("ix_tenantbill_invoices_received", "customer", "issue_date", "issued_at", "id"),
+    Index("ix_tenantbill_invoices_number", "account_id", "number"),
 )
 
 ledger_entries = Table(
@@ -303,4 +314,16 @@ outbox = Table(
     Column("dropped_at", _Instant),
     # Claims read due messages in this order, a batch at a time (no sort of the whole queue).
     Index("ix_tenantbill_outbox_due", "sent_at", "dropped_at", "next_attempt_at", "created_at", "id"),
+)
+
+# What happened, in commit order (see tenantbill.ports.Events): the position is the row number,
+# taken in commit order (PostgreSQL: appends are serialized by an advisory lock, see postgres.py).
+events = Table(
+    "tenantbill_events",
+    metadata,
+    Column("position", _Ordinal, primary_key=True, autoincrement=True),
+    Column("type", _Key, nullable=False),
+    Column("account_id", _Key),
+    Column("at", _Instant, nullable=False),
+    Column("data", Text, nullable=False),  # JSON object
 )

@@ -41,6 +41,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from tenantbill.domain.events import Event
 from tenantbill.domain.invoices import Invoice, Series
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.errors import InvalidInput, NotFound
@@ -104,7 +105,9 @@ class SqliteInvoices(SqlInvoices):
     def lock_series(self, account_id: str) -> Series:
         return self.series(account_id)  # the transaction holds the write lock already
 
-    def add_numbered(self, invoice: Invoice, messages: Sequence[OutboxMessage] = ()) -> Invoice:
+    def add_numbered(
+        self, invoice: Invoice, messages: Sequence[OutboxMessage] = (), events: Sequence[Event] = ()
+    ) -> Invoice:
         tx = self._tx
         row = tx._one(self._q.allocate, {"key_account_id": invoice.account_id})
         if row is None:
@@ -116,6 +119,7 @@ class SqliteInvoices(SqlInvoices):
         tx._run(self._q.insert_invoice, self._f.invoice_values(numbered, tx._add_logo(numbered)))
         for message in messages:
             tx.outbox.add(message)
+        self._append_events(events, numbered.number)
         return numbered
 
 

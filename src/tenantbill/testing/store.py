@@ -18,6 +18,7 @@ can be written and checked one repository at a time:
 - :class:`OutboxContract`: ``tx.outbox``
 - :class:`IdempotencyContract`: ``tx.idempotency``
 - :class:`AuditContract`: ``tx.audit``
+- :class:`EventsContract`: ``tx.events``: positions in commit order, read by position
 - :class:`TransactionsContract`: units of work: own writes, refusals, errors, no nesting
 - :class:`RollbackContract`: a failed unit of work leaves no trace of any write (:data:`WRITES`)
 
@@ -94,6 +95,7 @@ from tenantbill.domain.accounts import (
     User,
 )
 from tenantbill.domain.billing import BillingCycle, Period
+from tenantbill.domain.events import Event
 from tenantbill.domain.invoices import (
     Invoice,
     InvoiceKind,
@@ -121,6 +123,7 @@ __all__ = [
     "WRITES",
     "AccountsContract",
     "AuditContract",
+    "EventsContract",
     "IdempotencyContract",
     "InvitationsContract",
     "InvoicesContract",
@@ -526,6 +529,7 @@ def populate(store: Store) -> World:
         tx.subscriptions.mark_billed(subscription.id, date(2026, 1, 10), invoice.id)
         message = make_message(invoice_id=invoice.id)
         tx.outbox.add(message)
+        tx.events.append(Event("invitation.accepted", account.id, T0, {"user_id": member.id}))
         return World(
             owner=owner,
             member=member,
@@ -565,6 +569,12 @@ def snapshot(store: Store, w: World) -> dict[str, object]:
                 tx.invitations.by_token_hash(token) for token in ("added-token-hash", "renewed-token-hash")
             ],
             "audit": tx.audit.of_account(w.account.id),
+            "events": tx.events.read(0, 100),
+            "roles of users": [tx.accounts.memberships_of(u.id) for u in users],
+            "people": [[(m.name, m.email) for m in tx.memberships.of_account(a.id)] for a in accounts],
+            "pending invitations": tx.invitations.pending_of(w.account.id),
+            "search": tx.invoices.search(w.account.id, limit=100),
+            "by number": tx.invoices.by_number(w.account.id, w.invoice.number),
             "series": [series_or_none(tx, a.id) for a in accounts],
             "invoices": list(tx.invoices.of_account(w.account.id)),
             "credit notes": tx.invoices.credit_notes_of(w.invoice.id),
@@ -654,6 +664,14 @@ def _write_cases() -> dict[str, Callable[[Transaction, World], object]]:
             w.invitation.id, "renewed-token-hash", T0 + timedelta(days=14)
         ),
         "audit.add": lambda tx, w: tx.audit.add(AuditEvent(w.account.id, T0, None, "left", w.member.id)),
+        "audit.redact": lambda tx, w: tx.audit.redact(w.invitation.email.lower(), w.outsider.id),
+        "users.erase": lambda tx, w: tx.users.erase(w.member.id, "(erased)"),
+        "invitations.redact_email": lambda tx, w: tx.invitations.redact_email(
+            w.invitation.email.lower(), "(erased)"
+        ),
+        "events.append": lambda tx, w: tx.events.append(
+            Event("member.removed", w.account.id, T0, {"user_id": w.member.id})
+        ),
         "invoices.save_series": lambda tx, w: tx.invoices.save_series(Series(w.account.id, 1000, "F-", 6, 1)),
         # Last, after another write (see numbered()): the unit of work's first write may commit on its own.
         "invoices.add_numbered": lambda tx, w: numbered(tx, make_credit_note(w.invoice)),
@@ -740,6 +758,17 @@ class UsersContract(StoreContract):
         with pytest.raises(EmailTaken):
             run(store, lambda tx: tx.users.add(make_user(email="KARI@example.no")))
         assert run(store, lambda tx: tx.users.by_email("kari@example.no")) == first
+
+    def test_an_erased_user_keeps_only_the_id_and_frees_the_address(self, store: Store) -> None:
+        user = make_user(invoice_emails=True)
+        run(store, lambda tx: tx.users.add(user))
+        assert run(store, lambda tx: tx.users.erase(user.id, "(erased)")) is True
+        assert run(store, lambda tx: tx.users.get(user.id)) == User(user.id, "(erased)", "", False)
+        assert run(store, lambda tx: tx.users.by_email(user.email)) is None
+        again = make_user(email=user.email)
+        run(store, lambda tx: tx.users.add(again))
+        assert run(store, lambda tx: tx.users.by_email(user.email)) == again
+        assert run(store, lambda tx: tx.users.erase("unknown", "(erased)")) is False
 
     def test_unknown_user_is_none(self, store: Store) -> None:
         assert run(store, lambda tx: tx.users.get("nobody")) is None
@@ -922,6 +951,30 @@ class MembershipsContract(StoreContract):
         each(store, lambda tx, membership: tx.memberships.add(membership), joined)
         assert run(store, lambda tx: tx.accounts.of_user(user.id)) == [third, first, second]
         assert run(store, lambda tx: tx.accounts.of_user(owner.id)) == []
+
+    def test_memberships_carry_their_users_name_and_address_and_roles_are_read_with_accounts(
+        self, store: Store
+    ) -> None:
+        owner, member = make_user(), make_user(name="Per")
+        first, second = make_account(owner), make_account(owner, org_number=None, bank_account=None)
+
+        def fill(tx: Transaction) -> None:
+            add_all(tx.users.add, [owner, member])
+            add_all(tx.accounts.add, [first, second])
+            tx.memberships.add(Membership(first.id, owner.id, Role.OWNER))
+            tx.memberships.add(Membership(second.id, owner.id, Role.OWNER))
+            tx.memberships.add(Membership(first.id, member.id, Role.BILLING))
+
+        run(store, fill)
+        people = run(store, lambda tx: tx.memberships.of_account(first.id))
+        assert [(m.user_id, m.name, m.email) for m in people] == [
+            (owner.id, owner.name, owner.email),
+            (member.id, "Per", member.email),
+        ]
+        roles = run(store, lambda tx: tx.accounts.memberships_of(owner.id))
+        assert roles == [(first, Role.OWNER), (second, Role.OWNER)]
+        assert run(store, lambda tx: tx.accounts.memberships_of(member.id)) == [(first, Role.BILLING)]
+        assert run(store, lambda tx: tx.accounts.memberships_of("unknown")) == []
 
     def test_account_and_membership_are_read_together(self, store: Store) -> None:
         owner, outsider = make_user(), make_user()
@@ -1113,6 +1166,25 @@ class InvitationsContract(StoreContract):
         assert run(store, lambda tx: tx.invitations.by_token_hash(invitation.token_hash)) == invitation
         assert run(store, lambda tx: tx.invitations.by_token_hash("unknown")) is None
         assert run(store, lambda tx: tx.invitations.get("unknown")) is None
+
+    def test_pending_invitations_are_listed_oldest_first_and_addresses_can_be_redacted(
+        self, store: Store
+    ) -> None:
+        owner = make_user()
+        account = make_account(owner)
+        made = [
+            make_invitation(account, owner, created_at=T0 + timedelta(minutes=n), email=f"n{n}@example.no")
+            for n in range(3)
+        ]
+        other = make_invitation(make_account(owner), owner)
+        each(store, lambda tx, invitation: tx.invitations.add(invitation), [*reversed(made), other])
+        run(store, lambda tx: tx.invitations.revoke(made[1].id))
+        assert run(store, lambda tx: tx.invitations.pending_of(account.id)) == [made[0], made[2]]
+        run(store, lambda tx: tx.invitations.redact_email("n2@example.no", "(erased)"))
+        assert run(store, lambda tx: tx.invitations.get(made[2].id)) == attrs.evolve(
+            made[2], email="(erased)"
+        )
+        assert run(store, lambda tx: tx.invitations.get(made[0].id)) == made[0]
 
     def test_accepted_invitation_records_who_accepted_it(self, store: Store) -> None:
         invitation = self._pending(store)
@@ -1320,6 +1392,20 @@ class AuditContract(StoreContract):
         each(store, lambda tx, event: tx.audit.add(event), [first, other, second, third])
         assert run(store, lambda tx: tx.audit.of_account("account-1")) == [first, second, third]
         assert run(store, lambda tx: tx.audit.of_account("account-3")) == []
+
+    def test_redacted_targets_name_the_replacement(self, store: Store) -> None:
+        named = AuditEvent("account-1", T0, "user-1", "invited", "Per@Example.no", "member")
+        other = AuditEvent("account-2", T0, "user-1", "accepted", "per@example.no", "member")
+        kept = AuditEvent("account-1", T0, "user-1", "invited", "kari@example.no", "member")
+        each(store, lambda tx, event: tx.audit.add(event), [named, other, kept])
+        run(store, lambda tx: tx.audit.redact("per@example.no", "user-9"))
+        assert run(store, lambda tx: tx.audit.of_account("account-1")) == [
+            attrs.evolve(named, target="user-9"),
+            kept,
+        ]
+        assert run(store, lambda tx: tx.audit.of_account("account-2")) == [
+            attrs.evolve(other, target="user-9")
+        ]
 
     def test_events_written_in_one_transaction_keep_their_order(self, store: Store) -> None:
         events = [AuditEvent("account-1", T0, "user-1", "removed", f"user-{n}") for n in range(5)]
@@ -1594,6 +1680,37 @@ class InvoicesContract(StoreContract):
         assert (series.next_sequence, series.last_used) == (issued + 1, issued or None)
         if not first_write:
             assert issued == commits.count(True)
+
+    def test_search_reads_pages_newest_first_with_filters_and_finds_numbers(self, store: Store) -> None:
+        account = add_account(store)
+        buyer = new_id("account")
+        made = []
+        for n in range(6):
+            at = T0 + timedelta(days=n)
+            changes: dict[str, Any] = {
+                "issued_at": at,
+                "issue_date": at.date(),
+                "customer": ("c1", buyer)[n % 2],
+            }
+            made.append(issue(store, make_invoice(account.id, **changes)))
+        newest = list(reversed(made))
+
+        def search(**kw: Any) -> list[Invoice]:
+            return run(store, lambda tx: tx.invoices.search(account.id, **kw))
+
+        assert search() == newest
+        assert search(limit=2) == newest[:2]
+        last = newest[1]
+        assert search(before=(last.issue_date, last.issued_at, last.id), limit=3) == newest[2:5]
+        assert search(customer="c1") == [i for i in newest if i.customer == "c1"]
+        assert search(issued_from=made[1].issue_date, issued_to=made[3].issue_date) == newest[2:5]
+        assert search(limit=0) == []
+        received = run(store, lambda tx: tx.invoices.search(buyer, received=True))
+        assert received == [i for i in newest if i.customer == buyer]
+        assert run(store, lambda tx: tx.invoices.search(buyer)) == []
+        assert run(store, lambda tx: tx.invoices.by_number(account.id, made[2].number)) == made[2]
+        assert run(store, lambda tx: tx.invoices.by_number(account.id, "nope")) is None
+        assert run(store, lambda tx: tx.invoices.by_number(buyer, made[2].number)) is None
 
     def test_threads_numbering_at_once_take_every_number_once(self, store: Store) -> None:
         account = add_account(store)
@@ -2178,6 +2295,98 @@ class OutboxContract(StoreContract):
         assert run(store, lambda tx: tx.outbox.of_invoice("invoice-3")) == []
 
 
+class EventsContract(StoreContract):
+    """``tx.events``: appended in the unit of work of the change, read by position in commit order."""
+
+    def test_appended_events_are_read_in_order_with_growing_positions(self, store: Store) -> None:
+        events = [
+            Event("invoice.issued", "account-1", T0, {"invoice_id": "i-1", "total": "12.50", "n": 3}),
+            Event("user.erased", None, T0 + timedelta(hours=1), {"user_id": "u-1", "erased": True}),
+            Event("member.left", "account-2", T0, {"user_id": "u-2", "by": None}),
+        ]
+        run(store, lambda tx: add_all(tx.events.append, events[:2]))
+        run(store, lambda tx: tx.events.append(events[2]))
+        read = run(store, lambda tx: tx.events.read(0, 10))
+        assert [attrs.evolve(e, position=0) for e in read] == events
+        positions = [e.position for e in read]
+        assert positions == sorted(set(positions))
+        assert positions[0] >= 1
+        assert run(store, lambda tx: tx.events.read(positions[0], 1)) == read[1:2]
+        assert run(store, lambda tx: tx.events.read(positions[-1], 10)) == []
+        assert run(store, lambda tx: tx.events.read(0, 0)) == []
+
+    def test_an_event_of_a_rolled_back_unit_of_work_is_never_read(self, store: Store) -> None:
+        fails(store, lambda tx: tx.events.append(Event("member.left", "account-1", T0, {"n": 1})))
+        run(store, lambda tx: tx.events.append(Event("member.left", "account-1", T0, {"n": 2})))
+        fails(store, lambda tx: tx.events.append(Event("member.left", "account-1", T0, {"n": 3})))
+        run(store, lambda tx: tx.events.append(Event("member.left", "account-1", T0, {"n": 4})))
+        read = run(store, lambda tx: tx.events.read(0, 10))
+        assert [e.data["n"] for e in read] == [2, 4]
+        assert read[0].position < read[1].position
+
+    def test_events_given_to_add_numbered_carry_the_number(self, store: Store) -> None:
+        account = add_account(store)
+        event = Event("invoice.issued", account.id, T0, {"invoice_id": "x"})
+        first = run(store, lambda tx: tx.invoices.add_numbered(make_invoice(account.id), (), [event]))
+
+        def after_another_write(tx: Transaction) -> Invoice:
+            tx.audit.add(marker(account.id))
+            return tx.invoices.add_numbered(make_invoice(account.id), (), [event, event])
+
+        second = run(store, after_another_write)
+        read = run(store, lambda tx: tx.events.read(0, 10))
+        assert [e.data for e in read] == [
+            {"invoice_id": "x", "number": first.number},
+            {"invoice_id": "x", "number": second.number},
+            {"invoice_id": "x", "number": second.number},
+        ]
+
+    def test_threads_appending_while_one_reads_are_read_once_each_in_order(self, store: Store) -> None:
+        per_thread = 15
+        writers = self.race_threads
+        finished = threading.Event()
+        seen: list[Event] = []
+
+        def append(n: int) -> int:
+            for k in range(per_thread):
+
+                def write(tx: Transaction, k: int = k) -> None:
+                    tx.audit.add(marker("account-1"))
+                    tx.events.append(Event("member.left", "account-1", T0, {"writer": n, "k": k}))
+                    time.sleep(0.001 * (k % 3))  # commit a little later, now and then
+
+                run(store, write)
+            return n
+
+        def read() -> int:
+            after = 0
+            while True:
+                done = finished.is_set()
+                batch = run(store, partial(_read_events, after))
+                seen.extend(batch)
+                if batch:
+                    after = batch[-1].position
+                elif done:
+                    return -1
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            self.race([partial(append, n) for n in range(writers)])
+        finally:
+            finished.set()
+            reader.join(self.race_timeout)
+        everything = run(store, lambda tx: tx.events.read(0, writers * per_thread + 1))
+        assert len(everything) == writers * per_thread
+        assert [e.position for e in seen] == [e.position for e in everything]
+        for n in range(writers):
+            assert [e.data["k"] for e in everything if e.data["writer"] == n] == list(range(per_thread))
+
+
+def _read_events(after: int, tx: Transaction) -> list[Event]:
+    return tx.events.read(after, 5)
+
+
 class TransactionsContract(StoreContract):
     """Units of work: reads see their own writes, refusals change nothing, errors pass through, no nesting."""
 
@@ -2318,6 +2527,7 @@ class StoreConformance(
     OutboxContract,
     IdempotencyContract,
     AuditContract,
+    EventsContract,
     TransactionsContract,
     RollbackContract,
 ):
