@@ -160,12 +160,18 @@ def postgres(*, durable: bool = False, reuse: bool = True) -> Iterator[str | Non
 
 
 def system_tools() -> None:
-    """Install the Debian packages some tests use (poppler-utils: pdftoppm) when missing and possible."""
-    if shutil.which("pdftoppm") or not shutil.which("apt-get") or os.geteuid() != 0:
+    """Install the Debian packages some tests use when missing and possible.
+
+    poppler-utils (pdftoppm) renders PDFs to images; spamassassin scores every
+    kind of e-mail with its local rules (tests/test_invitation_mail.py).
+    """
+    tools = {"pdftoppm": "poppler-utils", "spamassassin": "spamassassin"}
+    missing = [package for command, package in tools.items() if not shutil.which(command)]
+    if not missing or not shutil.which("apt-get") or os.geteuid() != 0:
         return
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    subprocess.run(["apt-get", "update", "-qq"], check=False, **quiet)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "poppler-utils"], check=False, **quiet)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+        subprocess.run(command, check=False, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def test(*args: str) -> None:

@@ -104,4 +104,4 @@ def test_demo_writes_its_pdfs(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "demo" / "pdf").glob("*.pdf"))
-    assert "You are invited to Fjordkaffe AS" in result.output
+    assert "Du er invitert til Fjordkaffe AS" in result.output  # the account is Norwegian (nb)

@@ -12,7 +12,7 @@ import base64
 import email.policy
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -254,6 +254,7 @@ def invitation(account_name: str, **changes: Any) -> EmailMessage:
         "recipient": RECIPIENT,
         "sender": SENDER,
         "token": "tok_EN-123",
+        "created_at": AT - timedelta(days=7),
         "expires_at": AT,
         **changes,
     }
@@ -272,7 +273,8 @@ def test_account_name_cannot_change_the_invitation_email(sink: SmtpSink, name: s
     got = assert_delivered_safely(sink, f"You are invited to {collapsed(name)}", pdf=None)
     body = got.message.get_content()
     assert "Your invitation code: tok_EN-123" in body
-    assert f"join {collapsed(name)} with the member role" in body
+    assert f"invited to join {collapsed(name)}." in body
+    assert "Role: member (full access)" in body
 
 
 def test_invitation_message_is_deterministic_and_in_utc() -> None:
@@ -326,7 +328,7 @@ def test_an_invitation_to_an_account_with_a_hostile_name_reaches_only_the_invite
     issued = app.access.invite(owner.id, account.id, email=RECIPIENT, role=tb.Role.MEMBER)
     app.billing.deliver()
 
-    got = assert_delivered_safely(sink, f"You are invited to {collapsed(name)}", pdf=None)
+    got = assert_delivered_safely(sink, f"Du er invitert til {collapsed(name)}", pdf=None)  # an nb account
     assert issued.token in got.message.get_content()
 
 
@@ -341,7 +343,7 @@ def test_the_configured_sender_name_cannot_add_a_recipient_to_an_invitation(
     app.access.invite(owner.id, account.id, email=RECIPIENT, role=tb.Role.MEMBER)
     app.billing.deliver()
 
-    got = assert_delivered_safely(sink, "You are invited to Acme AS", pdf=None)
+    got = assert_delivered_safely(sink, "Du er invitert til Acme AS", pdf=None)  # an nb account
     assert display_name(got.message) == collapsed(name)
 
 
@@ -571,5 +573,5 @@ def test_the_outbox_path_keeps_the_invitation_bytes(store: Store) -> None:
     assert_exact_header(got)
     assert (
         str(got["Subject"])
-        == "You are invited to Acme =?utf-8?q?x=0D=0ABcc:_someone@example.net?= " + "Ø" * 40
+        == "Du er invitert til Acme =?utf-8?q?x=0D=0ABcc:_someone@example.net?= " + "Ø" * 40  # nb account
     )

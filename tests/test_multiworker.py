@@ -84,8 +84,13 @@ def open_store(url: str) -> Iterator[Store]:
         store.close()
 
 
+SENDER = "Plattform AS <faktura@plattform.example.no>"
+
+
 def app_on(store: Store, mailer: tb.Mailer | None = None, now: datetime = AT) -> tb.Tenantbill:
-    return tb.Tenantbill(store=store, mailer=mailer or MemoryMailer(keep=False), clock=FixedClock(now))
+    return tb.Tenantbill(
+        store=store, mailer=mailer or MemoryMailer(keep=False), clock=FixedClock(now), sender=SENDER
+    )
 
 
 # the billing run
@@ -243,7 +248,7 @@ def queue_messages(url: str) -> set[str]:
         keys = []
         for n in range(MESSAGES):
             email = EmailMessage()
-            email["From"] = "faktura@plattform.example.no"
+            email["From"] = SENDER
             email["To"] = f"kunde-{n}@example.no"
             email["Subject"] = f"Melding {n}"
             email.set_content("Hei!")
@@ -259,7 +264,7 @@ def queue_messages(url: str) -> set[str]:
                 )
             )
             keys.append(key)
-    return {message_id(key) for key in keys}
+    return {message_id(key, SENDER) for key in keys}
 
 
 def deliver(url: str, log: str, now: datetime = AT) -> int:

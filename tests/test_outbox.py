@@ -106,9 +106,12 @@ class Setup:
             return tx.outbox.of_invoice(invoice.id)
 
 
+SENDER = "Plattform AS <faktura@plattform.example.no>"
+
+
 def set_up(store: Store, mailer: Mailer) -> Setup:
     clock = FixedClock(NOW)
-    app = tb.Tenantbill(store=store, mailer=mailer, clock=clock)
+    app = tb.Tenantbill(store=store, mailer=mailer, clock=clock, sender=SENDER)
     factory = Factory(app)
     provider = factory.account(name="Plattform AS", bank_account="86011117947")
     customer = factory.account(name="Kunde AS", email="eier@kunde.no")
@@ -120,7 +123,9 @@ def set_up(store: Store, mailer: Mailer) -> Setup:
         customer.owner.id, customer.account.id, ["regnskap@byraa.no", "FAKTURA@Kunde.no"]
     )
     # The provider is the platform account, which every account accepts as biller.
-    app = tb.Tenantbill(store=store, mailer=mailer, clock=clock, platform_account_id=provider.account.id)
+    app = tb.Tenantbill(
+        store=store, mailer=mailer, clock=clock, sender=SENDER, platform_account_id=provider.account.id
+    )
     return Setup(app, clock, provider, customer, member, billing)
 
 

@@ -149,7 +149,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     with _store(request.param, tmp_path) as (store, url):
         clock = FixedClock(AT)
         mailer = SwitchableMailer()
-        app = tb.Tenantbill(store=store, mailer=mailer, clock=clock)
+        app = tb.Tenantbill(store=store, mailer=mailer, clock=clock, sender="Acme AS <faktura@example.no>")
         owner, account = app.accounts.sign_up(name="Acme AS", email="kari@example.no")
         yield World(request.param, store, url, tmp_path, clock, mailer, app, owner, account)
 
@@ -334,7 +334,7 @@ def test_on_sqlite_a_reader_holding_the_wal_delays_the_scrub_until_the_next_tran
         clock = FixedClock(AT)
         mailer = SwitchableMailer()
         mailer.down = True
-        app = tb.Tenantbill(store=store, mailer=mailer, clock=clock)
+        app = tb.Tenantbill(store=store, mailer=mailer, clock=clock, sender="Acme AS <faktura@example.no>")
         owner, account = app.accounts.sign_up(name="Acme AS", email="kari@example.no")
         world = World("sqlite", store, None, tmp_path, clock, mailer, app, owner, account)
         issued = world.invite()

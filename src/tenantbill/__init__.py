@@ -112,6 +112,9 @@ if TYPE_CHECKING:
     from tenantbill.domain.subscriptions import (
         Usage as Usage,
     )
+    from tenantbill.render.mail import (
+        InvitationTexts as InvitationTexts,
+    )
 
 __version__ = "0.1.0.dev0"
 
@@ -141,6 +144,7 @@ _LAZY = {
     ),
     **dict.fromkeys(["Plan", "Subscription", "Usage"], "tenantbill.domain.subscriptions"),
     **dict.fromkeys(["Series", "Seller"], "tenantbill.domain.invoices"),
+    "InvitationTexts": "tenantbill.render.mail",
     "Event": "tenantbill.domain.events",
     "Page": "tenantbill.domain.pages",
 }

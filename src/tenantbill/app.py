@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from tenantbill.clock import SystemClock
 from tenantbill.domain.invoices import Invoice
 from tenantbill.domain.outbox import OutboxMessage
-from tenantbill.errors import InvalidInput
+from tenantbill.errors import ConfigurationError, InvalidEmail, InvalidInput
 from tenantbill.ports import Clock, Mailer, Store
 from tenantbill.services.access import AccessService
 from tenantbill.services.accounts import AccountService, UserService
@@ -18,6 +20,9 @@ from tenantbill.services.delivery import message_id
 from tenantbill.services.events import EventService
 from tenantbill.services.invoices import InvoiceService
 
+if TYPE_CHECKING:
+    from tenantbill.render.mail import InvitationTexts
+
 __all__ = ["Tenantbill"]
 
 
@@ -26,8 +31,27 @@ class Tenantbill:
     ``app.subscriptions`` and ``app.billing``.
 
     ``store`` defaults to a SQLite file ``tenantbill.db`` in the working
-    directory; ``mailer`` to one that keeps messages in memory; ``clock`` to the
-    system clock. ``invitation_ttl`` is how long an invitation stays valid.
+    directory; ``clock`` to the system clock. ``invitation_ttl`` is how long an
+    invitation stays valid.
+
+    ``mailer`` sends the queued e-mails. Without one the app still works and
+    queues every e-mail, but ``app.billing.deliver()`` raises
+    :class:`~tenantbill.errors.ConfigurationError`: give the app that delivers
+    (a worker, ``tenantbill deliver``) a real mailer, or, in tests and demos,
+    :class:`~tenantbill.memory.MemoryMailer`. ``sender`` is the From of every
+    e-mail, e.g. ``"Acme <faktura@acme.no>"``; the ``Message-ID`` of each
+    message is on its domain. Real mail needs one: with any mailer but the
+    in-memory one, leaving it out raises ``ConfigurationError``. (Without a
+    sender, messages carry a placeholder From on ``tenantbill.invalid``; a
+    delivering app with a sender replaces it.)
+
+    ``invite_url`` is the accept link of invitation e-mails, an http(s) URL
+    with ``{token}`` once, e.g. ``"https://app.example/invite/{token}"``;
+    without it the e-mail shows the invitation code. ``invitation_texts``
+    replaces the built-in invitation texts of a language (``"nb"``, ``"sv"``,
+    ``"en"``) with :class:`~tenantbill.render.mail.InvitationTexts`; see the
+    "E-mails" page for the placeholders. Both are checked here
+    (:class:`~tenantbill.errors.InvalidInput`).
 
     ``platform_account_id`` names the host's own account, if it bills its
     tenants (the SaaS billing its customers): every account accepts it as
@@ -44,23 +68,34 @@ class Tenantbill:
         clock: Clock | None = None,
         *,
         invitation_ttl: timedelta = timedelta(days=7),
-        sender: str = "tenantbill <no-reply@tenantbill.invalid>",
+        sender: str | None = None,
         platform_account_id: str | None = None,
+        invite_url: str | None = None,
+        invitation_texts: Mapping[str, InvitationTexts] | None = None,
     ) -> None:
+        from tenantbill.render.mail import check_invitation_texts, check_invite_url
+
         if not isinstance(invitation_ttl, timedelta) or invitation_ttl <= timedelta(0):
             raise InvalidInput("invitation_ttl must be a positive timedelta")
         if platform_account_id is not None and not isinstance(platform_account_id, str):
             raise InvalidInput("platform_account_id is the id (text) of the account that bills its tenants")
+        if sender is not None:
+            _check_sender(sender)
+        elif mailer is not None and not _in_memory(mailer):
+            raise ConfigurationError(
+                f"real mail needs a sender: Tenantbill(..., sender='Acme <faktura@acme.no>'), "
+                f"with an address on a domain you send from ({type(mailer).__name__} has none to use)"
+            )
+        if invite_url is not None:
+            invite_url = check_invite_url(invite_url)
+        texts = check_invitation_texts(invitation_texts or {}, has_link=invite_url is not None)
         if store is None:
             from tenantbill.sql import SqlStore
 
             store = SqlStore("sqlite:///tenantbill.db")
-        if mailer is None:
-            from tenantbill.memory import MemoryMailer
-
-            mailer = MemoryMailer()
         self.store: Store = store
-        self.mailer: Mailer = mailer
+        self.mailer: Mailer | None = mailer
+        """The mailer that ``app.billing.deliver()`` sends through; ``None`` if the app only queues."""
         self.clock: Clock = clock or SystemClock()
         self._ctx = Context(
             store=self.store,
@@ -69,6 +104,8 @@ class Tenantbill:
             invitation_ttl=invitation_ttl,
             sender=sender,
             platform_account_id=platform_account_id,
+            invite_url=invite_url,
+            invitation_texts=texts,
         )
         self.accounts = AccountService(self._ctx)
         """Sign-up, accounts and their invoice setup."""
@@ -94,7 +131,26 @@ class Tenantbill:
         cached = self._pdf_cache
         if cached is None or cached[0] != invoice.id:
             cached = self._pdf_cache = (invoice.id, render_invoice(invoice))
-        headers = {"Message-ID": message_id(entry.key), "X-Tenantbill-Key": entry.key}
+        sender = self._ctx.from_address
+        headers = {"Message-ID": message_id(entry.key, sender), "X-Tenantbill-Key": entry.key}
         return invoice_message(
-            invoice, recipient=entry.recipient, sender=self._ctx.sender, pdf=cached[1], headers=headers
+            invoice, recipient=entry.recipient, sender=sender, pdf=cached[1], headers=headers
         )
+
+
+def _in_memory(mailer: Mailer) -> bool:
+    """Whether ``mailer`` keeps its messages in memory (tests, demos): a placeholder sender will do."""
+    from tenantbill.memory import MemoryMailer
+
+    return isinstance(mailer, MemoryMailer)
+
+
+def _check_sender(sender: object) -> None:
+    """Refuse a ``sender`` that is not one address, optionally with a display name, that mail can carry."""
+    from tenantbill.render.headers import mailbox, parse_mailbox
+
+    if not isinstance(sender, str):
+        raise InvalidEmail(
+            f"sender must be text such as 'Acme <faktura@acme.no>', got {type(sender).__name__}"
+        )
+    mailbox("From", *parse_mailbox(sender, "sender"))

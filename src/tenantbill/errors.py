@@ -11,6 +11,7 @@ __all__ = [
     "AlreadyBilled",
     "AlreadyMember",
     "BankAccountTaken",
+    "ConfigurationError",
     "CurrencyMismatch",
     "DeliveryError",
     "EmailTaken",
@@ -39,6 +40,15 @@ __all__ = [
 
 class TenantbillError(Exception):
     """Base class of every error tenantbill raises on purpose."""
+
+
+class ConfigurationError(TenantbillError):
+    """:class:`~tenantbill.Tenantbill` was wired without what a call needs.
+
+    Raised at construction for a real mailer without ``sender=``, and by
+    ``app.billing.deliver()`` on an app built without a mailer; the message
+    says what to pass.
+    """
 
 
 class InvalidInput(TenantbillError, ValueError):

@@ -2,7 +2,7 @@
 
 >>> mailer = SmtpMailer("smtp.example.com", 587, starttls=True,
 ...                     username="billing", password="secret")  # doctest: +SKIP
->>> app = Tenantbill(store=store, mailer=mailer)  # doctest: +SKIP
+>>> app = Tenantbill(store=store, mailer=mailer, sender="Acme <faktura@acme.no>")  # doctest: +SKIP
 
 Each :meth:`SmtpMailer.send` opens its own connection, sends and says QUIT.
 The Mailer protocol has no ``close()``, so a connection kept for reuse would

@@ -29,14 +29,24 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import format_datetime
+from string import Formatter
+from urllib.parse import urlsplit
 
 import attrs
 
+from tenantbill.domain.accounts import Role
 from tenantbill.domain.invoices import Invoice
 from tenantbill.errors import InvalidEmail, InvalidInput
 from tenantbill.render.headers import add_extra_headers, mailbox, one_line, parse_mailbox, unstructured
 
-__all__ = ["invitation_message", "invoice_message"]
+__all__ = [
+    "INVITATION_LANGUAGES",
+    "InvitationTexts",
+    "check_invitation_texts",
+    "check_invite_url",
+    "invitation_message",
+    "invoice_message",
+]
 
 
 @attrs.frozen
@@ -188,45 +198,249 @@ def invoice_message(
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
+@attrs.frozen
+class InvitationTexts:
+    """The words of the invitation e-mail in one language, as ``str.format`` templates.
+
+    A host passes its own with ``Tenantbill(invitation_texts={"nb": InvitationTexts(...)})``.
+    The placeholders are ``{account}`` (the account's name), ``{role}`` (the
+    role in the language, with what it gives: "member (full access)"),
+    ``{link}`` (the accept link made from ``invite_url``), ``{code}`` (the
+    invitation code, the token itself) and ``{expires}`` (when it expires, in
+    UTC). Only these, without conversions or format specs; the body must use
+    ``{link}`` or ``{code}``, and ``{link}`` only if the app has an
+    ``invite_url``. The values are inserted as text: a name containing braces
+    or ``=?`` is never read as a template or as an encoded word. The subject
+    is one line (line breaks become spaces).
+    """
+
+    subject: str
+    body: str
+
+
+@attrs.frozen
+class _Invitation:
+    """The built-in invitation texts of one language, with its role names and date format."""
+
+    subject: str
+    body_link: str
+    body_code: str
+    member: str
+    billing: str
+    expires: str  # a strftime format for the expiry in UTC
+
+
+_INVITATION_CATALOGUE: dict[str, _Invitation] = {
+    "nb": _Invitation(
+        subject="Du er invitert til {account}",
+        body_link=(
+            "Hei,\n\ndu er invitert til å bli med i {account}.\nRolle: {role}\n\n"
+            "Godta invitasjonen her:\n{link}\n\nLenken kan brukes én gang og utløper {expires}.\n"
+        ),
+        body_code=(
+            "Hei,\n\ndu er invitert til å bli med i {account}.\nRolle: {role}\n\n"
+            "Invitasjonskoden din: {code}\n\nDen kan brukes én gang og utløper {expires}.\n"
+        ),
+        member="medlem (full tilgang)",
+        billing="fakturering (kun fakturaer)",
+        expires="%d.%m.%Y kl. %H:%M UTC",
+    ),
+    "sv": _Invitation(
+        subject="Du är inbjuden till {account}",
+        body_link=(
+            "Hej,\n\ndu har bjudits in att gå med i {account}.\nRoll: {role}\n\n"
+            "Acceptera inbjudan här:\n{link}\n\nLänken kan användas en gång och går ut {expires}.\n"
+        ),
+        body_code=(
+            "Hej,\n\ndu har bjudits in att gå med i {account}.\nRoll: {role}\n\n"
+            "Din inbjudningskod: {code}\n\nDen kan användas en gång och går ut {expires}.\n"
+        ),
+        member="medlem (full åtkomst)",
+        billing="fakturering (endast fakturor)",
+        expires="%Y-%m-%d kl. %H:%M UTC",
+    ),
+    "en": _Invitation(
+        subject="You are invited to {account}",
+        body_link=(
+            "Hello,\n\nYou have been invited to join {account}.\nRole: {role}\n\n"
+            "Accept the invitation here:\n{link}\n\nThe link can be used once and expires at {expires}.\n"
+        ),
+        body_code=(
+            "Hello,\n\nYou have been invited to join {account}.\nRole: {role}\n\n"
+            "Your invitation code: {code}\n\nIt can be used once and expires at {expires}.\n"
+        ),
+        member="member (full access)",
+        billing="billing (invoices only)",
+        expires="%Y-%m-%d %H:%M UTC",
+    ),
+}
+
+INVITATION_LANGUAGES = tuple(_INVITATION_CATALOGUE)
+"""The languages the invitation e-mail has texts for (a host may override them, not add to them)."""
+
+_PLACEHOLDERS = ("account", "role", "link", "code", "expires")
+_URL_TEMPLATE_MAX = 2000
+
+
+def check_invite_url(template: object) -> str:
+    """``template`` if it can make accept links, else :class:`~tenantbill.errors.InvalidInput`.
+
+    It must be an http(s) URL with a host and ``{token}`` exactly once, with no
+    whitespace or control characters (the link is written into the e-mail as
+    it is, the token put in place of ``{token}``).
+    """
+    problem = (
+        "invite_url must be an http(s) URL with {token} once where the invitation token goes, "
+        "e.g. 'https://app.example/invite/{token}'"
+    )
+    if not isinstance(template, str):
+        raise InvalidInput(f"{problem}; got {type(template).__name__}")
+    if len(template) > _URL_TEMPLATE_MAX:
+        raise InvalidInput(f"{problem}; this one is longer than {_URL_TEMPLATE_MAX} characters")
+    if template.count("{token}") != 1:
+        raise InvalidInput(f"{problem}; {template!r} has {template.count('{token}')} of them")
+    if any(char.isspace() or not char.isprintable() for char in template):
+        raise InvalidInput(f"{problem}; {template!r} contains whitespace or control characters")
+    try:
+        parts = urlsplit(template.replace("{token}", "token"))
+    except ValueError:
+        raise InvalidInput(f"{problem}; {template!r} is not a URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"{problem}; {template!r} is not an http:// or https:// URL with a host")
+    return template
+
+
+def check_invitation_texts(texts: object, *, has_link: bool) -> dict[str, InvitationTexts]:
+    """The host's invitation texts by language, checked: known languages, known placeholders only.
+
+    Raises :class:`InvalidInput` naming the language and the problem.
+    ``has_link`` says whether the app has an ``invite_url`` (``{link}`` needs one).
+    """
+    if not isinstance(texts, Mapping):
+        raise InvalidInput(
+            'invitation_texts must be a mapping such as {"nb": InvitationTexts(subject=..., body=...)}'
+        )
+    checked: dict[str, InvitationTexts] = {}
+    for language, entry in texts.items():
+        if language not in _INVITATION_CATALOGUE:
+            raise InvalidInput(
+                f"invitation_texts can be given for {', '.join(INVITATION_LANGUAGES)}; got {language!r}"
+            )
+        if not isinstance(entry, InvitationTexts):
+            raise InvalidInput(
+                f"invitation_texts[{language!r}] must be an InvitationTexts(subject=..., body=...)"
+            )
+        used: set[str] = set()
+        for part in ("subject", "body"):
+            used |= _placeholders(getattr(entry, part), f"invitation_texts[{language!r}].{part}")
+        if "link" in used and not has_link:
+            raise InvalidInput(
+                f"invitation_texts[{language!r}] uses {{link}}, which needs "
+                "Tenantbill(invite_url='https://…/{token}'); without one use {code}"
+            )
+        body = _placeholders(entry.body, "")
+        if not body & {"link", "code"}:
+            raise InvalidInput(
+                f"invitation_texts[{language!r}].body must contain {{link}} or {{code}}: "
+                "without them the invitation cannot be accepted"
+            )
+        checked[language] = entry
+    return checked
+
+
+def _placeholders(template: object, where: str) -> set[str]:
+    """The placeholders ``template`` uses; :class:`InvalidInput` for anything but the documented ones."""
+    allowed = ", ".join("{" + name + "}" for name in _PLACEHOLDERS)
+    if not isinstance(template, str):
+        raise InvalidInput(f"{where} must be text, got {type(template).__name__}")
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in Formatter().parse(template)]
+    except ValueError as error:
+        raise InvalidInput(
+            f"{where} is not a valid template ({error}); write a literal brace as {{{{ or }}}}"
+        ) from None
+    used: set[str] = set()
+    for name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in _PLACEHOLDERS or spec or conversion:
+            shown = "{" + name + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
+            raise InvalidInput(f"{where} has the placeholder {shown}; the placeholders are {allowed}")
+        used.add(name)
+    return used
+
+
 def invitation_message(
     *,
     account_name: str,
-    role: str,
+    role: Role | str,
     recipient: str,
     sender: str,
     token: str,
+    created_at: datetime,
     expires_at: datetime,
+    locale: str = "en",
+    invite_url: str | None = None,
+    texts: Mapping[str, InvitationTexts] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """The e-mail that invites ``recipient`` to join ``account_name`` with ``role``, carrying ``token``.
 
-    Plain text in English; ``expires_at`` is written in UTC. The same
-    arguments always give the same bytes. Raises
-    :class:`~tenantbill.errors.InvalidEmail` for a recipient or sender that is
-    not one address and :class:`~tenantbill.errors.InvalidInput` for a token
-    that is not URL-safe text. ``headers`` are extra ASCII header fields.
+    Plain text in the language of ``locale`` (``nb``, ``sv`` or ``en``,
+    resolved as for invoices; any other language gets English), from
+    ``texts`` for that language if given, else the built-in texts. With
+    ``invite_url`` (a template checked by :func:`check_invite_url`) the
+    e-mail carries the accept link; without, the code. ``created_at`` is the
+    ``Date``; ``expires_at`` is written in UTC. The same arguments always give
+    the same bytes. Raises :class:`~tenantbill.errors.InvalidEmail` for a
+    recipient or sender that is not one address and
+    :class:`~tenantbill.errors.InvalidInput` for a token that is not URL-safe
+    text or a role an invitation cannot offer. ``headers`` are extra ASCII
+    header fields.
     """
     if not isinstance(token, str) or not _TOKEN.fullmatch(token):
         raise InvalidInput("the invitation token must be URL-safe text (letters, digits, '-' and '_')")
-    if not isinstance(expires_at, datetime):
-        raise InvalidInput(f"expires_at must be a datetime, got {type(expires_at).__name__}")
-    if expires_at.tzinfo is not None:
-        expires_at = expires_at.astimezone(UTC)
-    name = one_line(str(account_name))
-    text = (
-        f"You have been invited to join {name} with the {one_line(str(role))} role.\n\n"
-        f"Your invitation code: {token}\n\n"
-        f"It can be used once and expires at {expires_at:%Y-%m-%d %H:%M} UTC.\n"
-    )
+    for name, value in (("created_at", created_at), ("expires_at", expires_at)):
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise InvalidInput(f"{name} must be an aware datetime, got {value!r}")
+    try:
+        offered = Role(role)
+    except ValueError:
+        offered = Role.OWNER
+    if offered is Role.OWNER:
+        raise InvalidInput(f"an invitation offers the member or billing role, not {role!r}")
+    lang = _resolve(locale if isinstance(locale, str) else "")[0]
+    built_in = _INVITATION_CATALOGUE.get(lang) or _INVITATION_CATALOGUE[_FALLBACK]
+    link = None if invite_url is None else check_invite_url(invite_url).replace("{token}", token)
+    override = (texts or {}).get(lang)
+    if override is not None:
+        subject_template, body_template = override.subject, override.body
+    else:
+        subject_template = built_in.subject
+        body_template = built_in.body_code if link is None else built_in.body_link
+    values = {
+        "account": one_line(str(account_name)),
+        "role": built_in.member if offered is Role.MEMBER else built_in.billing,
+        "code": token,
+        "expires": f"{expires_at.astimezone(UTC):{built_in.expires}}",
+    }
+    if link is not None:
+        values["link"] = link
+    try:
+        subject = subject_template.format_map(values)
+        text = body_template.format_map(values)
+    except (KeyError, IndexError, ValueError, AttributeError) as error:
+        raise InvalidInput(f"the invitation texts for {lang!r} are not a valid template: {error}") from None
     root = EmailMessage(policy=email.policy.compat32)
     root["From"] = _address("From", sender, "sender")
     root["To"] = _address("To", recipient, "recipient")
-    root["Subject"] = unstructured("Subject", f"You are invited to {name}")
+    root["Subject"] = unstructured("Subject", subject)
+    root["Date"] = format_datetime(created_at.astimezone(UTC))
     add_extra_headers(root, headers or {})
     root["MIME-Version"] = "1.0"
     root["Content-Type"] = 'text/plain; charset="utf-8"'
     root["Content-Transfer-Encoding"] = "quoted-printable"
-    root.set_payload(_quoted_printable(text))
+    root.set_payload(_quoted_printable(text if text.endswith("\n") else text + "\n"))
     root.policy = email.policy.default
     return root
 

@@ -307,16 +307,26 @@ class AccessService:
             return tx.audit.of_account(account_id)
 
     def _queue_invitation(self, tx: Transaction, invitation: Invitation, token: str, key: str) -> str:
+        """Queue the invitation's e-mail in the account's language, with the accept link if the host gave one.
+
+        Its ``Date`` is when this token was issued: the invitation's creation
+        (``invite``), or the ``resend`` that made a new token (whose expiry
+        was set one ``invitation_ttl`` later).
+        """
         from tenantbill.render.mail import invitation_message
 
         account = load_account(tx, invitation.account_id)
         message: EmailMessage = invitation_message(
             account_name=account.name,
-            role=invitation.role.value,
+            role=invitation.role,
             recipient=invitation.email,
-            sender=self._ctx.sender,
+            sender=self._ctx.from_address,
             token=token,
+            created_at=max(invitation.created_at, invitation.expires_at - self._ctx.invitation_ttl),
             expires_at=invitation.expires_at,
+            locale=account.locale,
+            invite_url=self._ctx.invite_url,
+            texts=self._ctx.invitation_texts,
         )
         return queue_message(tx, self._ctx, key=key, recipient=invitation.email, message=message)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 
 import attrs
 
@@ -13,7 +14,19 @@ from tenantbill.domain.policy import Action, check
 from tenantbill.errors import NotFound, PermissionDenied
 from tenantbill.ports import Clock, Mailer, Store, Transaction
 
-__all__ = ["Context", "authorize", "authorized_account", "is_id", "load_account", "new_id", "shown"]
+if TYPE_CHECKING:
+    from tenantbill.render.mail import InvitationTexts
+
+__all__ = [
+    "PLACEHOLDER_SENDER",
+    "Context",
+    "authorize",
+    "authorized_account",
+    "is_id",
+    "load_account",
+    "new_id",
+    "shown",
+]
 
 
 _MAX_ID = 64
@@ -39,16 +52,34 @@ def new_id() -> str:
     return os.urandom(16).hex()
 
 
+PLACEHOLDER_SENDER = "tenantbill <no-reply@tenantbill.invalid>"
+"""The From of messages built by an app with no ``sender=`` (only with the in-memory mailer, or none)."""
+
+
 @attrs.frozen
 class Context:
-    """The ports and settings a service works with."""
+    """The ports and settings a service works with.
+
+    ``mailer`` is ``None`` when the app was built without one: calls queue
+    their e-mails, and delivering refuses. ``sender`` is ``None`` when none
+    was given (allowed only with the in-memory mailer or no mailer).
+    ``invite_url`` is the validated link template of invitation e-mails
+    (``{token}`` once) and ``invitation_texts`` the host's texts by language.
+    """
 
     store: Store
-    mailer: Mailer
+    mailer: Mailer | None
     clock: Clock
     invitation_ttl: timedelta
-    sender: str
+    sender: str | None
     platform_account_id: str | None = None
+    invite_url: str | None = None
+    invitation_texts: Mapping[str, InvitationTexts] = attrs.field(factory=dict)
+
+    @property
+    def from_address(self) -> str:
+        """The From of the messages built here: the sender, or else :data:`PLACEHOLDER_SENDER`."""
+        return PLACEHOLDER_SENDER if self.sender is None else self.sender
 
     def now(self) -> datetime:
         """The current instant from the clock."""

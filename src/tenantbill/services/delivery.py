@@ -35,17 +35,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.utils import getaddresses
 
 import attrs
 
 from tenantbill.domain.invoices import Invoice
 from tenantbill.domain.outbox import LEASE, OutboxMessage, invitation_of_key, invitation_withdrawn
-from tenantbill.errors import InvalidInput
-from tenantbill.ports import Transaction
-from tenantbill.services.base import Context
+from tenantbill.errors import ConfigurationError, InvalidInput
+from tenantbill.ports import Mailer, Transaction
+from tenantbill.render.headers import mailbox, parse_mailbox
+from tenantbill.services.base import PLACEHOLDER_SENDER, Context
 
 __all__ = [
     "LEASE",
+    "NO_MAILER",
     "DeliveryReport",
     "MessageBuilder",
     "deliver",
@@ -66,6 +69,14 @@ _BATCH = 50
 """Messages claimed at a time: small, so that several workers share the queue evenly."""
 
 
+NO_MAILER = (
+    "this Tenantbill has no mailer, so it cannot deliver: e-mails stay queued. Build the app that "
+    "delivers with one, e.g. Tenantbill(store=..., mailer=SmtpMailer('smtp.example.com', 587, "
+    "username=..., password=...), sender='Acme <faktura@acme.no>') (tenantbill.smtp), or run "
+    "`tenantbill deliver --db URL --smtp HOST:PORT --sender ...`; tests use tenantbill.memory.MemoryMailer()"
+)
+
+
 @attrs.frozen
 class DeliveryReport:
     """What one delivery pass did."""
@@ -77,9 +88,15 @@ class DeliveryReport:
     """Messages not sent because what they announced was withdrawn (e.g. a revoked invitation)."""
 
 
-def message_id(key: str) -> str:
-    """A stable ``Message-ID`` for an idempotency key: the same message always has the same id."""
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@tenantbill>"
+def message_id(key: str, sender: str) -> str:
+    """A stable ``Message-ID`` for an idempotency key, on the domain of ``sender`` (RFC 5322).
+
+    ``sender`` is the message's From (``Name <address>`` or an address): the
+    same message always has the same id, and the id's right-hand side is a
+    domain the sender controls, as receivers expect.
+    """
+    _, address = parse_mailbox(sender, "sender")
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{address.rpartition('@')[2]}>"
 
 
 def outbox_id(key: str) -> str:
@@ -107,9 +124,34 @@ def queue_message(tx: Transaction, ctx: Context, *, key: str, recipient: str, me
     return entry.id
 
 
-def _build(entry: OutboxMessage, invoice: Invoice | None, builder: MessageBuilder | None) -> EmailMessage:
+def _with_sender(payload: bytes, sender: str | None) -> bytes:
+    """``payload`` with a placeholder From (queued by an app with no ``sender=``) replaced by ``sender``.
+
+    An app without a mailer queues invitation e-mails with the placeholder;
+    the worker that delivers them has a real sender, which goes out instead.
+    """
+    if sender is None or not payload.startswith(_PLACEHOLDER_FROM):
+        return payload
+    value = mailbox("From", *parse_mailbox(sender, "sender")).replace("\n", "\r\n")
+    return b"From: " + value.encode("ascii") + payload[len(_PLACEHOLDER_FROM) - 2 :]
+
+
+_PLACEHOLDER_FROM = f"From: {PLACEHOLDER_SENDER}\r\n".encode("ascii")
+
+
+def _sender_of(message: EmailMessage, fallback: str) -> str:
+    """The From address of ``message`` (its Message-ID's domain), or ``fallback`` if there is not one."""
+    raw = [str(value) for name, value in message.raw_items() if name.lower() == "from"]
+    found = [address for _, address in getaddresses(raw) if "@" in address]
+    return found[0] if len(found) == 1 else fallback
+
+
+def _build(
+    ctx: Context, entry: OutboxMessage, invoice: Invoice | None, builder: MessageBuilder | None
+) -> EmailMessage:
     if entry.payload is not None:
-        message = BytesParser(policy=email.policy.default).parsebytes(entry.payload)
+        payload = _with_sender(entry.payload, ctx.sender)
+        message = BytesParser(policy=email.policy.default).parsebytes(payload)
         assert isinstance(message, EmailMessage)
     elif invoice is not None and builder is not None:
         message = builder(entry, invoice)
@@ -119,7 +161,7 @@ def _build(entry: OutboxMessage, invoice: Invoice | None, builder: MessageBuilde
     if "x-tenantbill-key" not in present:  # the builder may have set both already
         if "message-id" in present:
             del message["Message-ID"]
-        message["Message-ID"] = message_id(entry.key)
+        message["Message-ID"] = message_id(entry.key, _sender_of(message, ctx.from_address))
         message["X-Tenantbill-Key"] = entry.key
     return message
 
@@ -163,13 +205,13 @@ def _load_batch(
     return [(entry, invoices.get(entry.invoice_id or "")) for entry in kept], len(entries) - len(kept)
 
 
-def _attempt(ctx: Context, build: Callable[[], EmailMessage]) -> str | None:
+def _attempt(mailer: Mailer, build: Callable[[], EmailMessage]) -> str | None:
     try:
         message = build()
     except Exception as error:
         return f"could not build the message: {type(error).__name__}: {error}"
     try:
-        ctx.mailer.send(message)
+        mailer.send(message)
     except Exception as error:
         return f"{type(error).__name__}: {error}"
     return None
@@ -188,13 +230,18 @@ def deliver(
 ) -> DeliveryReport:
     """Send every queued message that is due; failures stay queued with a back-off.
 
-    Claims the due messages a batch at a time (see the module's docstring),
+    Raises :class:`~tenantbill.errors.ConfigurationError` if the app has no
+    mailer (nothing is claimed or reported sent). Claims the due messages a
+    batch at a time (see the module's docstring),
     so any number of workers may call this at once: each message is sent by
     one of them. Messages that fail are not due again before their back-off
     has passed, so one call tries each message at most once.
     """
     if not isinstance(lease, timedelta) or lease <= timedelta(0):
         raise InvalidInput("lease must be a positive timedelta")
+    mailer = ctx.mailer
+    if mailer is None:
+        raise ConfigurationError(NO_MAILER)
     sent = failed = dropped = 0
     errors: list[str] = []
     while True:
@@ -213,7 +260,7 @@ def deliver(
                 if entry.is_due(ctx.now()):
                     # Due again, so the lease is over: another worker may have claimed the rest.
                     break
-                result = (entry, _attempt(ctx, lambda: _build(entry, invoice, invoice_builder)))  # noqa: B023
+                result = (entry, _attempt(mailer, lambda: _build(ctx, entry, invoice, invoice_builder)))  # noqa: B023
                 results.append(result)
                 pending.append(result)
                 if len(pending) == RECORD_EVERY:
@@ -260,6 +307,9 @@ def deliver_now(ctx: Context, outbox_id: str) -> None:
     for :func:`deliver`. The message is claimed first, so a :func:`deliver`
     running at the same time does not send it too.
     """
+    mailer = ctx.mailer
+    if mailer is None:
+        return  # nothing can be sent here; deliver() on an app with a mailer sends it
     try:
         now = ctx.now()
         with ctx.store.transaction() as tx:
@@ -272,7 +322,7 @@ def deliver_now(ctx: Context, outbox_id: str) -> None:
             return  # another worker has it, it is waiting for a retry, or it was withdrawn
         [(entry, _)] = loaded
         try:
-            _record(ctx, [(entry, _attempt(ctx, lambda: _build(entry, None, None)))])
+            _record(ctx, [(entry, _attempt(mailer, lambda: _build(ctx, entry, None, None)))])
         except BaseException:
             _release(ctx, claimed)
             raise
