@@ -21,6 +21,8 @@ from tenantbill.services.events import EventService
 from tenantbill.services.invoices import InvoiceService
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from tenantbill.render.mail import InvitationTexts
 
 __all__ = ["Tenantbill"]
@@ -136,6 +138,39 @@ class Tenantbill:
         return invoice_message(
             invoice, recipient=entry.recipient, sender=sender, pdf=cached[1], headers=headers
         )
+
+    def within(self, connection: Connection) -> Tenantbill:
+        """This app, with every call run inside the host's open SQLAlchemy ``connection`` transaction.
+
+        ``with engine.begin() as conn: ...; app.within(conn).accounts.sign_up(...)``:
+        tenantbill's writes commit when the host's transaction commits and are
+        gone if it rolls back. Each call is a SAVEPOINT, so a refused call
+        changes nothing and leaves the host's transaction usable. The store must
+        be a :class:`~tenantbill.sql.SqlStore` on the same database (best: made
+        with the host's engine, ``SqlStore(engine)``); anything else raises
+        :class:`~tenantbill.errors.InvalidInput`. The returned app shares this
+        one's settings and is meant for the one transaction: make it per request.
+        """
+        import copy
+
+        import attrs
+
+        bind = getattr(self.store, "within", None)
+        if bind is None:
+            raise InvalidInput(
+                f"within() needs a SqlStore (the host's SQLAlchemy transaction cannot hold "
+                f"{type(self.store).__name__}'s writes)"
+            )
+        store: Store = bind(connection)
+        app = copy.copy(self)
+        app.store = store
+        app._ctx = attrs.evolve(self._ctx, store=store)
+        for name, service in vars(self).items():
+            if getattr(service, "_ctx", None) is self._ctx:  # each service, on the new context
+                rebound = copy.copy(service)
+                rebound._ctx = app._ctx
+                setattr(app, name, rebound)
+        return app
 
 
 def _in_memory(mailer: Mailer) -> bool:

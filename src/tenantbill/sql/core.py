@@ -119,8 +119,13 @@ class Sql:
 
     __slots__ = ("defaults", "names", "text", "writes")
 
-    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
-        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+    def __init__(self, statement: ClauseElement, dialect: Dialect, schema: str | None = None) -> None:
+        # In a schema of its own (PostgreSQL), the tables are named with it in the compiled text:
+        # no search_path to set on a connection, and still compiled once.
+        translate: dict[str, Any] = {}
+        if schema is not None:
+            translate = {"schema_translate_map": {None: schema}, "render_schema_translate": True}
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect, **translate))
         self.text = compiled.string
         # Whether it writes or locks: only such a statement needs a transaction begun.
         # Anything but a plain SELECT (an INSERT, an UPDATE, a WITH of data-modifying
@@ -170,12 +175,12 @@ def key_params(values: Mapping[str, Any], *keys: str) -> dict[str, Any]:
 _COMPILED: dict[tuple[Any, ...], Statements] = {}
 
 
-def statements_for(kind: type[Statements], dialect: Dialect) -> Statements:
-    """The statements of ``kind`` compiled for ``dialect`` (once per dialect and server version)."""
-    key = (kind, type(dialect), dialect.server_version_info)
+def statements_for(kind: type[Statements], dialect: Dialect, schema: str | None = None) -> Statements:
+    """The statements of ``kind`` compiled for ``dialect`` (once per dialect, server version and schema)."""
+    key = (kind, type(dialect), dialect.server_version_info, schema)
     statements = _COMPILED.get(key)
     if statements is None:
-        statements = _COMPILED.setdefault(key, kind(dialect))
+        statements = _COMPILED.setdefault(key, kind(dialect, schema))
     return statements
 
 
@@ -191,8 +196,10 @@ class Statements:
     lock_invoice: Sql
     """An invoice, locked until the transaction ends (set by the dialect)."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, schema: str | None = None) -> None:
         self.dialect = dialect
+        self.schema = schema
+        """The PostgreSQL schema the tables are in (named in every statement), or ``None``."""
         upsert = type(self).upsert
         sql = self.compile
 
@@ -566,8 +573,8 @@ class Statements:
         return self._searches.setdefault(key, self.compile(query))
 
     def compile(self, statement: ClauseElement) -> Sql:
-        """``statement`` compiled for this dialect."""
-        return Sql(statement, self.dialect)
+        """``statement`` compiled for this dialect (and schema)."""
+        return Sql(statement, self.dialect, self.schema)
 
 
 class UnitOfWork:

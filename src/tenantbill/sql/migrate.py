@@ -96,40 +96,46 @@ _versions = Table(
 )
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str | Engine, revision: str = "head", *, schema: str | None = None) -> None:
     """Bring the database at ``url`` to ``revision`` (the newest by default), creating the tables if none.
 
     ``url`` is a SQLAlchemy URL, as for :class:`~tenantbill.sql.SqlStore`:
-    ``"sqlite:///billing.db"`` or ``"postgresql+psycopg://user:password@host/db"``.
+    ``"sqlite:///billing.db"`` or ``"postgresql+psycopg://user:password@host/db"``,
+    or the host application's ``Engine`` (used, not disposed). ``schema``
+    (PostgreSQL) is the schema of ``SqlStore(..., schema=...)``: the tables and
+    the revision table are kept there, and it is created if missing.
     Safe to run again and from several processes at once; a database already
     at ``revision`` is left as it is. Everything runs in one transaction
     (PostgreSQL and SQLite both roll back a failed schema change).
     """
     command = _alembic_command()
     config = alembic_config()
-    with _schema_connection(url) as connection:
+    with _schema_connection(url, schema) as connection:
         config.attributes["connection"] = connection
-        if _revision(connection) is None and _has_tables(connection):
-            command.stamp(config, HEAD if not _differences(connection) else BASELINE)
+        config.attributes["schema"] = schema
+        if _revision(connection, schema) is None and _has_tables(connection, schema):
+            command.stamp(config, HEAD if not _differences(connection, schema) else BASELINE)
         command.upgrade(config, revision)
 
 
-def current(url: str) -> str | None:
+def current(url: str | Engine, *, schema: str | None = None) -> str | None:
     """The revision the database at ``url`` is at, or ``None`` when it has none (empty, or never migrated)."""
-    with _schema_connection(url) as connection:
-        return _revision(connection)
+    with _schema_connection(url, schema) as connection:
+        return _revision(connection, schema)
 
 
-def stamp_created(connection: Connection) -> None:
+def stamp_created(connection: Connection, *, schema: str | None = None) -> None:
     """Record that ``connection``'s database has the tables of :mod:`tenantbill.sql.schema` (:data:`HEAD`).
 
     For a store that has just created its tables from the schema module (as
     :class:`~tenantbill.sql.SqlStore` does on first use), in the same
     transaction; :func:`upgrade` then starts from there. Needs no Alembic.
+    ``schema``: the PostgreSQL schema the tables are in.
     """
-    _versions.create(connection, checkfirst=True)
-    connection.execute(_versions.delete())
-    connection.execute(_versions.insert().values(version_num=HEAD))
+    versions = _versions if schema is None else _versions.to_metadata(MetaData(), schema=schema)
+    versions.create(connection, checkfirst=True)
+    connection.execute(versions.delete())
+    connection.execute(versions.insert().values(version_num=HEAD))
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -226,16 +232,33 @@ def _engine(url: str) -> Engine:
 
 
 @contextmanager
-def _schema_connection(url: str) -> Iterator[Connection]:
-    """A connection in a transaction that holds the schema lock; committed when the block ends."""
-    engine = _engine(url)
+def _schema_connection(url: str | Engine, schema: str | None = None) -> Iterator[Connection]:
+    """A connection in a transaction that holds the schema lock; committed when the block ends.
+
+    With ``schema`` (PostgreSQL): created if missing, and first on the transaction's
+    ``search_path``, so the migrations' unqualified names are its tables.
+    """
+    from tenantbill.sql.store import check_schema
+
+    schema = check_schema(schema)
+    engine = url if isinstance(url, Engine) else _engine(url)
+    if schema is not None and engine.dialect.name != "postgresql":
+        raise InvalidInput(f"only PostgreSQL has schemas: leave schema= out on {engine.dialect.name}")
     try:
         with engine.connect() as connection, connection.begin():
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+                if schema is not None:  # a plain name (check_schema): nothing to quote
+                    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    connection.execute(text(f"SET LOCAL search_path TO {schema}"))
+            else:
+                driver: Any = connection.connection.driver_connection
+                if not driver.in_transaction:  # a host's engine: pysqlite begins lazily
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
             yield connection
     finally:
-        engine.dispose()
+        if engine is not url:
+            engine.dispose()
 
 
 def _include_name(name: str | None, type_: str, _parents: Mapping[str, str | None]) -> bool:
@@ -243,27 +266,41 @@ def _include_name(name: str | None, type_: str, _parents: Mapping[str, str | Non
     return type_ != "table" or name in metadata.tables
 
 
-def _revision(connection: Connection) -> str | None:
-    if not inspect(connection).has_table(VERSION_TABLE):
+def _revision(connection: Connection, schema: str | None = None) -> str | None:
+    if not inspect(connection).has_table(VERSION_TABLE, schema=schema):
         return None
     version: str | None = connection.execute(select(_versions.c.version_num)).scalar()
     return version
 
 
-def _has_tables(connection: Connection) -> bool:
-    names = set(inspect(connection).get_table_names())
+def _has_tables(connection: Connection, schema: str | None = None) -> bool:
+    names = set(inspect(connection).get_table_names(schema=schema))
     return any(name in names for name in metadata.tables)
 
 
-def _differences(connection: Connection) -> list[Any]:
+def _differences(connection: Connection, schema: str | None = None) -> list[Any]:
     """How the tables differ from :mod:`tenantbill.sql.schema` (Alembic's autogenerate comparison)."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    context = MigrationContext.configure(
-        connection, opts={"version_table": VERSION_TABLE, "include_name": _include_name, "compare_type": True}
+    target, opts = (
+        metadata,
+        {"version_table": VERSION_TABLE, "include_name": _include_name, "compare_type": True},
     )
-    differences: list[Any] = compare_metadata(context, metadata)
+    if schema is not None:
+        # The tables of that schema against the schema module's, put in it.
+        from tenantbill.sql.store import tables_in
+
+        target = tables_in(schema)
+
+        def in_schema(name: str | None, type_: str, parents: Mapping[str, str | None]) -> bool:
+            if type_ == "schema":
+                return name == schema
+            return _include_name(name, type_, parents)
+
+        opts.update(include_schemas=True, include_name=in_schema, version_table_schema=schema)
+    context = MigrationContext.configure(connection, opts=opts)
+    differences: list[Any] = compare_metadata(context, target)
     return differences
 
 

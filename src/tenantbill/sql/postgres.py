@@ -86,8 +86,8 @@ class PostgresStatements(Statements):
     formats = POSTGRESQL
     upsert = staticmethod(postgresql.insert)
 
-    def __init__(self, dialect: Dialect) -> None:
-        super().__init__(dialect)
+    def __init__(self, dialect: Dialect, schema: str | None = None) -> None:
+        super().__init__(dialect, schema)
         self.lock_series = self.compile(
             select(series).where(series.c.account_id == bindparam("account_id")).with_for_update()
         )
@@ -382,6 +382,21 @@ class PostgresUnitOfWork(UnitOfWork):
         raise unavailable from error
 
 
+_STALE_RETRIES = 3
+_AT_REST = "tenantbill.at_rest"
+"""A host's pooled connection's ``info``: its autocommit and isolation level before tenantbill took it."""
+
+
+def _give_back(connection: Any, driver: Any) -> None:
+    """Put a host's connection back as tenantbill found it (autocommit, isolation level)."""
+    autocommit, isolation_level = connection.info.pop(_AT_REST, (False, None))
+    try:
+        driver.autocommit = autocommit
+        driver.isolation_level = isolation_level
+    except Exception:  # a broken connection: not to be reused
+        connection.invalidate()
+
+
 def _refused(error: BaseException) -> bool:
     """Whether the server answered ``error`` to the statement, so it did not commit.
 
@@ -412,6 +427,7 @@ class PostgresStore(SqlStore):
     """The :class:`SqlStore` of a PostgreSQL URL (``SqlStore("postgresql+psycopg://…")`` makes one)."""
 
     statements_class = PostgresStatements
+    unit_of_work_class = PostgresUnitOfWork
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -463,6 +479,8 @@ class PostgresStore(SqlStore):
                         scrub = False
                 if scrub:
                     self._scrub(connection, driver)
+                if self._borrowed and connection.is_valid:
+                    _give_back(connection, driver)
                 connection.close()  # back to the pool
         finally:
             self._open.transaction = False
@@ -480,7 +498,8 @@ class PostgresStore(SqlStore):
             try:
                 version = self._engine.dialect.server_version_info or ()
                 skip = " (SKIP_LOCKED)" if version >= (12,) else ""
-                cursor.execute(f"VACUUM{skip} {outbox.name}")
+                table = outbox.name if self._schema is None else f"{self._schema}.{outbox.name}"
+                cursor.execute(f"VACUUM{skip} {table}")
             finally:
                 cursor.close()
         except Exception:  # the connection may be broken: not to be reused
@@ -515,14 +534,37 @@ class PostgresStore(SqlStore):
         # One transaction, holding an advisory lock: processes starting together
         # do not race to create the same table.
         driver: Any = connection.connection.driver_connection
-        driver.autocommit = False  # it rests in autocommit mode (see _make_engine)
+        at_rest = driver.autocommit  # autocommit on tenantbill's own connections (see _make_engine)
+        driver.autocommit = False
         try:
             with connection.begin():
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-                create_tables(connection)
+                if self._schema is not None:  # a plain name (check_schema): nothing to quote
+                    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {self._schema}"))
+                create_tables(connection, self._schema)
         finally:
             if not driver.closed:
-                driver.autocommit = True
+                driver.autocommit = at_rest
+
+    def _checkout(self) -> Any:
+        if not self._borrowed:
+            return super()._checkout()
+        # A host's pool: no events of tenantbill's on its engine, so what they do for
+        # tenantbill's own pool is done here, on each connection taken, and undone by
+        # _give_back before it goes back.
+        connection = super()._checkout()
+        driver: Any = connection.driver_connection
+        for _ in range(_STALE_RETRIES):
+            if not (driver.closed or _has_input(driver.fileno())):
+                break
+            connection.invalidate()  # closed by the server since it was pooled: take another
+            connection.close()
+            connection = super()._checkout()
+            driver = connection.driver_connection
+        connection.info[_AT_REST] = (driver.autocommit, driver.isolation_level)
+        driver.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+        driver.autocommit = True
+        return connection
 
     def _describe(self) -> str:
         url = self._engine.url

@@ -77,8 +77,8 @@ class SqliteStatements(Statements):
     formats = SQLITE
     upsert = staticmethod(sqlite.insert)
 
-    def __init__(self, dialect: Dialect) -> None:
-        super().__init__(dialect)
+    def __init__(self, dialect: Dialect, schema: str | None = None) -> None:
+        super().__init__(dialect, schema)
         # No row locks, and none needed: BEGIN IMMEDIATE serializes the transactions.
         self.lock_invoice = self.get_invoice
         # SQLite cannot return the row as it was before the update: a claim reads the due
@@ -163,9 +163,15 @@ class SqliteStore(SqlStore):
     """The :class:`SqlStore` of a SQLite URL (``SqlStore("sqlite:///tenantbill.db")`` makes one)."""
 
     statements_class = SqliteStatements
+    unit_of_work_class = SqliteUnitOfWork
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
-        parsed = make_url(url)
+    def __init__(self, url: str | Engine, *, schema: str | None = None, echo: bool = False) -> None:
+        if schema is not None:
+            raise InvalidInput(
+                f"SQLite has no schemas: leave schema= out (got {schema!r:.80}); tenantbill's tables "
+                "are named tenantbill_* and can share the file with the host's"
+            )
+        parsed = url.url if isinstance(url, Engine) else make_url(url)
         self._in_memory = parsed.database in (None, "", ":memory:")
         try:
             self._busy_timeout = float(parsed.query.get("timeout", _BUSY_TIMEOUT_SECONDS))  # type: ignore[arg-type]
@@ -176,7 +182,7 @@ class SqliteStore(SqlStore):
         self._serial = threading.Lock()
         # An erased payload may still be in the WAL: checkpoint after the next transaction.
         self._checkpoint_due = False
-        super().__init__(url, echo=echo)
+        super().__init__(url, schema=schema, echo=echo)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -250,11 +256,12 @@ class SqliteStore(SqlStore):
             cursor = connection.driver_connection.cursor()
             try:
                 wait = _CHECKPOINT_WAIT_MS if first else 0
+                (was,) = cursor.execute("PRAGMA busy_timeout").fetchone()
                 cursor.execute(f"PRAGMA busy_timeout={wait}")
                 try:
                     (busy, _, _) = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 finally:
-                    cursor.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+                    cursor.execute(f"PRAGMA busy_timeout={int(was)}")
             finally:
                 cursor.close()
             self._checkpoint_due = busy != 0
@@ -285,17 +292,7 @@ class SqliteStore(SqlStore):
             # The pysqlite driver's own transaction handling defers BEGIN and so
             # cannot serialize writers; switch it off and begin explicitly.
             dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            try:
-                # Deleted and overwritten content is zeroed, not left in free space:
-                # an erased payload (an invitation token) must not stay in the file.
-                cursor.execute("PRAGMA secure_delete=ON")
-                if not in_memory:
-                    _use_wal(cursor, busy_timeout)
-                    # Durable commits: a committed invoice number must survive a power cut.
-                    cursor.execute("PRAGMA synchronous=FULL")
-            finally:
-                cursor.close()
+            _configure(dbapi_connection, in_memory, busy_timeout)
 
         @event.listens_for(engine, "begin")
         def begin_immediate(connection: Connection) -> None:
@@ -307,7 +304,27 @@ class SqliteStore(SqlStore):
         # One transaction, which holds the write lock: processes starting together
         # do not race to create the same table.
         with connection.begin():
+            self._join(connection.connection.driver_connection)  # (a host's engine begins lazily)
             create_tables(connection)
+
+    def _checkout(self) -> Any:
+        connection = super()._checkout()
+        if self._borrowed and not connection.info.get(_CONFIGURED):
+            # A host's connection: set up as tenantbill's own are (once per connection),
+            # leaving the driver's transaction handling as the host has it.
+            _configure(connection.driver_connection, self._in_memory, self._busy_timeout)
+            connection.info[_CONFIGURED] = True
+        return connection
+
+    @staticmethod
+    def _join(driver: Any) -> None:
+        """Take the write lock now if ``driver`` has no transaction open: ``BEGIN IMMEDIATE``.
+
+        For a host's connection, whose driver may begin lazily: a ``SAVEPOINT``
+        outside a transaction would begin one that its ``RELEASE`` commits.
+        """
+        if not driver.in_transaction:
+            driver.execute("BEGIN IMMEDIATE")
 
     def _describe(self) -> str:
         if self._in_memory:
@@ -327,6 +344,24 @@ class SqliteStore(SqlStore):
 
 
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+_CONFIGURED = "tenantbill.configured"
+"""Set in a host's pooled connection's ``info`` once tenantbill has set its pragmas."""
+
+
+def _configure(dbapi_connection: Any, in_memory: bool, busy_timeout: float) -> None:
+    """A connection's pragmas for tenantbill: ``secure_delete``; on a file, WAL and ``synchronous=FULL``."""
+    cursor = dbapi_connection.cursor()
+    try:
+        # Deleted and overwritten content is zeroed, not left in free space:
+        # an erased payload (an invitation token) must not stay in the file.
+        cursor.execute("PRAGMA secure_delete=ON")
+        if not in_memory:
+            _use_wal(cursor, busy_timeout)
+            # Durable commits: a committed invoice number must survive a power cut.
+            cursor.execute("PRAGMA synchronous=FULL")
+    finally:
+        cursor.close()
 
 
 def _code(error: sqlite3.Error) -> int:

@@ -25,23 +25,34 @@ retried; the store stays usable, and the next call reconnects.
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, MetaData, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from tenantbill.errors import InvalidInput, StoreUnavailable
 from tenantbill.ports import Transaction
-from tenantbill.sql.core import Statements, statements_for
+from tenantbill.sql.core import Statements, UnitOfWork, statements_for
 from tenantbill.sql.schema import metadata
+
+if TYPE_CHECKING:
+    from tenantbill.ports import Store
 
 __all__ = ["SqlStore"]
 
 # Any constant will do: it names the advisory lock that serializes schema creation (PostgreSQL).
 _SCHEMA_LOCK_KEY = 0x7E4A_B111
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+"""A PostgreSQL schema name tenantbill accepts: a plain lower-case identifier (no quoting needed)."""
+
+_DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
+"""The DB-API driver tenantbill runs its compiled statements on, by database."""
 
 
 class SqlStore:
@@ -52,18 +63,32 @@ class SqlStore:
     first use. ``echo=True`` logs every statement. A SQLite URL may set the
     busy timeout in seconds (default 30): ``"sqlite:///tenantbill.db?timeout=5"``.
 
+    Instead of a URL, the host application's own SQLAlchemy ``Engine`` (with
+    the ``pysqlite`` or ``psycopg`` driver): tenantbill then takes its
+    connections from the host's pool, leaves the engine's settings and events
+    alone (it sets what it needs on each connection it uses, and puts it back
+    before returning it), and :meth:`close` does not dispose of it. See the
+    "Embedding" page for what that means on each database.
+
+    ``schema="billing"`` (PostgreSQL only) keeps tenantbill's tables in that
+    schema, created if missing; every statement names it, so nothing depends
+    on a connection's ``search_path``. Give the same schema to
+    :func:`tenantbill.sql.migrate.upgrade`.
+
     A call that finds the database unavailable raises
     :class:`~tenantbill.errors.StoreUnavailable`.
     """
 
     statements_class: ClassVar[type[Statements]]
     """The dialect's statements (set by the subclass)."""
+    unit_of_work_class: ClassVar[type[UnitOfWork]]
+    """The dialect's unit of work (set by the subclass)."""
 
-    def __new__(cls, url: str, *, echo: bool = False) -> SqlStore:
+    def __new__(cls, url: str | Engine, *, schema: str | None = None, echo: bool = False) -> SqlStore:
         if cls is not SqlStore:
             return super().__new__(cls)
         # The dialect's store, chosen once here (as pathlib.Path() makes a PosixPath).
-        backend = make_url(url).get_backend_name()
+        backend = _engine_backend(url) if isinstance(url, Engine) else _url_backend(url)
         if backend == "sqlite":
             from tenantbill.sql.sqlite import SqliteStore
 
@@ -74,8 +99,11 @@ class SqlStore:
             return super().__new__(PostgresStore)
         raise InvalidInput(f"SqlStore works with SQLite and PostgreSQL, not {backend!r} ({url!r})")
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
-        self._engine: Engine = self._make_engine(url, echo=echo)
+    def __init__(self, url: str | Engine, *, schema: str | None = None, echo: bool = False) -> None:
+        self._schema = check_schema(schema)
+        # The host's engine: borrowed, never disposed, its settings left as they are.
+        self._borrowed = isinstance(url, Engine)
+        self._engine: Engine = url if isinstance(url, Engine) else self._make_engine(url, echo=echo)
         # With echo=True, the statements run on the driver's cursor are logged
         # where SQLAlchemy logs its own.
         self._log: Any = self._engine.logger if echo else None
@@ -91,8 +119,28 @@ class SqlStore:
         raise NotImplementedError  # SqliteStore.transaction, PostgresStore.transaction
 
     def close(self) -> None:
-        """Close the store's database connections; the store can no longer be used."""
-        self._engine.dispose()
+        """Close the store's database connections; the store can no longer be used.
+
+        A host's engine (``SqlStore(engine)``) is left open: it is the host's to dispose of.
+        """
+        if not self._borrowed:
+            self._engine.dispose()
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema tenantbill's tables are in, or ``None`` (the connection's default)."""
+        return self._schema
+
+    def within(self, connection: Connection) -> Store:
+        """This store, running every transaction inside the host's open ``connection`` transaction.
+
+        Each unit of work is a SAVEPOINT: a refused call rolls back to it and
+        leaves the host's transaction usable; nothing is committed until the
+        host commits. :meth:`tenantbill.Tenantbill.within` is the usual way in.
+        """
+        from tenantbill.sql.within import HostTransactionStore
+
+        return HostTransactionStore(self, connection)
 
     # ---------------------------------------------------------------- for the dialects
 
@@ -127,7 +175,7 @@ class SqlStore:
                     self._create_tables(connection)
             except Exception as error:
                 self._reraise(error, "creating the tables", True)  # creating what is missing is repeatable
-            self._statements = statements_for(self.statements_class, self._engine.dialect)
+            self._statements = statements_for(self.statements_class, self._engine.dialect, self._schema)
             return self._statements
 
     def _checkout(self) -> Any:
@@ -176,19 +224,81 @@ class SqlStore:
         )
 
 
-def create_tables(connection: Connection) -> None:
-    """Create the missing tables on ``connection``, in its transaction (begun by the caller)."""
-    existing = set(inspect(connection).get_table_names())
+def create_tables(connection: Connection, schema: str | None = None) -> None:
+    """Create the missing tables on ``connection``, in its transaction (begun by the caller).
+
+    With ``schema`` (PostgreSQL), in that schema, which must exist.
+    """
+    existing = set(inspect(connection).get_table_names(schema=schema))
     fresh = not any(table in existing for table in metadata.tables)
-    metadata.create_all(connection)
+    # (Tables put in the schema, not a schema_translate_map: that would stay set on a host's connection.)
+    tables_in(schema).create_all(connection)
     if fresh:
         # Record the schema's revision, so migrations later start from the right place.
         from tenantbill.sql import migrate
 
-        migrate.stamp_created(connection)
+        migrate.stamp_created(connection, schema=schema)
+
+
+@functools.cache
+def tables_in(schema: str | None) -> MetaData:
+    """tenantbill's tables (:data:`tenantbill.sql.schema.metadata`), in ``schema`` if one is given."""
+    if schema is None:
+        return metadata
+    target = MetaData()
+    for table in metadata.sorted_tables:
+        table.to_metadata(target, schema=schema)
+    return target
 
 
 def first_line(error: BaseException) -> str:
     """The first line of a driver's message (psycopg adds lines of context), without the full stop."""
     lines = str(error).strip().splitlines()
     return lines[0].rstrip(".") if lines else type(error).__name__
+
+
+def check_schema(schema: object) -> str | None:
+    """``schema`` if it is a name tenantbill accepts for its PostgreSQL schema; else :class:`InvalidInput`."""
+    if schema is None:
+        return None
+    if (
+        not isinstance(schema, str)
+        or not _SCHEMA_NAME.fullmatch(schema)
+        or schema.startswith("pg_")
+        or schema == "information_schema"
+    ):
+        raise InvalidInput(
+            "schema must be a plain PostgreSQL name: lower-case letters, digits and _, "
+            "starting with a letter or _, at most 63 characters, not pg_… or information_schema "
+            f"(got {schema!r:.80})"
+        )
+    return schema
+
+
+def _url_backend(url: object) -> str:
+    if not isinstance(url, str):
+        raise InvalidInput(
+            f"SqlStore takes a database URL or a SQLAlchemy Engine, not {type(url).__name__} "
+            "(tenantbill needs a blocking driver: an AsyncEngine will not do)"
+        )
+    return make_url(url).get_backend_name()
+
+
+def _engine_backend(engine: Engine) -> str:
+    """The database of a host's ``engine``, if tenantbill can run its statements on its driver."""
+    backend = engine.dialect.name
+    driver = _DRIVERS.get(backend)
+    if driver is None:
+        raise InvalidInput(f"SqlStore works with SQLite and PostgreSQL, not {backend!r}")
+    if engine.dialect.is_async:
+        raise InvalidInput(
+            f"SqlStore needs a blocking driver, and this engine's is asyncio's ({engine.dialect.driver}): "
+            f"give it an Engine made with a {backend}+{driver}:// URL (in an asyncio host, "
+            "use tenantbill.aio.AsyncTenantbill on it)"
+        )
+    if engine.dialect.driver != driver:
+        raise InvalidInput(
+            f"SqlStore runs on {backend} through the {driver} driver, and this engine uses "
+            f"{engine.dialect.driver!r}: make it with a {backend}+{driver}:// URL"
+        )
+    return backend

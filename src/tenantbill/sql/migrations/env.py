@@ -36,7 +36,9 @@ def _options(dialect_name: str) -> dict[str, Any]:
 
 
 def _online(connection: Connection) -> None:
-    context.configure(connection=connection, **_options(connection.dialect.name))
+    # With a schema (PostgreSQL), upgrade() has put it first on the transaction's search_path.
+    schema = context.config.attributes.get("schema")
+    context.configure(connection=connection, version_table_schema=schema, **_options(connection.dialect.name))
     with context.begin_transaction():
         context.run_migrations()
 
