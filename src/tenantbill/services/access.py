@@ -93,7 +93,10 @@ class AccessService:
         return IssuedInvitation(invitation=invitation, token=token)
 
     def resend(self, actor_id: str, invitation_id: str) -> IssuedInvitation:
-        """Queue a pending invitation's e-mail again with a new token and expiry; the old token stops."""
+        """Queue a pending invitation's e-mail again, with a new token and a new expiry.
+
+        The old token stops working, and the old e-mail, if still queued, is dropped.
+        """
         with self._ctx.store.transaction() as tx:
             old = _invitation_for(tx, actor_id, invitation_id)
             _require_pending(old)
