@@ -40,6 +40,7 @@ WRITES = frozenset(
         "invitations.add", "invitations.accept", "invitations.revoke", "invitations.renew",
         "invoices.save_series", "invoices.add_numbered", "invoices.add_ledger_entry",
         "subscriptions.add", "subscriptions.save", "subscriptions.add_usage", "subscriptions.mark_billed",
+        "metering.add",
         "outbox.add", "outbox.save", "outbox.claim",
         "idempotency.claim", "idempotency.complete",
         "audit.add",

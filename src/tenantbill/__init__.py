@@ -100,6 +100,12 @@ if TYPE_CHECKING:
     from tenantbill.domain.invoices import (
         VatGroup as VatGroup,
     )
+    from tenantbill.domain.metering import (
+        MeteringResult as MeteringResult,
+    )
+    from tenantbill.domain.metering import (
+        UsageEvent as UsageEvent,
+    )
     from tenantbill.domain.pages import (
         Page as Page,
     )
@@ -143,6 +149,7 @@ _LAZY = {
         "tenantbill.domain.invoices",
     ),
     **dict.fromkeys(["Plan", "Subscription", "Usage"], "tenantbill.domain.subscriptions"),
+    **dict.fromkeys(["MeteringResult", "UsageEvent"], "tenantbill.domain.metering"),
     **dict.fromkeys(["Series", "Seller"], "tenantbill.domain.invoices"),
     "InvitationTexts": "tenantbill.render.mail",
     "Event": "tenantbill.domain.events",

@@ -19,6 +19,7 @@ from tenantbill.services.billing import BillingService, SubscriptionService
 from tenantbill.services.delivery import message_id
 from tenantbill.services.events import EventService
 from tenantbill.services.invoices import InvoiceService
+from tenantbill.services.metering import MeteringService
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -119,6 +120,8 @@ class Tenantbill:
         """The number series, invoices, credit notes, the balance ledger and PDFs."""
         self.subscriptions = SubscriptionService(self._ctx)
         """Plans, usage, plan changes and cancellation."""
+        self.metering = MeteringService(self._ctx)
+        """Usage events in batches, each key recorded once (a host call: no actor)."""
         self.billing = BillingService(self._ctx, self._invoice_message)
         """The billing run and the delivery of queued e-mails."""
         self.events = EventService(self._ctx)

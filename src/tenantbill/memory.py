@@ -165,6 +165,10 @@ class _MemoryTransaction:
         return _MemorySubscriptions(self)
 
     @functools.cached_property
+    def metering(self) -> _MemoryMetering:
+        return _MemoryMetering(self)
+
+    @functools.cached_property
     def outbox(self) -> _MemoryOutbox:
         return _MemoryOutbox(self)
 
@@ -563,6 +567,10 @@ class _MemorySubscriptions(_MemoryPart):
         return self.get(subscription_id)
 
     def add_usage(self, usage: Usage) -> None:
+        if usage.key is not None:
+            if self._s._get("usage_keys", (usage.subscription_id, usage.key)) is not None:
+                raise DuplicateId(f"usage with the key {usage.key!r} is already recorded")
+            self._s._put("usage_keys", (usage.subscription_id, usage.key), usage)
         self._s._append("usage", usage.subscription_id, usage)
 
     def usage_between(self, subscription_id: str, start: date, end: date) -> list[Usage]:
@@ -573,6 +581,28 @@ class _MemorySubscriptions(_MemoryPart):
         if self._s._get("billing_marks", (subscription_id, due)) is not None:
             raise AlreadyBilled(f"subscription {subscription_id} is already billed for {due}")
         self._s._put("billing_marks", (subscription_id, due), invoice_id or "")
+
+
+class _MemoryMetering(_MemoryPart):
+    """The ``metering`` repository of a transaction (see :class:`tenantbill.ports.Metering`)."""
+
+    __slots__ = ()
+
+    def add(self, usages: Sequence[Usage]) -> set[tuple[str, str]]:
+        recorded: set[tuple[str, str]] = set()
+        subscriptions = self._tx.subscriptions
+        for usage in usages:
+            if usage.key is None:
+                raise ValueError("metering.add records usage with a key only")
+            pair = (usage.subscription_id, usage.key)
+            if self._s._get("usage_keys", pair) is None:
+                subscriptions.add_usage(usage)
+                recorded.add(pair)
+        return recorded
+
+    def by_key(self, subscription_id: str, key: str) -> Usage | None:
+        usage: Usage | None = self._s._get("usage_keys", (subscription_id, key))
+        return usage
 
 
 class _MemoryOutbox(_MemoryPart):

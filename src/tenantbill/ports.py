@@ -53,6 +53,7 @@ __all__ = [
     "Invoices",
     "Mailer",
     "Memberships",
+    "Metering",
     "NumberKind",
     "Outbox",
     "Store",
@@ -435,7 +436,12 @@ class Subscriptions(Protocol):
         ...
 
     def add_usage(self, usage: Usage) -> None:
-        """Record metered usage or a one-off adjustment."""
+        """Record metered usage or a one-off adjustment.
+
+        A usage with a ``key`` already recorded for its subscription raises
+        :class:`DuplicateId` (and changes nothing); record keyed usage with
+        :meth:`Metering.add` instead, which skips such keys.
+        """
         ...
 
     def usage_between(self, subscription_id: str, start: date, end: date) -> list[Usage]:
@@ -448,6 +454,30 @@ class Subscriptions(Protocol):
         Atomic, also against a concurrent mark of the same (subscription, due)
         in another process; the refusal leaves the transaction usable.
         """
+        ...
+
+
+class Metering(Protocol):
+    """Keyed usage: each ``(subscription_id, key)`` is recorded at most once, also under races."""
+
+    def add(self, usages: Sequence[Usage]) -> set[tuple[str, str]]:
+        """Record every usage whose ``(subscription_id, key)`` is not recorded yet; those pairs.
+
+        Every usage has a ``key``. One whose key is recorded for its
+        subscription (by an earlier call, a concurrent transaction that
+        committed, or earlier in ``usages``) is skipped, not refused: the
+        returned set holds the pairs recorded now, so ``len(usages) -
+        len(result)`` were duplicates. Atomic per key: of concurrent
+        transactions recording one key, exactly one records it (a later one
+        waits for an earlier one to end, then skips it if it committed).
+        Recorded usage is read back by :meth:`Subscriptions.usage_between`,
+        in the order of ``usages``. Meant for batches: a store writes them
+        in as few round trips as it can.
+        """
+        ...
+
+    def by_key(self, subscription_id: str, key: str) -> Usage | None:
+        """The usage recorded with ``key`` for the subscription, or ``None``."""
         ...
 
 
@@ -608,6 +638,11 @@ class Transaction(Protocol):
     @property
     def subscriptions(self) -> Subscriptions:
         """The subscriptions repository of this unit of work."""
+        ...
+
+    @property
+    def metering(self) -> Metering:
+        """The keyed usage of this unit of work."""
         ...
 
     @property

@@ -114,6 +114,8 @@ class Usage:
     unit_price: Decimal
     vat_rate: Decimal
     recorded_at: datetime
+    key: str | None = None
+    """The usage event's key (see ``app.metering.record``): recorded once per subscription."""
 
 
 @attrs.frozen
@@ -222,6 +224,7 @@ def usage_record(
     unit_price: Decimal,
     vat_rate: Decimal | None,
     recorded_at: datetime,
+    key: str | None = None,
 ) -> Usage:
     """Usage of ``subscription`` on ``on``, at the VAT rate of the plan in force that day unless given.
 
@@ -239,6 +242,7 @@ def usage_record(
         unit_price=unit_price,
         vat_rate=parse_vat_rate(rate),
         recorded_at=recorded_at,
+        key=key,
     )
 
 

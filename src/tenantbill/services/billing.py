@@ -12,11 +12,13 @@ from tenantbill.domain import subscriptions
 from tenantbill.domain.accounts import Account, Membership
 from tenantbill.domain.billing import local_date
 from tenantbill.domain.invoices import Invoice
+from tenantbill.domain.metering import same_usage, usage_key
 from tenantbill.domain.money import to_decimal
 from tenantbill.domain.policy import Action, allowed, check
 from tenantbill.domain.subscriptions import Plan, Subscription, Usage, usage_item
 from tenantbill.errors import (
     AlreadyBilled,
+    IdempotencyConflict,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -154,6 +156,7 @@ class SubscriptionService:
         unit_price: Decimal,
         at: datetime | date | None = None,
         vat_rate: Decimal | None = None,
+        idempotency_key: str | None = None,
     ) -> Usage:
         """Record metered usage or an add-on; billed in arrears with the monthly period it falls in.
 
@@ -161,27 +164,54 @@ class SubscriptionService:
         provider's to meter). ``at`` is an aware instant (converted to the
         provider's calendar) or a date; it defaults to now. The VAT rate
         defaults to the plan's.
+
+        With ``idempotency_key`` (one line, at most 200 characters) a retried
+        call records nothing new: the same key with the same item, quantity,
+        unit price, VAT rate and day (when ``at`` is given) returns the usage
+        the first call recorded, and with other arguments raises
+        :class:`IdempotencyConflict`. The key is the usage's key, shared with
+        ``app.metering.record``: a key is recorded once per subscription by
+        either. Of concurrent calls with one key, one records it.
         """
         item = usage_item(item)
         qty = to_decimal(quantity, "quantity")
         price = to_decimal(unit_price, "unit_price")
+        key = None if idempotency_key is None else usage_key(idempotency_key)
         with self._ctx.store.transaction() as tx:
             subscription = _visible(
                 tx, actor_id, subscription_id, Action.MANAGE_CUSTOMERS, provider_only=True
             )
             provider = load_account(tx, subscription.provider_id)
-            usage = subscriptions.usage_record(
-                subscription,
-                id=new_id(),
-                on=self._on(at, provider.timezone),
-                item=item,
-                quantity=qty,
-                unit_price=price,
-                vat_rate=vat_rate,
-                recorded_at=self._ctx.now(),
-            )
-            tx.subscriptions.add_usage(usage)
-            return usage
+
+            def record(on: date) -> Usage:
+                return subscriptions.usage_record(
+                    subscription,
+                    id=new_id(),
+                    on=on,
+                    item=item,
+                    quantity=qty,
+                    unit_price=price,
+                    vat_rate=vat_rate,
+                    recorded_at=self._ctx.now(),
+                    key=key,
+                )
+
+            usage = record(self._on(at, provider.timezone))
+            if key is None:
+                tx.subscriptions.add_usage(usage)
+                return usage
+            if tx.metering.add([usage]):
+                return usage
+            first = tx.metering.by_key(subscription.id, key)
+            assert first is not None  # recorded by a transaction that has committed
+            # A retry without ``at`` means the first call's day.
+            again = usage if at is not None else record(first.on)
+            if not same_usage(first, again, same_day=True):
+                raise IdempotencyConflict(
+                    f"the idempotency key {key!r} was used for other usage of this subscription; "
+                    "use a new key for new usage"
+                )
+            return first
 
     def change_plan(
         self, actor_id: str, subscription_id: str, new_plan: Plan, *, at: datetime | date | None = None

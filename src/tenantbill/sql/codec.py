@@ -481,10 +481,11 @@ class Formats:
             "unit_price": str(usage.unit_price),
             "vat_rate": str(usage.vat_rate),
             "recorded_at": self.instant(usage.recorded_at),
+            "key": usage.key,
         }
 
     def usage_from(self, row: Row) -> Usage:
-        _ordinal, id, subscription_id, on, item, quantity, unit_price, vat_rate, recorded_at = row
+        _ordinal, id, subscription_id, on, item, quantity, unit_price, vat_rate, recorded_at, key = row
         return Usage(
             id=id,
             subscription_id=subscription_id,
@@ -494,6 +495,7 @@ class Formats:
             unit_price=Decimal(unit_price),
             vat_rate=Decimal(vat_rate),
             recorded_at=self.instant_from(recorded_at),
+            key=key,
         )
 
     # outbox

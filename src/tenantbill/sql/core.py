@@ -98,10 +98,12 @@ __all__ = [
     "SqlAccounts",
     "SqlEvents",
     "SqlInvoices",
+    "SqlMetering",
     "SqlOutbox",
     "Statements",
     "Unavailable",
     "UnitOfWork",
+    "first_of_each_key",
     "key_params",
     "statements_for",
 ]
@@ -440,7 +442,17 @@ class Statements:
         self.lock_first_due_subscription = sql(take)
         self.lock_next_due_subscription = sql(take.where(subscriptions.c.id > bindparam("after")))
 
-        self.insert_usage = sql(insert_all(usage))
+        # A usage whose key is recorded for its subscription is not inserted (NULL keys never collide).
+        self.insert_usage = sql(
+            upsert(usage)
+            .values(columns(usage))
+            .on_conflict_do_nothing(index_elements=["subscription_id", "key"])
+        )
+        self.usage_by_key = sql(
+            select(usage).where(
+                usage.c.subscription_id == bindparam("subscription_id"), usage.c.key == bindparam("key")
+            )
+        )
         self.usage_between = sql(
             select(usage)
             .where(
@@ -640,6 +652,10 @@ class UnitOfWork:
         raise NotImplementedError  # the dialect's claim: see SqliteUnitOfWork, PostgresUnitOfWork
 
     @functools.cached_property
+    def metering(self) -> SqlMetering:
+        raise NotImplementedError  # the dialect's batch insert: see SqliteUnitOfWork, PostgresUnitOfWork
+
+    @functools.cached_property
     def idempotency(self) -> SqlIdempotency:
         return SqlIdempotency(self)
 
@@ -654,15 +670,36 @@ class UnitOfWork:
     def _run(self, sql: Sql, values: Mapping[str, Any]) -> Any:
         """Execute ``sql`` and return the driver's cursor, holding its result."""
         if sql.writes and not self.begun:
-            if self._sealed:
-                raise RuntimeError(
-                    "add_numbered() committed this unit of work on its own (it was its first write); "
-                    "it must be the last write of the unit of work"
-                )
-            assert self._begin is not None
-            self._begin()
-            self._begin = None
+            self._begin_writing()
         return self._execute(sql, values)
+
+    def _begin_writing(self) -> None:
+        """Begin the database transaction, before the first statement that writes or locks."""
+        if self._sealed:
+            raise RuntimeError(
+                "add_numbered() committed this unit of work on its own (it was its first write); "
+                "it must be the last write of the unit of work"
+            )
+        assert self._begin is not None
+        self._begin()
+        self._begin = None
+
+    def _run_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute ``sql`` once per row of values, in one call of the driver's ``executemany``."""
+        if not rows:
+            return
+        if sql.writes and not self.begun:
+            self._begin_writing()
+        parameters = [sql.parameters(values) for values in rows]
+        if self._log is not None:
+            self._log.info("%s\n[compiled once, %d rows] %r", sql.text, len(parameters), parameters[0])
+        try:
+            self._cursor.executemany(sql.text, parameters)
+        except self.driver_errors as error:
+            unavailable = self._unavailable(error, "running a statement", True)
+            if unavailable is None:
+                raise
+            raise unavailable from error
 
     def _execute(self, sql: Sql, values: Mapping[str, Any]) -> Any:
         parameters = sql.parameters(values)
@@ -1050,7 +1087,8 @@ class SqlSubscriptions(Repository):
         return None if row is None else self._f.subscription_from(row)
 
     def add_usage(self, usage: Usage) -> None:
-        self._tx._run(self._q.insert_usage, self._f.usage_values(usage))
+        if not self._tx._changed(self._q.insert_usage, self._f.usage_values(usage)):
+            raise DuplicateId(f"usage with the key {usage.key!r} is already recorded")
 
     def usage_between(self, subscription_id: str, start: date, end: date) -> list[Usage]:
         values = {"subscription_id": subscription_id, "start": self._f.day(start), "end": self._f.day(end)}
@@ -1060,6 +1098,32 @@ class SqlSubscriptions(Repository):
         values = {"subscription_id": subscription_id, "due": self._f.day(due), "invoice_id": invoice_id}
         if not self._tx._changed(self._q.insert_billing_mark, values):
             raise AlreadyBilled(f"subscription {subscription_id} is already billed for {due}")
+
+
+class SqlMetering(Repository):
+    """The ``metering`` repository of a transaction (see :class:`tenantbill.ports.Metering`).
+
+    The dialect's subclass records a batch: :meth:`add`.
+    """
+
+    __slots__ = ()
+
+    def add(self, usages: Sequence[Usage]) -> set[tuple[str, str]]:
+        raise NotImplementedError
+
+    def by_key(self, subscription_id: str, key: str) -> Usage | None:
+        row = self._tx._one(self._q.usage_by_key, {"subscription_id": subscription_id, "key": key})
+        return None if row is None else self._f.usage_from(row)
+
+
+def first_of_each_key(usages: Sequence[Usage]) -> dict[tuple[str, str], Usage]:
+    """The usages by ``(subscription_id, key)``, the first of each key only, in the order given."""
+    found: dict[tuple[str, str], Usage] = {}
+    for recorded in usages:
+        if recorded.key is None:
+            raise ValueError("metering.add records usage with a key only")
+        found.setdefault((recorded.subscription_id, recorded.key), recorded)
+    return found
 
 
 class SqlOutbox(Repository):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import select as _select
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
@@ -36,8 +37,10 @@ import psycopg
 from sqlalchemy import (
     ClauseElement,
     Connection,
+    Date,
     Dialect,
     Engine,
+    Integer,
     Select,
     Text,
     bindparam,
@@ -54,18 +57,31 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeEngine
 
 from tenantbill.domain.events import Event
 from tenantbill.domain.invoices import Invoice, Series
 from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.subscriptions import Usage
 from tenantbill.errors import NotFound
 from tenantbill.ports import Transaction
 from tenantbill.sql.codec import POSTGRESQL
-from tenantbill.sql.core import Sql, SqlAccounts, SqlEvents, SqlInvoices, SqlOutbox, Statements, UnitOfWork
-from tenantbill.sql.schema import events, invoices, outbox, series
+from tenantbill.sql.core import (
+    Sql,
+    SqlAccounts,
+    SqlEvents,
+    SqlInvoices,
+    SqlMetering,
+    SqlOutbox,
+    Statements,
+    UnitOfWork,
+    first_of_each_key,
+)
+from tenantbill.sql.schema import events, invoices, outbox, series, usage
 from tenantbill.sql.store import _SCHEMA_LOCK_KEY, SqlStore, create_tables, first_line
 
 __all__ = ["PostgresStore"]
@@ -75,6 +91,11 @@ _ISSUE_MESSAGES_AT_MOST = 8
 
 _EVENTS_LOCK_KEY = 0x7E4A_E7E7
 """The advisory lock that serializes event appends: positions follow commit order (see PostgresEvents)."""
+
+_USAGE_LOCK_CLASS = 0x7E4A_B112
+"""The first key of the advisory locks on usage buckets (the two-key form: apart from one-key locks)."""
+_USAGE_LOCK_BUCKETS = 256
+"""Subscriptions share this many usage locks: a batch holds at most this many."""
 
 _DRIVER_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 """psycopg's errors for a lost or refused connection, a server shutting down or starting up, and the like."""
@@ -102,6 +123,16 @@ class PostgresStatements(Statements):
         # Held until the transaction ends. A SELECT, but it must run in the transaction: marked a write.
         self.lock_events = self.compile(select(func.pg_advisory_xact_lock(_EVENTS_LOCK_KEY)))
         self.lock_events.writes = True
+        buckets = (
+            func.unnest(sa_cast(bindparam("buckets"), ARRAY(Integer)))
+            .table_valued("bucket")
+            .render_derived(name="buckets")
+        )
+        self.lock_usage_buckets = self.compile(
+            select(func.pg_advisory_xact_lock(_USAGE_LOCK_CLASS, buckets.c.bucket))
+        )
+        self.lock_usage_buckets.writes = True  # a lock held until the transaction ends: begin it first
+        self.insert_usage_batch = self.compile(_insert_usage_batch())
 
     def issue(self, messages: int, events: int = 0) -> Sql:
         """The one-statement issue with ``messages`` e-mails and ``events`` events, compiled on first use."""
@@ -201,6 +232,31 @@ def _allocate_and_insert() -> Insert:
     )
 
 
+def _insert_usage_batch() -> ClauseElement:
+    """Insert a batch of usage given as one array per column, skipping keys recorded already.
+
+    ``INSERT INTO usage (…) SELECT … FROM unnest(:id, :subscription_id, …) WITH
+    ORDINALITY ORDER BY ordinality ON CONFLICT (subscription_id, key) DO NOTHING
+    RETURNING subscription_id, key``: one statement and one round trip for the
+    batch, rows in the order given, and the pairs it inserted.
+    """
+    given = [c for c in usage.c if c.name != "ordinal"]
+    element: dict[str, TypeEngine[Any]] = {"on": Date(), "recorded_at": TIMESTAMP(timezone=True)}
+    arrays = [sa_cast(bindparam(c.name), ARRAY(element.get(c.name) or Text())) for c in given]
+    rows = (
+        func.unnest(*arrays)
+        .table_valued(*(f"v_{c.name}" for c in given), with_ordinality="n")
+        .render_derived(name="batch")
+    )
+    chosen = select(*(rows.c[f"v_{c.name}"] for c in given)).order_by(rows.c.n)
+    return (
+        postgresql.insert(usage)
+        .from_select([c.name for c in given], chosen)
+        .on_conflict_do_nothing(index_elements=["subscription_id", "key"])
+        .returning(usage.c.subscription_id, usage.c.key)
+    )
+
+
 def _claim(due: Select[Any]) -> ClauseElement:
     """Move the due messages' next attempt to ``lease_until``, skipping those another worker holds.
 
@@ -287,6 +343,35 @@ class PostgresOutbox(SqlOutbox):
         return [self._f.outbox_from(row[:-1]) for row in rows]
 
 
+class PostgresMetering(SqlMetering):
+    """A batch in one ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING``.
+
+    Two transactions inserting the same keys in different orders would each
+    wait for the other's uncommitted row (a deadlock): a batch first takes
+    transaction-level advisory locks on its subscriptions' buckets, in order,
+    so batches of one subscription are recorded one after the other.
+    """
+
+    __slots__ = ()
+    _q: PostgresStatements
+
+    def add(self, usages: Sequence[Usage]) -> set[tuple[str, str]]:
+        wanted = first_of_each_key(usages)
+        if not wanted:
+            return set()
+        tx, q = self._tx, self._q
+        buckets = sorted({_usage_bucket(subscription_id) for subscription_id, _ in wanted})
+        tx._run(q.lock_usage_buckets, {"buckets": buckets}).fetchall()
+        values = [self._f.usage_values(usage) for usage in wanted.values()]
+        arrays = {name: [row[name] for row in values] for name in values[0]}
+        return {(row[0], row[1]) for row in tx._all(q.insert_usage_batch, arrays)}
+
+
+def _usage_bucket(subscription_id: str) -> int:
+    """The advisory lock bucket of a subscription's usage (a bounded number of locks per batch)."""
+    return zlib.crc32(subscription_id.encode("utf-8", "surrogatepass")) % _USAGE_LOCK_BUCKETS
+
+
 class PostgresEvents(SqlEvents):
     """Appends serialized by a transaction-scoped advisory lock, so positions follow commit order.
 
@@ -336,6 +421,10 @@ class PostgresUnitOfWork(UnitOfWork):
     @functools.cached_property
     def outbox(self) -> PostgresOutbox:
         return PostgresOutbox(self)
+
+    @functools.cached_property
+    def metering(self) -> PostgresMetering:
+        return PostgresMetering(self)
 
     def _issue_alone(
         self, invoice: Invoice, messages: Sequence[OutboxMessage], appended: Sequence[Event] = ()

@@ -274,7 +274,10 @@ usage = Table(
     Column("unit_price", _Amount, nullable=False),
     Column("vat_rate", _Amount, nullable=False),
     Column("recorded_at", _Instant, nullable=False),
+    Column("key", _Key),  # a usage event's key (None for usage recorded without one)
     Index(None, "subscription_id", "on"),
+    # Each key once per subscription, whatever races (NULL keys never collide).
+    Index("uq_tenantbill_usage_key", "subscription_id", "key", unique=True),
 )
 
 billing_marks = Table(

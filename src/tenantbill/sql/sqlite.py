@@ -17,6 +17,7 @@ in-memory database (``sqlite://``) is one connection shared under a lock.
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 import threading
 import time
@@ -32,9 +33,12 @@ from sqlalchemy import (
     Dialect,
     Engine,
     Select,
+    Text,
     bindparam,
     create_engine,
     event,
+    func,
+    select,
     update,
 )
 from sqlalchemy.dialects import sqlite
@@ -44,11 +48,19 @@ from sqlalchemy.pool import StaticPool
 from tenantbill.domain.events import Event
 from tenantbill.domain.invoices import Invoice, Series
 from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.subscriptions import Usage
 from tenantbill.errors import InvalidInput, NotFound
 from tenantbill.ports import Transaction
 from tenantbill.sql.codec import SQLITE
-from tenantbill.sql.core import SqlInvoices, SqlOutbox, Statements, UnitOfWork
-from tenantbill.sql.schema import outbox
+from tenantbill.sql.core import (
+    SqlInvoices,
+    SqlMetering,
+    SqlOutbox,
+    Statements,
+    UnitOfWork,
+    first_of_each_key,
+)
+from tenantbill.sql.schema import outbox, usage
 from tenantbill.sql.store import SqlStore, create_tables, first_line
 
 __all__ = ["SqliteStore"]
@@ -86,6 +98,17 @@ class SqliteStatements(Statements):
         self.due_one_outbox = self.compile(self.one_due_message)
         self.claim_outbox = self.compile(_claim(self.due_messages))
         self.claim_one_outbox = self.compile(_claim(self.one_due_message))
+        # Which of the (subscription_id, key) pairs of a JSON array are recorded, through the unique index.
+        pairs = func.json_each(bindparam("pairs", type_=Text)).table_valued("value").alias("pairs")
+        self.recorded_usage_keys = self.compile(
+            select(usage.c.subscription_id, usage.c.key).select_from(
+                pairs.join(
+                    usage,
+                    (usage.c.subscription_id == func.json_extract(pairs.c.value, "$[0]"))
+                    & (usage.c.key == func.json_extract(pairs.c.value, "$[1]")),
+                )
+            )
+        )
 
 
 def _claim(due: Select[Any]) -> ClauseElement:
@@ -145,6 +168,26 @@ class SqliteOutbox(SqlOutbox):
         return [attrs.evolve(self._f.outbox_from(row), next_attempt_at=lease_until) for row in rows]
 
 
+class SqliteMetering(SqlMetering):
+    """A batch under the write lock the transaction holds from its start: read which keys are recorded,
+    then insert the others with one ``executemany``."""
+
+    __slots__ = ()
+    _q: SqliteStatements
+
+    def add(self, usages: Sequence[Usage]) -> set[tuple[str, str]]:
+        wanted = first_of_each_key(usages)
+        if not wanted:
+            return set()
+        tx = self._tx
+        pairs = json.dumps(list(wanted))
+        for subscription_id, key in tx._all(self._q.recorded_usage_keys, {"pairs": pairs}):
+            del wanted[subscription_id, key]
+        usage_values = self._f.usage_values
+        tx._run_many(self._q.insert_usage, [usage_values(usage) for usage in wanted.values()])
+        return set(wanted)
+
+
 class SqliteUnitOfWork(UnitOfWork):
     """A unit of work inside ``BEGIN IMMEDIATE``."""
 
@@ -157,6 +200,10 @@ class SqliteUnitOfWork(UnitOfWork):
     @functools.cached_property
     def outbox(self) -> SqliteOutbox:
         return SqliteOutbox(self)
+
+    @functools.cached_property
+    def metering(self) -> SqliteMetering:
+        return SqliteMetering(self)
 
 
 class SqliteStore(SqlStore):

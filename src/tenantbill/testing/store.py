@@ -15,6 +15,7 @@ can be written and checked one repository at a time:
 - :class:`InvitationsContract`: ``tx.invitations``, with ``accept``, ``revoke`` and ``renew``
 - :class:`InvoicesContract`: ``tx.invoices``: the series, ``add_numbered``, the locks, the ledger
 - :class:`SubscriptionsContract`: ``tx.subscriptions``, usage and billing marks
+- :class:`MeteringContract`: ``tx.metering``: keyed usage, each key recorded once per subscription
 - :class:`OutboxContract`: ``tx.outbox``
 - :class:`IdempotencyContract`: ``tx.idempotency``
 - :class:`AuditContract`: ``tx.audit``
@@ -25,7 +26,7 @@ can be written and checked one repository at a time:
 :class:`StoreConformance` is all of them at once. The classes of repositories
 that keep an invariant concurrency could break (an invitation accepted once
 and never after revocation, exactly one owner, one claim per idempotency key,
-gapless numbers, one holder of an org number, one billing mark) race it with
+each usage key recorded once, gapless numbers, one holder of an org number, one billing mark) race it with
 threads against the store they are given, each race bounded in time.
 
 To check your own adapter, subclass a contract class (or
@@ -128,6 +129,7 @@ __all__ = [
     "InvitationsContract",
     "InvoicesContract",
     "MembershipsContract",
+    "MeteringContract",
     "OutboxContract",
     "RollbackContract",
     "StoreConformance",
@@ -275,7 +277,7 @@ def make_subscription(anchor: date = date(2026, 1, 10), **changes: Any) -> Subsc
     return attrs.evolve(subscription, **changes)
 
 
-def make_usage(subscription_id: str, on: date, item: str = "GB") -> Usage:
+def make_usage(subscription_id: str, on: date, item: str = "GB", key: str | None = None) -> Usage:
     return Usage(
         id=new_id("usage"),
         subscription_id=subscription_id,
@@ -285,6 +287,7 @@ def make_usage(subscription_id: str, on: date, item: str = "GB") -> Usage:
         unit_price=Decimal("0.35"),
         vat_rate=Decimal("0.25"),
         recorded_at=T0,
+        key=key,
     )
 
 
@@ -498,6 +501,7 @@ class World:
     new_account: Account
     claimed_key: str
     new_key: str
+    usage_key: str
 
     @property
     def customer(self) -> str:
@@ -510,6 +514,7 @@ def populate(store: Store) -> World:
     invitation = make_invitation(account, owner)
     subscription = make_subscription()
     claimed_key, new_key = new_id("key"), new_id("key")
+    usage_key = new_id("usage-key")
 
     def fill(tx: Transaction) -> World:
         for user in (owner, member, outsider):
@@ -526,6 +531,7 @@ def populate(store: Store) -> World:
         tx.invoices.add_ledger_entry(make_ledger_entry(account.id, outsider.id, "250.50"))
         tx.subscriptions.add(subscription)
         tx.subscriptions.add_usage(make_usage(subscription.id, date(2026, 1, 20)))
+        tx.metering.add([make_usage(subscription.id, date(2026, 1, 20), "API calls", key=usage_key)])
         tx.subscriptions.mark_billed(subscription.id, date(2026, 1, 10), invoice.id)
         message = make_message(invoice_id=invoice.id)
         tx.outbox.add(message)
@@ -543,6 +549,7 @@ def populate(store: Store) -> World:
             new_account=make_account(owner, org_number="123456785"),
             claimed_key=claimed_key,
             new_key=new_key,
+            usage_key=usage_key,
         )
 
     return run(store, fill)
@@ -583,6 +590,9 @@ def snapshot(store: Store, w: World) -> dict[str, object]:
             "subscription": tx.subscriptions.get(w.subscription.id),
             "due": tx.subscriptions.due_ids(date(2030, 1, 1), None, 100),
             "usage": tx.subscriptions.usage_between(w.subscription.id, date(2000, 1, 1), date(2100, 1, 1)),
+            "usage by key": [
+                tx.metering.by_key(w.subscription.id, key) for key in (w.usage_key, "added-usage-key")
+            ],
             "outbox": tx.outbox.get(w.message.id),
             "due outbox": tx.outbox.due(T0 + timedelta(days=3650), 100),
             "outbox of invoice": tx.outbox.of_invoice(w.invoice.id),
@@ -692,6 +702,12 @@ def _write_cases() -> dict[str, Callable[[Transaction, World], object]]:
         ),
         "subscriptions.mark_billed": lambda tx, w: tx.subscriptions.mark_billed(
             w.subscription.id, date(2026, 2, 10), None
+        ),
+        "metering.add": lambda tx, w: tx.metering.add(
+            [
+                make_usage(w.subscription.id, date(2026, 1, 22), key=k)
+                for k in (w.usage_key, "added-usage-key")
+            ]
         ),
         "outbox.add": lambda tx, w: tx.outbox.add(make_message(invoice_id=w.invoice.id)),
         "outbox.save": lambda tx, w: tx.outbox.save(attrs.evolve(w.message, attempts=1, sent_at=T0)),
@@ -2069,6 +2085,123 @@ class SubscriptionsContract(StoreContract):
         assert probe(store, _mark_refused("subscription-1", due)) is True
 
 
+class MeteringContract(StoreContract):
+    """``tx.metering``: usage with keys, each ``(subscription, key)`` recorded once, also under races."""
+
+    def test_a_batch_is_recorded_in_order_and_tells_the_keys_it_recorded(self, store: Store) -> None:
+        days = [date(2026, 2, 15), date(2026, 2, 1), date(2026, 2, 28)]
+        batch = [make_usage("subscription-1", day, key=f"event-{n}") for n, day in enumerate(days)]
+        assert run(store, lambda tx: tx.metering.add(batch)) == {
+            ("subscription-1", f"event-{n}") for n in range(3)
+        }
+        found = run(
+            store, lambda tx: tx.subscriptions.usage_between("subscription-1", days[1], date(2026, 3, 1))
+        )
+        assert found == batch
+        assert run(store, lambda tx: tx.metering.by_key("subscription-1", "event-1")) == batch[1]
+
+    def test_an_empty_batch_records_nothing(self, store: Store) -> None:
+        assert run(store, lambda tx: tx.metering.add([])) == set()
+
+    def test_keys_recorded_before_are_skipped(self, store: Store) -> None:
+        first = [make_usage("subscription-1", date(2026, 2, 1), key=k) for k in ("a", "b")]
+        run(store, lambda tx: tx.metering.add(first))
+        again = [make_usage("subscription-1", date(2026, 2, 2), "other", key=k) for k in ("b", "c", "a")]
+        assert run(store, lambda tx: tx.metering.add(again)) == {("subscription-1", "c")}
+        found = run(
+            store, lambda tx: tx.subscriptions.usage_between("subscription-1", T0.date(), date(2027, 1, 1))
+        )
+        assert found == [*first, again[1]]
+        assert run(store, lambda tx: tx.metering.by_key("subscription-1", "b")) == first[1]
+
+    def test_a_key_twice_in_one_batch_is_recorded_once_the_first_time(self, store: Store) -> None:
+        batch = [make_usage("subscription-1", date(2026, 2, day), key="same") for day in (3, 4)]
+        assert run(store, lambda tx: tx.metering.add(batch)) == {("subscription-1", "same")}
+        assert run(store, lambda tx: tx.metering.by_key("subscription-1", "same")) == batch[0]
+
+    def test_a_transaction_sees_the_keys_it_recorded(self, store: Store) -> None:
+        def twice(tx: Transaction) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+            usage = make_usage("subscription-1", date(2026, 2, 1), key="k")
+            return tx.metering.add([usage]), tx.metering.add([attrs.evolve(usage, id=new_id("usage"))])
+
+        assert run(store, twice) == ({("subscription-1", "k")}, set())
+
+    def test_keys_are_per_subscription_and_compare_exactly(self, store: Store) -> None:
+        keys = ["Key", "key", "kéy", "key ", "k'ey\\", "ключ", "x" * 200]
+        batch = [
+            make_usage(s, date(2026, 2, 1), key=k) for s in ("subscription-1", "Subscription-1") for k in keys
+        ]
+        recorded = run(store, lambda tx: tx.metering.add(batch))
+        assert recorded == {(u.subscription_id, u.key or "") for u in batch}
+        assert run(store, lambda tx: tx.metering.by_key("subscription-1", "KEY")) is None
+        assert run(store, lambda tx: tx.metering.by_key("subscription-2", "key")) is None
+        assert run(store, lambda tx: tx.metering.by_key("Subscription-1", "kéy")) == batch[len(keys) + 2]
+
+    def test_a_large_batch_round_trips(self, store: Store) -> None:
+        batch = [make_usage("subscription-1", date(2026, 2, 1 + n % 28), key=f"e{n}") for n in range(2500)]
+        assert len(run(store, lambda tx: tx.metering.add(batch))) == 2500
+        found = run(
+            store, lambda tx: tx.subscriptions.usage_between("subscription-1", T0.date(), date(2027, 1, 1))
+        )
+        assert found == batch
+        assert run(store, lambda tx: tx.metering.add(batch)) == set()
+
+    def test_keyed_usage_added_alone_is_refused_when_its_key_is_recorded(self, store: Store) -> None:
+        run(store, lambda tx: tx.metering.add([make_usage("subscription-1", date(2026, 2, 1), key="k")]))
+
+        def add_twice_then_go_on(tx: Transaction) -> set[tuple[str, str]]:
+            with pytest.raises(DuplicateId):
+                tx.subscriptions.add_usage(make_usage("subscription-1", date(2026, 2, 2), key="k"))
+            tx.subscriptions.add_usage(make_usage("subscription-1", date(2026, 2, 3), key="k2"))
+            tx.subscriptions.add_usage(make_usage("subscription-1", date(2026, 2, 3)))  # no key: always
+            return tx.metering.add([make_usage("subscription-1", date(2026, 2, 4), key="k2")])
+
+        assert run(store, add_twice_then_go_on) == set()
+        found = run(
+            store, lambda tx: tx.subscriptions.usage_between("subscription-1", T0.date(), date(2027, 1, 1))
+        )
+        assert [u.key for u in found] == ["k", "k2", None]
+
+    def test_a_rolled_back_batch_leaves_its_keys_free(self, store: Store) -> None:
+        batch = [make_usage("subscription-1", date(2026, 2, 1), key=k) for k in ("a", "b")]
+        fails(store, lambda tx: tx.metering.add(batch))
+        assert run(store, lambda tx: tx.metering.by_key("subscription-1", "a")) is None
+        assert len(run(store, lambda tx: tx.metering.add(batch))) == 2
+
+    def test_threads_recording_overlapping_batches_record_each_key_once(self, store: Store) -> None:
+        for trial in range(self.race_trials):
+            self._race_batches(store, trial)
+
+    def _race_batches(self, store: Store, trial: int) -> None:
+        subscriptions = [f"subscription-{trial}-a", f"subscription-{trial}-b"]
+
+        # Each racer's keys overlap its neighbours'; every other racer sends them in reverse,
+        # so two transactions meet the same keys in opposite orders.
+        def batch(n: int) -> list[Usage]:
+            keys = [f"event-{k}" for k in range(n * 5, n * 5 + 15)]
+            if n % 2:
+                keys.reverse()
+            return [make_usage(s, date(2026, 2, 1), key=k) for k in keys for s in subscriptions]
+
+        def record_batch(tx: Transaction, n: int) -> set[tuple[str, str]]:
+            return tx.metering.add(batch(n))
+
+        recorded = self.race(racers(store, record_batch, range(self.race_threads)))
+        every = {(u.subscription_id, u.key or "") for n in range(self.race_threads) for u in batch(n)}
+        assert sum(len(r) for r in recorded) == len(every), "a key was recorded by two batches"
+        assert set().union(*recorded) == every
+
+        def stored(tx: Transaction) -> list[tuple[str, str | None]]:
+            return [
+                (u.subscription_id, u.key)
+                for s in subscriptions
+                for u in tx.subscriptions.usage_between(s, T0.date(), date(2027, 1, 1))
+            ]
+
+        found = run(store, stored)
+        assert len(found) == len(set(found)) == len(every)
+
+
 class OutboxContract(StoreContract):
     """``tx.outbox``: e-mails queued once per key, claimed by one worker at a time, erased once sent."""
 
@@ -2524,6 +2657,7 @@ class StoreConformance(
     InvitationsContract,
     InvoicesContract,
     SubscriptionsContract,
+    MeteringContract,
     OutboxContract,
     IdempotencyContract,
     AuditContract,
