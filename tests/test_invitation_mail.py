@@ -305,7 +305,6 @@ def test_literal_braces_are_written_doubled() -> None:
     [
         "{code} {link} {account}",
         "Acme =?utf-8?q?x=0D=0ABcc:_someone@example.net?=",
-        "Acme\r\nBcc: someone@example.net",
         "Ålesund Rør {0} AS",
     ],
 )
@@ -313,10 +312,7 @@ def test_names_stay_data_in_the_host_texts(name: str) -> None:
     texts = {"en": InvitationTexts(subject="Join {account} now", body="{account}: {link}")}
     app, mailer, _ = make_app(invite_url=INVITE_URL, invitation_texts=texts)
     owner, account = app.accounts.sign_up(name="Acme AS", email="eier@acme.example.no", locale="en")
-    try:
-        app.accounts.update(owner.id, account.id, name=name)
-    except InvalidInput:
-        pytest.skip("the name is refused at input")
+    app.accounts.update(owner.id, account.id, name=name)
     issued = app.access.invite(owner.id, account.id, email=RECIPIENT)
     app.billing.deliver()
 
