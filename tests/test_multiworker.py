@@ -204,9 +204,7 @@ def test_workers_billing_one_customer_at_once_apply_its_credit_once() -> None:
             for n in range(customers):
                 customer = f"customer-{n:03d}"
                 tx.accounts.add(Account(id=customer, name=customer, owner_id=customer))
-                tx.invoices.add_ledger_entry(
-                    LedgerEntry(f"credit-{n}", PROVIDER, customer, AT, credit, "NOK", "prepayment")
-                )
+                tx.ledger.add(LedgerEntry(f"credit-{n}", PROVIDER, customer, AT, credit, "NOK", "prepayment"))
                 for k in range(2):  # two subscriptions: two invoices at once, one credit
                     anchor = date(2026, 3, 1)
                     tx.subscriptions.add(
@@ -223,7 +221,7 @@ def test_workers_billing_one_customer_at_once_apply_its_credit_once() -> None:
         in_processes(bill, [(url,)] * 4)
 
         with open_store(url) as store, store.transaction() as tx:
-            balances = [tx.invoices.balance(PROVIDER, f"customer-{n:03d}", "NOK") for n in range(customers)]
+            balances = [tx.ledger.balance(PROVIDER, f"customer-{n:03d}", "NOK") for n in range(customers)]
     assert [b for b in balances if b < 0] == []
 
 

@@ -38,7 +38,7 @@ WRITES = frozenset(
         "accounts.set_number_owner",
         "memberships.add", "memberships.remove", "memberships.transfer_ownership",
         "invitations.add", "invitations.accept", "invitations.revoke", "invitations.renew",
-        "invoices.save_series", "invoices.add_numbered", "invoices.add_ledger_entry",
+        "invoices.save_series", "invoices.add_numbered", "ledger.add",
         "subscriptions.add", "subscriptions.save", "subscriptions.add_usage", "subscriptions.mark_billed",
         "metering.add",
         "outbox.add", "outbox.save", "outbox.claim",

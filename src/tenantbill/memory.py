@@ -9,7 +9,6 @@ demos; state lives only as long as the object.
 from __future__ import annotations
 
 import bisect
-import functools
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from tenantbill._lazy import repository
 from tenantbill.domain.accounts import (
     Account,
     AuditEvent,
@@ -140,47 +140,51 @@ class _MemoryTransaction:
         self._s = store
         self.closed = False
 
-    @functools.cached_property
+    @repository
     def users(self) -> _MemoryUsers:
         return _MemoryUsers(self)
 
-    @functools.cached_property
+    @repository
     def accounts(self) -> _MemoryAccounts:
         return _MemoryAccounts(self)
 
-    @functools.cached_property
+    @repository
     def memberships(self) -> _MemoryMemberships:
         return _MemoryMemberships(self)
 
-    @functools.cached_property
+    @repository
     def invitations(self) -> _MemoryInvitations:
         return _MemoryInvitations(self)
 
-    @functools.cached_property
+    @repository
     def invoices(self) -> _MemoryInvoices:
         return _MemoryInvoices(self)
 
-    @functools.cached_property
+    @repository
+    def ledger(self) -> _MemoryLedger:
+        return _MemoryLedger(self)
+
+    @repository
     def subscriptions(self) -> _MemorySubscriptions:
         return _MemorySubscriptions(self)
 
-    @functools.cached_property
+    @repository
     def metering(self) -> _MemoryMetering:
         return _MemoryMetering(self)
 
-    @functools.cached_property
+    @repository
     def outbox(self) -> _MemoryOutbox:
         return _MemoryOutbox(self)
 
-    @functools.cached_property
+    @repository
     def idempotency(self) -> _MemoryIdempotency:
         return _MemoryIdempotency(self)
 
-    @functools.cached_property
+    @repository
     def audit(self) -> _MemoryAudit:
         return _MemoryAudit(self)
 
-    @functools.cached_property
+    @repository
     def events(self) -> _MemoryEvents:
         return _MemoryEvents(self)
 
@@ -444,8 +448,10 @@ class _MemoryInvoices(_MemoryPart):
         outbox = self._tx.outbox
         for message in messages:
             outbox.add(message)
-        for event in events:
-            self._tx.events.append(attrs.evolve(event, data={**event.data, "number": number}))
+        if events:
+            log = self._tx.events
+            for event in events:
+                log.append_numbered(event, number)
         return numbered
 
     def get(self, invoice_id: str) -> Invoice | None:
@@ -501,14 +507,20 @@ class _MemoryInvoices(_MemoryPart):
         found = [i for i in (self._s._get("invoices", i) for i in ids) if i.number == number]
         return max(found, key=lambda i: i.sequence, default=None)
 
-    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+
+class _MemoryLedger(_MemoryPart):
+    """The ``ledger`` repository of a transaction (see :class:`tenantbill.ports.Ledger`)."""
+
+    __slots__ = ()
+
+    def add(self, entry: LedgerEntry) -> None:
         self._s._append("ledger", (entry.account_id, entry.customer), entry)
 
-    def ledger(self, account_id: str, customer_key: str) -> list[LedgerEntry]:
+    def entries(self, account_id: str, customer_key: str) -> list[LedgerEntry]:
         return list(self._s._get("ledger", (account_id, customer_key)) or [])
 
     def balance(self, account_id: str, customer_key: str, currency: str) -> Decimal:
-        entries = self.ledger(account_id, customer_key)
+        entries = self.entries(account_id, customer_key)
         return sum((e.amount for e in entries if e.currency == currency), Decimal(0))
 
 
@@ -715,6 +727,13 @@ class _MemoryEvents(_MemoryPart):
 
     def append(self, event: Event) -> None:
         self._s._append("events", None, attrs.evolve(event, position=len(self._log()) + 1))
+
+    def append_numbered(self, event: Event, number: str) -> None:
+        """Append the event of an invoice numbered ``number`` (one copy of the event, not two)."""
+        data = {**event.data, "number": number}
+        self._s._append(
+            "events", None, Event(event.type, event.account_id, event.at, data, len(self._log()) + 1)
+        )
 
     def read(self, after: int, limit: int) -> list[Event]:
         start = max(after, 0)  # positions are 1, 2, 3, …: the event at position p is log[p - 1]

@@ -51,6 +51,7 @@ __all__ = [
     "Invitations",
     "InvoiceKey",
     "Invoices",
+    "Ledger",
     "Mailer",
     "Memberships",
     "Metering",
@@ -272,7 +273,7 @@ class Invitations(Protocol):
 
 
 class Invoices(Protocol):
-    """The number series, invoices and credit notes, and each customer's balance ledger."""
+    """The number series, invoices and credit notes."""
 
     def series(self, account_id: str) -> Series:
         """The account's series (created with the account)."""
@@ -368,11 +369,15 @@ class Invoices(Protocol):
         """The account's invoice or credit note with this number (the newest, if a new prefix made two)."""
         ...
 
-    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+
+class Ledger(Protocol):
+    """Each customer's balance at an account: prepayments, goodwill, credit notes, credit applied."""
+
+    def add(self, entry: LedgerEntry) -> None:
         """Append an entry to a customer's balance ledger."""
         ...
 
-    def ledger(self, account_id: str, customer_key: str) -> list[LedgerEntry]:
+    def entries(self, account_id: str, customer_key: str) -> list[LedgerEntry]:
         """The ledger of ``customer_key`` at ``account_id``, oldest first."""
         ...
 
@@ -633,6 +638,11 @@ class Transaction(Protocol):
     @property
     def invoices(self) -> Invoices:
         """The invoices repository of this unit of work."""
+        ...
+
+    @property
+    def ledger(self) -> Ledger:
+        """The customers' balance ledger of this unit of work."""
         ...
 
     @property

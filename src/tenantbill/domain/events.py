@@ -27,9 +27,16 @@ EVENT_TYPES = frozenset(
 """The types of event tenantbill writes (more may come: a reader skips the types it does not know)."""
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _data(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    # A copy that JSON round-trips: what a store gives back equals what it was given.
-    result: dict[str, Any] = json.loads(event_data_text(dict(value)))
+    # What a store gives back must equal what it was given: flat data of plain values
+    # (what tenantbill writes) is copied as it is; anything else goes through JSON once.
+    copy = dict(value)
+    if _PLAIN.issuperset(map(type, copy.values())) and all(type(key) is str for key in copy):
+        return copy
+    result: dict[str, Any] = json.loads(event_data_text(copy))
     return result
 
 

@@ -630,7 +630,7 @@ class BillingService:
         billing = subscriptions.bill_due(sub, due, usage)
         invoice = None
         if billing.credit:
-            tx.invoices.add_ledger_entry(billing.adjustment(id=new_id(), at=self._ctx.now()))
+            tx.ledger.add(billing.adjustment(id=new_id(), at=self._ctx.now()))
         if billing.lines:
             provider = seen.account(tx, sub.provider_id)
             customer = seen.account(tx, sub.customer_id)

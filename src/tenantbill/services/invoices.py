@@ -116,7 +116,7 @@ def _finish(tx: Transaction, ctx: Context, invoice: Invoice, recipients: list[st
         # Locking the series serializes every issuer's read of the customer's
         # balance until the invoice is stored, so a credit is applied once.
         tx.invoices.lock_series(invoice.account_id)
-        invoice = apply_balance(invoice, tx.invoices.balance(invoice.account_id, customer, invoice.currency))
+        invoice = apply_balance(invoice, tx.ledger.balance(invoice.account_id, customer, invoice.currency))
     return _store(tx, ctx, invoice, recipients)
 
 
@@ -126,7 +126,7 @@ def _store(tx: Transaction, ctx: Context, prepared: Invoice, recipients: list[st
         prepared, _messages(ctx, prepared, recipients), [_event(ctx, prepared)]
     )
     if invoice.moves_balance:
-        tx.invoices.add_ledger_entry(balance_entry(invoice, id=new_id(), at=ctx.now()))
+        tx.ledger.add(balance_entry(invoice, id=new_id(), at=ctx.now()))
     return invoice
 
 
@@ -459,7 +459,7 @@ class InvoiceService:
                 kind=kind,
                 memo=memo,
             )
-            tx.invoices.add_ledger_entry(entry)
+            tx.ledger.add(entry)
             return entry
 
     def balance(
@@ -469,13 +469,13 @@ class InvoiceService:
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
             code = normalize_currency(currency or load_account(tx, account_id).currency)
-            return tx.invoices.balance(account_id, customer, code)
+            return tx.ledger.balance(account_id, customer, code)
 
     def ledger(self, actor_id: str, account_id: str, customer: str) -> list[LedgerEntry]:
         """The customer's balance movements at the account, oldest first."""
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
-            return tx.invoices.ledger(account_id, customer)
+            return tx.ledger.entries(account_id, customer)
 
     @staticmethod
     def _load(tx: Transaction, invoice_id: str) -> Invoice:

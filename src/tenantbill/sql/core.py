@@ -21,7 +21,6 @@ what makes an invoice a fraction of a millisecond.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
@@ -46,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from tenantbill._lazy import repository
 from tenantbill.domain.accounts import (
     Account,
     AuditEvent,
@@ -98,6 +98,7 @@ __all__ = [
     "SqlAccounts",
     "SqlEvents",
     "SqlInvoices",
+    "SqlLedger",
     "SqlMetering",
     "SqlOutbox",
     "Statements",
@@ -623,47 +624,51 @@ class UnitOfWork:
         # transaction ends, so it stays as returned until this transaction changes it.
         self._allocated: Series | None = None
 
-    @functools.cached_property
+    @repository
     def users(self) -> SqlUsers:
         return SqlUsers(self)
 
-    @functools.cached_property
+    @repository
     def accounts(self) -> SqlAccounts:
         return SqlAccounts(self)
 
-    @functools.cached_property
+    @repository
     def memberships(self) -> SqlMemberships:
         return SqlMemberships(self)
 
-    @functools.cached_property
+    @repository
     def invitations(self) -> SqlInvitations:
         return SqlInvitations(self)
 
-    @functools.cached_property
+    @repository
     def invoices(self) -> SqlInvoices:
         raise NotImplementedError  # the dialect's numbering: see SqliteUnitOfWork, PostgresUnitOfWork
 
-    @functools.cached_property
+    @repository
+    def ledger(self) -> SqlLedger:
+        return SqlLedger(self)
+
+    @repository
     def subscriptions(self) -> SqlSubscriptions:
         return SqlSubscriptions(self)
 
-    @functools.cached_property
+    @repository
     def outbox(self) -> SqlOutbox:
         raise NotImplementedError  # the dialect's claim: see SqliteUnitOfWork, PostgresUnitOfWork
 
-    @functools.cached_property
+    @repository
     def metering(self) -> SqlMetering:
         raise NotImplementedError  # the dialect's batch insert: see SqliteUnitOfWork, PostgresUnitOfWork
 
-    @functools.cached_property
+    @repository
     def idempotency(self) -> SqlIdempotency:
         return SqlIdempotency(self)
 
-    @functools.cached_property
+    @repository
     def audit(self) -> SqlAudit:
         return SqlAudit(self)
 
-    @functools.cached_property
+    @repository
     def events(self) -> SqlEvents:
         return SqlEvents(self)
 
@@ -1026,10 +1031,16 @@ class SqlInvoices(Repository):
         row = self._tx._one(self._q.invoice_by_number, {"account_id": account_id, "number": number})
         return None if row is None else self._f.invoice_from(row)
 
-    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+
+class SqlLedger(Repository):
+    """The ``ledger`` repository of a transaction (see :class:`tenantbill.ports.Ledger`)."""
+
+    __slots__ = ()
+
+    def add(self, entry: LedgerEntry) -> None:
         self._tx._run(self._q.insert_ledger, self._f.ledger_values(entry))
 
-    def ledger(self, account_id: str, customer_key: str) -> list[LedgerEntry]:
+    def entries(self, account_id: str, customer_key: str) -> list[LedgerEntry]:
         rows = self._tx._all(self._q.ledger, {"account_id": account_id, "customer": customer_key})
         return [self._f.ledger_from(row) for row in rows]
 

@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import select as _select
 import zlib
@@ -63,6 +62,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
+from tenantbill._lazy import repository
 from tenantbill.domain.events import Event
 from tenantbill.domain.invoices import Invoice, Series
 from tenantbill.domain.outbox import OutboxMessage
@@ -406,23 +406,23 @@ class PostgresUnitOfWork(UnitOfWork):
     events_locked = False
     """Whether this unit of work holds the lock of event appends (taken at its first append)."""
 
-    @functools.cached_property
+    @repository
     def events(self) -> PostgresEvents:
         return PostgresEvents(self)
 
-    @functools.cached_property
+    @repository
     def accounts(self) -> PostgresAccounts:
         return PostgresAccounts(self)
 
-    @functools.cached_property
+    @repository
     def invoices(self) -> PostgresInvoices:
         return PostgresInvoices(self)
 
-    @functools.cached_property
+    @repository
     def outbox(self) -> PostgresOutbox:
         return PostgresOutbox(self)
 
-    @functools.cached_property
+    @repository
     def metering(self) -> PostgresMetering:
         return PostgresMetering(self)
 

@@ -16,7 +16,6 @@ in-memory database (``sqlite://``) is one connection shared under a lock.
 
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
 import threading
@@ -45,6 +44,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from tenantbill._lazy import repository
 from tenantbill.domain.events import Event
 from tenantbill.domain.invoices import Invoice, Series
 from tenantbill.domain.outbox import OutboxMessage
@@ -193,15 +193,15 @@ class SqliteUnitOfWork(UnitOfWork):
 
     driver_errors = (sqlite3.OperationalError,)
 
-    @functools.cached_property
+    @repository
     def invoices(self) -> SqliteInvoices:
         return SqliteInvoices(self)
 
-    @functools.cached_property
+    @repository
     def outbox(self) -> SqliteOutbox:
         return SqliteOutbox(self)
 
-    @functools.cached_property
+    @repository
     def metering(self) -> SqliteMetering:
         return SqliteMetering(self)
 

@@ -128,6 +128,7 @@ __all__ = [
     "IdempotencyContract",
     "InvitationsContract",
     "InvoicesContract",
+    "LedgerContract",
     "MembershipsContract",
     "MeteringContract",
     "OutboxContract",
@@ -528,7 +529,7 @@ def populate(store: Store) -> World:
         tx.audit.add(AuditEvent(account.id, T0, owner.id, "invited", invitation.email))
         assert tx.idempotency.claim(SCOPE, claimed_key, "fingerprint-1") is None
         invoice = tx.invoices.add_numbered(make_invoice(account.id))
-        tx.invoices.add_ledger_entry(make_ledger_entry(account.id, outsider.id, "250.50"))
+        tx.ledger.add(make_ledger_entry(account.id, outsider.id, "250.50"))
         tx.subscriptions.add(subscription)
         tx.subscriptions.add_usage(make_usage(subscription.id, date(2026, 1, 20)))
         tx.metering.add([make_usage(subscription.id, date(2026, 1, 20), "API calls", key=usage_key)])
@@ -585,8 +586,8 @@ def snapshot(store: Store, w: World) -> dict[str, object]:
             "series": [series_or_none(tx, a.id) for a in accounts],
             "invoices": list(tx.invoices.of_account(w.account.id)),
             "credit notes": tx.invoices.credit_notes_of(w.invoice.id),
-            "ledger": tx.invoices.ledger(w.account.id, w.customer),
-            "balance": tx.invoices.balance(w.account.id, w.customer, "NOK"),
+            "ledger": tx.ledger.entries(w.account.id, w.customer),
+            "balance": tx.ledger.balance(w.account.id, w.customer, "NOK"),
             "subscription": tx.subscriptions.get(w.subscription.id),
             "due": tx.subscriptions.due_ids(date(2030, 1, 1), None, 100),
             "usage": tx.subscriptions.usage_between(w.subscription.id, date(2000, 1, 1), date(2100, 1, 1)),
@@ -685,9 +686,7 @@ def _write_cases() -> dict[str, Callable[[Transaction, World], object]]:
         "invoices.save_series": lambda tx, w: tx.invoices.save_series(Series(w.account.id, 1000, "F-", 6, 1)),
         # Last, after another write (see numbered()): the unit of work's first write may commit on its own.
         "invoices.add_numbered": lambda tx, w: numbered(tx, make_credit_note(w.invoice)),
-        "invoices.add_ledger_entry": lambda tx, w: tx.invoices.add_ledger_entry(
-            make_ledger_entry(w.account.id, w.customer, "-50.25")
-        ),
+        "ledger.add": lambda tx, w: tx.ledger.add(make_ledger_entry(w.account.id, w.customer, "-50.25")),
         "subscriptions.add": lambda tx, w: tx.subscriptions.add(make_subscription(date(2026, 3, 1))),
         "subscriptions.save": lambda tx, w: tx.subscriptions.save(
             attrs.evolve(
@@ -1649,13 +1648,13 @@ class InvoicesContract(StoreContract):
         account = add_account(store)
 
         def write_then_number(tx: Transaction) -> list[int]:
-            tx.invoices.add_ledger_entry(make_ledger_entry(account.id, "customer-1", "10"))
+            tx.ledger.add(make_ledger_entry(account.id, "customer-1", "10"))
             first = tx.invoices.add_numbered(make_invoice(account.id))
             second = tx.invoices.add_numbered(make_credit_note(first))
             return [first.sequence, second.sequence]
 
         assert run(store, write_then_number) == [1, 2]
-        assert run(store, lambda tx: tx.invoices.balance(account.id, "customer-1", "NOK")) == Decimal(10)
+        assert run(store, lambda tx: tx.ledger.balance(account.id, "customer-1", "NOK")) == Decimal(10)
         assert [i.sequence for i in run(store, lambda tx: list(tx.invoices.of_account(account.id)))] == [1, 2]
 
     # Each example uses a new account, so sharing the test's store is sound; and
@@ -1772,12 +1771,12 @@ class InvoicesContract(StoreContract):
 
         def second(tx: Transaction) -> list[LedgerEntry]:
             assert tx.invoices.lock(invoice.id) == invoice
-            return tx.invoices.ledger(account.id, "customer-1")
+            return tx.ledger.entries(account.id, "customer-1")
 
         seen = self._one_after_another(
             store,
             lambda tx: tx.invoices.lock(invoice.id),
-            lambda tx: tx.invoices.add_ledger_entry(entry),
+            lambda tx: tx.ledger.add(entry),
             second,
         )
         assert seen == [entry], "the second lock did not wait for the first transaction to end"
@@ -1912,7 +1911,9 @@ class InvoicesContract(StoreContract):
         with pytest.raises(RuntimeError):
             next(started)
 
-    # ledger
+
+class LedgerContract(StoreContract):
+    """``tx.ledger``: each customer's balance at an account, entries oldest first, exact sums."""
 
     def test_ledger_is_per_customer_and_oldest_first(self, store: Store) -> None:
         entries = [
@@ -1921,22 +1922,22 @@ class InvoicesContract(StoreContract):
         other = make_ledger_entry("account-1", "customer-2", "999")
         elsewhere = make_ledger_entry("account-2", "customer-1", "999")
         added = [entries[0], other, entries[1], elsewhere, entries[2]]
-        each(store, lambda tx, entry: tx.invoices.add_ledger_entry(entry), added)
-        assert run(store, lambda tx: tx.invoices.ledger("account-1", "customer-1")) == entries
-        assert run(store, lambda tx: tx.invoices.ledger("account-1", "customer-3")) == []
+        each(store, lambda tx, entry: tx.ledger.add(entry), added)
+        assert run(store, lambda tx: tx.ledger.entries("account-1", "customer-1")) == entries
+        assert run(store, lambda tx: tx.ledger.entries("account-1", "customer-3")) == []
 
     def test_balance_is_the_exact_sum_in_one_currency(self, store: Store) -> None:
         amounts = [("0.10", "NOK"), ("0.10", "NOK"), ("0.10", "NOK"), ("-0.05", "NOK"), ("7", "EUR")]
         entries = [make_ledger_entry("account-1", "customer-1", a, currency) for a, currency in amounts]
-        each(store, lambda tx, entry: tx.invoices.add_ledger_entry(entry), entries)
+        each(store, lambda tx, entry: tx.ledger.add(entry), entries)
         run(
             store,
-            lambda tx: tx.invoices.add_ledger_entry(make_ledger_entry("account-1", "customer-2", "1", "NOK")),
+            lambda tx: tx.ledger.add(make_ledger_entry("account-1", "customer-2", "1", "NOK")),
         )
-        assert str(run(store, lambda tx: tx.invoices.balance("account-1", "customer-1", "NOK"))) == "0.25"
-        assert run(store, lambda tx: tx.invoices.balance("account-1", "customer-1", "EUR")) == Decimal(7)
-        assert run(store, lambda tx: tx.invoices.balance("account-1", "customer-1", "SEK")) == Decimal(0)
-        assert run(store, lambda tx: tx.invoices.balance("account-9", "customer-1", "NOK")) == Decimal(0)
+        assert str(run(store, lambda tx: tx.ledger.balance("account-1", "customer-1", "NOK"))) == "0.25"
+        assert run(store, lambda tx: tx.ledger.balance("account-1", "customer-1", "EUR")) == Decimal(7)
+        assert run(store, lambda tx: tx.ledger.balance("account-1", "customer-1", "SEK")) == Decimal(0)
+        assert run(store, lambda tx: tx.ledger.balance("account-9", "customer-1", "NOK")) == Decimal(0)
 
 
 class SubscriptionsContract(StoreContract):
@@ -2547,8 +2548,8 @@ class TransactionsContract(StoreContract):
             )
             assert tx.idempotency.claim(SCOPE, world.new_key, "fingerprint-2") is None
             assert record(tx.idempotency.claim(SCOPE, world.new_key, "x")) == ("fingerprint-2", None)
-            tx.invoices.add_ledger_entry(make_ledger_entry(world.account.id, world.customer, "-0.50"))
-            assert tx.invoices.balance(world.account.id, world.customer, "NOK") == Decimal("250.00")
+            tx.ledger.add(make_ledger_entry(world.account.id, world.customer, "-0.50"))
+            assert tx.ledger.balance(world.account.id, world.customer, "NOK") == Decimal("250.00")
             tx.outbox.save(attrs.evolve(world.message, sent_at=T0))
             assert tx.outbox.due(T0, 10) == []
             credit_note = tx.invoices.add_numbered(make_credit_note(world.invoice))
@@ -2656,6 +2657,7 @@ class StoreConformance(
     MembershipsContract,
     InvitationsContract,
     InvoicesContract,
+    LedgerContract,
     SubscriptionsContract,
     MeteringContract,
     OutboxContract,
