@@ -340,7 +340,10 @@ class InvoiceService:
             return invoice
 
     def of_account(self, actor_id: str, account_id: str) -> Iterator[Invoice]:
-        """The account's invoices and credit notes in number order (read as you go)."""
+        """The account's invoices and credit notes in number order, read in one transaction.
+
+        For an account with many invoices, page through them with :meth:`search`.
+        """
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
             invoices = list(tx.invoices.of_account(account_id))
