@@ -721,27 +721,36 @@ class _MemoryEvents(_MemoryPart):
     """The ``events`` repository of a transaction (see :class:`tenantbill.ports.Events`).
 
     Transactions are serialized by the store's lock, so positions are taken in commit order.
+    The log keeps each event as it was given (and an invoice's number), and makes the
+    :class:`Event` with its position when it is read: issuing makes one event, not two.
     """
 
     __slots__ = ()
 
     def append(self, event: Event) -> None:
-        self._s._append("events", None, attrs.evolve(event, position=len(self._log()) + 1))
+        self._s._append("events", None, (event, None))
 
     def append_numbered(self, event: Event, number: str) -> None:
-        """Append the event of an invoice numbered ``number`` (one copy of the event, not two)."""
-        data = {**event.data, "number": number}
-        self._s._append(
-            "events", None, Event(event.type, event.account_id, event.at, data, len(self._log()) + 1)
-        )
+        """Append the event of an invoice numbered ``number``."""
+        self._s._append("events", None, (event, number))
 
     def read(self, after: int, limit: int) -> list[Event]:
         start = max(after, 0)  # positions are 1, 2, 3, …: the event at position p is log[p - 1]
-        return self._log()[start : start + max(limit, 0)]
+        logged = self._log()[start : start + max(limit, 0)]
+        return [
+            Event(
+                event.type,
+                event.account_id,
+                event.at,
+                event.data if number is None else {**event.data, "number": number},
+                start + offset + 1,
+            )
+            for offset, (event, number) in enumerate(logged)
+        ]
 
-    def _log(self) -> list[Event]:
-        events: list[Event] = self._s._get("events", None) or []
-        return events
+    def _log(self) -> list[tuple[Event, str | None]]:
+        logged: list[tuple[Event, str | None]] = self._s._get("events", None) or []
+        return logged
 
 
 _RECIPIENT_FIELDS = frozenset({"to", "cc", "bcc"})

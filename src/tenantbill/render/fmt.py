@@ -77,8 +77,22 @@ def _robust(value: Decimal, format_: Callable[[], str], plain: Callable[[str], s
         return plain(str(value))
 
 
+def _text(value: Decimal) -> str:
+    """The exact text of a number: the cache key of its formatting (1.5 and 1.50 print differently)."""
+    return str(value if isinstance(value, Decimal) else Decimal(value))
+
+
+# A month-end run prints the same few amounts, rates and dates thousands of times.
+
+
 def format_money(amount: Decimal, currency: str, locale: str) -> str:
     """``amount`` with its ISO currency code, placed and spaced as ``locale`` does."""
+    return _format_money(_text(amount), currency, locale)
+
+
+@lru_cache(maxsize=4096)
+def _format_money(text: str, currency: str, locale: str) -> str:
+    amount = Decimal(text)
     return _robust(
         amount,
         lambda: format_currency(
@@ -99,6 +113,12 @@ def format_amount(amount: Decimal, currency: str, locale: str) -> str:
 
 def format_number(value: Decimal, locale: str, *, min_digits: int = 0, max_digits: int = _MAX_DIGITS) -> str:
     """``value`` with the locale's decimal sign and grouping: quantities, rates, prices."""
+    return _format_number(_text(value), locale, min_digits, max_digits)
+
+
+@lru_cache(maxsize=4096)
+def _format_number(text: str, locale: str, min_digits: int, max_digits: int) -> str:
+    value = Decimal(text)
     return _robust(
         value,
         lambda: format_decimal(
@@ -112,6 +132,12 @@ def format_number(value: Decimal, locale: str, *, min_digits: int = 0, max_digit
 
 def format_percent(rate: Decimal, locale: str) -> str:
     """A VAT rate given as a fraction (``Decimal("0.25")``) as a percentage: "25 %", "25%"."""
+    return _format_percent(_text(rate), locale)
+
+
+@lru_cache(maxsize=256)
+def _format_percent(text: str, locale: str) -> str:
+    rate = Decimal(text)
     return _robust(
         rate,
         lambda: babel_format_percent(rate, locale=locale_of(locale), decimal_quantization=False),
@@ -119,6 +145,7 @@ def format_percent(rate: Decimal, locale: str) -> str:
     )
 
 
+@lru_cache(maxsize=2048)
 def format_date(d: date, locale: str) -> str:
     """``d`` as the locale writes dates on invoices: "01.03.2026", "2026-03-01", "1 Mar 2026"."""
     return babel_format_date(d, _date_pattern(locale), locale=locale_of(locale))
