@@ -960,17 +960,22 @@ class SqlInvoices(Repository):
         self._tx._run(self._q.save_series, self._f.series_values(series))
 
     def lock_series(self, account_id: str) -> Series:
-        raise NotImplementedError
+        raise NotImplementedError  # the dialect's: see SqliteInvoices, PostgresInvoices
 
     def add_numbered(
         self, invoice: Invoice, messages: Sequence[OutboxMessage] = (), events: Sequence[Event] = ()
     ) -> Invoice:
-        raise NotImplementedError
+        raise NotImplementedError  # the dialect's: see SqliteInvoices, PostgresInvoices
 
-    def _append_events(self, events: Sequence[Event], number: str) -> None:
-        """Append the events of an invoice numbered ``number`` (see ``Invoices.add_numbered``)."""
+    def _queued(
+        self, numbered: Invoice, messages: Sequence[OutboxMessage], events: Sequence[Event]
+    ) -> Invoice:
+        """Queue a just-numbered invoice's e-mails and events (with its number); returns it."""
+        for message in messages:
+            self._tx.outbox.add(message)
         for event in events:
-            self._tx.events.append(attrs.evolve(event, data={**event.data, "number": number}))
+            self._tx.events.append(attrs.evolve(event, data={**event.data, "number": numbered.number}))
+        return numbered
 
     def get(self, invoice_id: str) -> Invoice | None:
         row = self._tx._one(self._q.get_invoice, {"id": invoice_id})

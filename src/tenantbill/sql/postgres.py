@@ -319,10 +319,7 @@ class PostgresInvoices(SqlInvoices):
             raise NotFound(f"no invoice series {invoice.account_id!r}")
         tx._allocated = None
         numbered = invoice.numbered(row[0], row[1])
-        for message in messages:
-            tx.outbox.add(message)
-        self._append_events(events, numbered.number)
-        return numbered
+        return self._queued(numbered, messages, events)
 
 
 class PostgresOutbox(SqlOutbox):

@@ -140,10 +140,7 @@ class SqliteInvoices(SqlInvoices):
         sequence: int = row[4]  # last_used
         numbered = invoice.numbered(sequence, allocated.format(sequence))
         tx._run(self._q.insert_invoice, self._f.invoice_values(numbered, tx._add_logo(numbered)))
-        for message in messages:
-            tx.outbox.add(message)
-        self._append_events(events, numbered.number)
-        return numbered
+        return self._queued(numbered, messages, events)
 
 
 class SqliteOutbox(SqlOutbox):
