@@ -392,6 +392,8 @@ def test_control_characters_and_unprintable_text_never_break_the_pdf() -> None:
         address="Line one\r\nLine\ttwo\x0b\x0cend\u2028Line three",
         org_number=None,
         emails=(),
+        reference=None,
+        country=None,
     )
     lines = [
         unchecked(
@@ -400,6 +402,7 @@ def test_control_characters_and_unprintable_text_never_break_the_pdf() -> None:
             quantity=Decimal(1),
             unit_price=Decimal(1),
             vat_rate=Decimal(0),
+            vat_category=None,
         )
     ]
     text = text_of(render_invoice(make_invoice(buyer=buyer, lines=lines, note="\x00\x01\x02")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 
 import attrs
 
@@ -77,6 +78,15 @@ class Account:
 
     ``org_number`` and ``bank_account`` are the normalized digit strings (or a
     compact IBAN for foreign bank accounts), or ``None``.
+
+    Getting paid: ``kid`` is how payment references are made (``"mod10"``,
+    ``"mod11"``, Swedish ``"ocr"``, or ``None`` for none); ``country`` the
+    ISO country (``None``: see :attr:`country_code`); ``business_register``
+    whether a Norwegian seller is in Foretaksregisteret (printed and sent in
+    e-invoices); ``reminder_fee_agreed`` whether a Swedish customer agreed to
+    a reminder fee in advance (the law's condition for charging one);
+    ``late_interest_rate`` the yearly late-payment interest printed on
+    reminders (shown, never charged by tenantbill).
     """
 
     id: str
@@ -92,6 +102,18 @@ class Account:
     vat_registered: bool = False
     logo: bytes | None = attrs.field(default=None, repr=False)
     invoice_recipients: tuple[str, ...] = ()
+    kid: str | None = None
+    country: str | None = None
+    business_register: bool = True
+    reminder_fee_agreed: bool = False
+    late_interest_rate: Decimal | None = None
+
+    @property
+    def country_code(self) -> str:
+        """The account's ISO country: as set, else ``SE`` when Swedish (SEK or ``sv``), else ``NO``."""
+        if self.country is not None:
+            return self.country
+        return "SE" if self.currency == "SEK" or self.locale.startswith("sv") else "NO"
 
 
 @attrs.frozen

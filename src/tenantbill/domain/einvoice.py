@@ -15,7 +15,6 @@ the same way for a caller that has only the lines.
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
@@ -29,6 +28,7 @@ from tenantbill.domain.billing import Period
 from tenantbill.domain.identity import BankAccount, OrgNumber
 from tenantbill.domain.invoices import InvoiceKind
 from tenantbill.domain.money import minor_unit, normalize_currency, to_decimal
+from tenantbill.domain.vat import VatCategory
 from tenantbill.errors import InvalidInput, InvalidInvoice
 
 __all__ = [
@@ -73,23 +73,6 @@ _NOT_XML_LINE: Final = re.compile("[^\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ff
 _POSTAL_LINE: Final = re.compile(r"^(?:[A-Z]{1,2}-)?(\d{4}|\d{3} ?\d{2})\s+(\S.*)$")
 _COUNTRY_LINES: Final = frozenset({"norge", "noreg", "norway", "sverige", "sweden"})
 _VAT_ID: Final = re.compile(r"^[A-Z]{2}[0-9A-Za-z+*.]{2,}$")
-
-
-class VatCategory(enum.Enum):
-    """The VAT category of a line (UNCL 5305, as EHF and Peppol use it)."""
-
-    S = "S"  # standard rate
-    Z = "Z"  # zero rated
-    E = "E"  # exempt
-    AE = "AE"  # reverse charge
-    K = "K"  # intra-EU supply
-    G = "G"  # export outside the EU
-    O = "O"  # noqa: E741 - not subject to VAT; the code is the name
-
-    @property
-    def needs_exemption_reason(self) -> bool:
-        """Whether the VAT breakdown must say why no VAT is charged (BR-E-10, BR-AE-10, BR-IC-10, …)."""
-        return self not in (VatCategory.S, VatCategory.Z)
 
 
 # Converters (named, so that type checkers see the constructor's types) and validators

@@ -29,6 +29,7 @@ from tenantbill.domain.text import (
     one_line,
     optional_one_line,
 )
+from tenantbill.domain.vat import VatCategory, default_category, parse_category
 from tenantbill.errors import InvalidInvoice, SeriesError
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "InvoiceDraft",
     "InvoiceKind",
     "InvoiceLine",
+    "InvoiceStatus",
     "LedgerEntry",
     "Line",
     "Party",
@@ -73,6 +75,35 @@ def _party_address(value: object) -> str:
 
 def _party_org_number(value: object) -> str | None:
     return optional_one_line(value, "the party's org number", max_length=CODE_MAX, error=InvalidInvoice)
+
+
+def _party_reference(value: object) -> str | None:
+    return optional_one_line(value, "the buyer's reference", max_length=NAME_MAX, error=InvalidInvoice)
+
+
+def _party_country(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 2 or not value.isascii() or not value.isalpha():
+        raise InvalidInvoice(
+            f"a party's country is a two-letter ISO code such as 'NO' or 'SE', got {value!r}"
+        )
+    return value.upper()
+
+
+def _exemption_reason(value: object) -> str | None:
+    return optional_one_line(value, "the VAT exemption reason", max_length=NOTE_MAX, error=InvalidInvoice)
+
+
+def _exchange_rate(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    rate = to_decimal(value, "tax_exchange_rate")
+    if rate <= 0:
+        raise InvalidInvoice(
+            f"tax_exchange_rate is NOK per unit of the invoice's currency, above 0, got {rate}"
+        )
+    return rate
 
 
 def _description(value: object) -> str:
@@ -142,12 +173,19 @@ def _emails(value: object) -> tuple[str, ...]:
 
 @attrs.frozen
 class Party:
-    """Who an invoice is billed to (or, for :class:`Seller`, who issues it)."""
+    """Who an invoice is billed to.
+
+    ``reference`` is the buyer's reference (their order or cost centre; EHF's
+    BuyerReference, which Norwegian public buyers require) and ``country``
+    the buyer's ISO country code (``None``: the seller's country).
+    """
 
     name: str = attrs.field(converter=_party_name)
     address: str = attrs.field(default="", converter=_party_address)
     org_number: str | None = attrs.field(default=None, converter=_party_org_number)
     emails: tuple[str, ...] = attrs.field(default=(), converter=_emails)
+    reference: str | None = attrs.field(default=None, converter=_party_reference)
+    country: str | None = attrs.field(default=None, converter=_party_country)
 
 
 @attrs.frozen
@@ -170,6 +208,7 @@ class Line:
     quantity: Decimal = attrs.field(converter=_quantity)
     unit_price: Decimal = attrs.field(converter=_unit_price)
     vat_rate: Decimal = attrs.field(default=_ZERO, converter=parse_vat_rate)
+    vat_category: VatCategory | None = attrs.field(default=None, converter=parse_category)
 
 
 def _lines(value: object) -> tuple[Line, ...]:
@@ -204,6 +243,11 @@ class InvoiceDraft:
     ``customer`` is an optional key (for platform billing, the customer
     account's id) whose balance ledger the invoice draws credit from.
     ``currency`` left out (``None``) means the issuing account's currency.
+    ``vat_exemption_reason`` says why lines of category E, AE, K, G or O
+    carry no VAT (printed, and required in an e-invoice);
+    ``tax_exchange_rate`` is NOK per unit of ``currency`` for an invoice in
+    another currency than NOK from a Norwegian account (its VAT is then shown
+    in NOK too).
 
     A draft is checked as a whole when it is made: every line amount, the VAT
     and the total have at most 15 digits before the decimal point, and the
@@ -219,6 +263,8 @@ class InvoiceDraft:
     cycle: BillingCycle | None = attrs.field(default=None, converter=_cycle)
     customer: str | None = attrs.field(default=None, converter=_customer)
     note: str = attrs.field(default="", converter=_note)
+    vat_exemption_reason: str | None = attrs.field(default=None, converter=_exemption_reason)
+    tax_exchange_rate: Decimal | None = attrs.field(default=None, converter=_exchange_rate)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.bill_to, Party):
@@ -252,15 +298,17 @@ class InvoiceLine:
     unit_price: Decimal
     vat_rate: Decimal
     amount: Decimal
+    vat_category: VatCategory | None = None
 
 
 @attrs.frozen
 class VatGroup:
-    """The VAT for one rate: the net base and the VAT on it, rounded once."""
+    """The VAT for one category and rate: the net base and the VAT on it, rounded once."""
 
     rate: Decimal
     base: Decimal
     vat: Decimal
+    category: VatCategory | None = None
 
 
 class InvoiceKind(enum.Enum):
@@ -268,6 +316,15 @@ class InvoiceKind(enum.Enum):
 
     INVOICE = "invoice"
     CREDIT_NOTE = "credit_note"
+
+
+class InvoiceStatus(enum.Enum):
+    """Where an invoice is in getting paid (see :attr:`Invoice.status`)."""
+
+    OPEN = "open"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    CREDITED = "credited"
 
 
 @attrs.frozen
@@ -305,6 +362,50 @@ class Invoice:
     credited_lines: tuple[int, ...] = ()
     note: str = ""
     subscription_id: str | None = None
+    kid_method: str | None = None
+    vat_exemption_reason: str | None = None
+    tax_exchange_rate: Decimal | None = None
+    paid: Decimal = _ZERO
+    credited: Decimal = _ZERO
+
+    @property
+    def kid(self) -> str | None:
+        """The payment reference (KID or OCR) of an invoice from an account with a KID method, else ``None``.
+
+        Made from the customer (its key, else the buyer's org number) and the
+        invoice's sequence, so it is unique in the account
+        (:func:`tenantbill.domain.kid.make_kid`); credit notes have none.
+        """
+        if self.kid_method is None or self.sequence <= 0 or self.kind is InvoiceKind.CREDIT_NOTE:
+            return None
+        from tenantbill.domain.kid import invoice_kid
+
+        return invoice_kid(self.kid_method, self.customer or self.bill_to.org_number, self.sequence)
+
+    @property
+    def outstanding(self) -> Decimal:
+        """What is still to pay: ``amount_due`` less payments and credit notes (never below 0)."""
+        if self.kind is InvoiceKind.CREDIT_NOTE:
+            return _ZERO
+        return max(_ZERO, self.amount_due - self.paid - self.credited)
+
+    @property
+    def status(self) -> InvoiceStatus:
+        """OPEN, PARTIALLY_PAID, PAID or CREDITED (computed from ``paid`` and ``credited``).
+
+        An invoice credited in full is CREDITED; one with nothing left to pay
+        is PAID; one with payments and something left is PARTIALLY_PAID; else
+        OPEN. A credit note is CREDITED: there is nothing to pay on it.
+        """
+        if self.kind is InvoiceKind.CREDIT_NOTE or (self.total > 0 and self.credited >= self.total):
+            return InvoiceStatus.CREDITED
+        if self.outstanding == 0:
+            return InvoiceStatus.PAID
+        return InvoiceStatus.PARTIALLY_PAID if self.paid > 0 else InvoiceStatus.OPEN
+
+    def is_overdue(self, as_of: date) -> bool:
+        """Whether the due date has passed on ``as_of`` (the account's local date) with money still due."""
+        return self.due_date < as_of and self.outstanding > 0
 
     @property
     def is_credit_note(self) -> bool:
@@ -394,11 +495,15 @@ class LedgerEntry:
     memo: str = ""
 
 
-def compute_lines(lines: Sequence[Line], currency: str) -> tuple[InvoiceLine, ...]:
+def compute_lines(
+    lines: Sequence[Line], currency: str, *, vat_registered: bool | None = None
+) -> tuple[InvoiceLine, ...]:
     """Issued lines with each net amount rounded half-up to the currency's minor unit.
 
-    Raises :class:`InvalidInvoice` for a line amount of more than 15 digits
-    before the decimal point.
+    With ``vat_registered`` (the seller's), each line gets its VAT category
+    (:func:`~tenantbill.domain.vat.default_category`); without, the line's
+    own category is kept. Raises :class:`InvalidInvoice` for a line amount of
+    more than 15 digits before the decimal point.
     """
     unit = minor_unit(currency)
     with localcontext(_EXACT):
@@ -409,6 +514,9 @@ def compute_lines(lines: Sequence[Line], currency: str) -> tuple[InvoiceLine, ..
                 unit_price=line.unit_price,
                 vat_rate=line.vat_rate,
                 amount=_line_amount(line, unit, index),
+                vat_category=line.vat_category
+                if vat_registered is None
+                else default_category(line.vat_category, line.vat_rate, vat_registered=vat_registered),
             )
             for index, line in enumerate(lines)
         )
@@ -421,16 +529,29 @@ def _line_amount(line: Line, unit: Decimal, index: int) -> Decimal:
     return amount.quantize(unit, rounding=ROUND_HALF_UP)
 
 
+_VatKey = tuple[Decimal, str, VatCategory | None]
+
+
+def _vat_key(rate: Decimal, category: VatCategory | None) -> _VatKey:
+    return (rate, "" if category is None else category.value, category)
+
+
 def vat_breakdown(lines: Sequence[InvoiceLine], currency: str) -> tuple[VatGroup, ...]:
-    """VAT grouped per rate (ascending), each rounded once on the rate's net base."""
+    """VAT grouped per rate and category (rate ascending), each rounded once on the group's net base."""
     unit = minor_unit(currency)
-    bases: dict[Decimal, Decimal] = {}
+    bases: dict[_VatKey, Decimal] = {}
     with localcontext(_EXACT):
         for line in lines:
-            bases[line.vat_rate] = bases.get(line.vat_rate, _ZERO) + line.amount
+            key = _vat_key(line.vat_rate, line.vat_category)
+            bases[key] = bases.get(key, _ZERO) + line.amount
         return tuple(
-            VatGroup(rate=rate, base=base, vat=(base * rate).quantize(unit, rounding=ROUND_HALF_UP))
-            for rate, base in sorted(bases.items())
+            VatGroup(
+                rate=rate,
+                base=base,
+                vat=(base * rate).quantize(unit, rounding=ROUND_HALF_UP),
+                category=category,
+            )
+            for (rate, _, category), base in sorted(bases.items(), key=lambda item: item[0][:2])
         )
 
 
@@ -465,13 +586,18 @@ def credit_vat(
     """
     groups = vat_breakdown(credited, invoice.currency)
     done = {i for note in prior for i in note.credited_lines} | set(chosen)
-    rates_left = {line.vat_rate for i, line in enumerate(invoice.lines) if i not in done}
-    left = {group.rate: group.vat for group in invoice.vat}
+    keys_left = {
+        _vat_key(line.vat_rate, line.vat_category) for i, line in enumerate(invoice.lines) if i not in done
+    }
+    left = {_vat_key(group.rate, group.category): group.vat for group in invoice.vat}
     for note in prior:
         for group in note.vat:
-            left[group.rate] = left.get(group.rate, _ZERO) + group.vat
+            key = _vat_key(group.rate, group.category)
+            left[key] = left.get(key, _ZERO) + group.vat
     return tuple(
-        group if group.rate in rates_left else attrs.evolve(group, vat=-left.get(group.rate, _ZERO))
+        group
+        if (key := _vat_key(group.rate, group.category)) in keys_left
+        else attrs.evolve(group, vat=-left.get(key, _ZERO))
         for group in groups
     )
 
@@ -502,7 +628,7 @@ def build_invoice(
     locale: str | None = None,
     subscription_id: str | None = None,
 ) -> Invoice:
-    """The invoice ``account`` issues from ``draft`` at ``now``: not numbered yet, no credit applied.
+    """The invoice ``account`` issues from ``draft`` at ``now``: not numbered yet, no credit applied, no KID.
 
     Dated in the account's time zone and due after its payment terms, in the
     draft's currency or else the account's, in ``locale`` or else the
@@ -511,7 +637,7 @@ def build_invoice(
     """
     issue_date = local_date(now, account.timezone)
     currency = draft.currency or account.currency
-    lines = compute_lines(draft.lines, currency)
+    lines = compute_lines(draft.lines, currency, vat_registered=account.vat_registered)
     vat = vat_breakdown(lines, currency)
     net, vat_total = _totals(vat)
     total = net + vat_total
@@ -540,6 +666,9 @@ def build_invoice(
         customer=draft.customer,
         note=draft.note,
         subscription_id=subscription_id,
+        kid_method=account.kid,
+        vat_exemption_reason=draft.vat_exemption_reason,
+        tax_exchange_rate=draft.tax_exchange_rate,
     )
 
 
@@ -611,11 +740,15 @@ def build_credit_note(
         credited_lines=chosen,
         note=note,
         subscription_id=original.subscription_id,
+        vat_exemption_reason=original.vat_exemption_reason,
+        tax_exchange_rate=original.tax_exchange_rate,
     )
 
 
 def _negated(line: InvoiceLine) -> InvoiceLine:
-    return InvoiceLine(line.description, -line.quantity, line.unit_price, line.vat_rate, -line.amount)
+    return InvoiceLine(
+        line.description, -line.quantity, line.unit_price, line.vat_rate, -line.amount, line.vat_category
+    )
 
 
 def balance_entry(invoice: Invoice, *, id: str, at: datetime) -> LedgerEntry:

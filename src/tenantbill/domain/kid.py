@@ -34,11 +34,13 @@ from tenantbill.errors import InvalidInput
 __all__ = [
     "KidMethod",
     "customer_number",
+    "invoice_kid",
     "is_valid_kid",
     "luhn_check_digit",
     "make_kid",
     "mod11_check_digit",
     "ocr_length_digit",
+    "sequence_of",
     "validate_kid",
 ]
 
@@ -93,6 +95,29 @@ def make_kid(method: KidMethod, *, customer_number: int | None, sequence: int) -
     if len(base) + checks > MAX_LENGTH:
         raise InvalidInput(f"invoice sequence {sequence} is too large for a {MAX_LENGTH}-character KID")
     return _with_check(base, method)
+
+
+def invoice_kid(method: str, customer: str | None, sequence: int) -> str:
+    """The reference of the invoice with ``sequence`` to ``customer`` (a key, or ``None``)."""
+    number = None if customer is None or not customer.strip() else customer_number(customer)
+    return make_kid(_method(method), customer_number=number, sequence=sequence)
+
+
+def sequence_of(value: str, method: str) -> int | None:
+    """The invoice sequence a reference made by :func:`make_kid` carries, or ``None`` if it is not one.
+
+    Spaces are ignored; the check digit must match.
+    """
+    if not is_valid_kid(value, _method(method)):
+        return None
+    digits = value.replace(" ", "")
+    body = digits[: -2 if method == "ocr" else -1]
+    if method == "ocr" and digits[-2] != ocr_length_digit(body):
+        return None
+    sequence = body[CUSTOMER_WIDTH:]
+    if len(body) < CUSTOMER_WIDTH + SEQUENCE_WIDTH or not sequence.isdigit():
+        return None
+    return int(sequence)
 
 
 def validate_kid(value: object, method: KidMethod) -> str:

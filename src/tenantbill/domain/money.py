@@ -68,14 +68,14 @@ def minor_unit(currency: str) -> Decimal:
     return _quantum(normalize_currency(currency))
 
 
-def to_decimal(value: object, what: str) -> Decimal:
-    """Return `value` as a finite Decimal, or raise InvalidInvoice naming `what`.
+def to_decimal(value: object, what: str, error: type[InvalidInput] = InvalidInvoice) -> Decimal:
+    """Return `value` as a finite Decimal, or raise ``error`` (InvalidInvoice) naming `what`.
 
     Accepts a Decimal, an int or a numeric string; refuses floats (which cannot
     represent money exactly), booleans, NaN and infinities, and numbers with
     more than 15 digits before the decimal point or 15 after it.
     """
-    return _decimal(value, what, InvalidInvoice)
+    return _decimal(value, what, error)
 
 
 def check_amount(value: Decimal, what: str, error: type[InvalidInput] = InvalidInvoice) -> Decimal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from tenantbill.domain.text import ADDRESS_MAX, NAME_MAX, multi_line, one_line
@@ -173,6 +174,52 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _kid(value: object) -> str | None:
+    if value is None:
+        return None
+    if value not in ("mod10", "mod11", "ocr"):
+        raise InvalidInput(
+            f"kid is 'mod10' or 'mod11' (Norwegian KID), 'ocr' (Swedish OCR) or None, got {value!r}"
+        )
+    return str(value)
+
+
+def _country(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 2 or not value.isascii() or not value.isalpha():
+        raise InvalidInput(f"country is a two-letter ISO code such as 'NO' or 'SE' (or None), got {value!r}")
+    import babel
+
+    code = value.upper()
+    if code not in babel.Locale("en").territories:
+        raise InvalidInput(f"unknown country code {value!r}: use an ISO 3166 code such as 'NO' or 'SE'")
+    return code
+
+
+def _flag(name: str) -> Any:
+    def check(value: object) -> bool:
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{name} must be True or False, got {value!r}")
+        return value
+
+    return check
+
+
+def _interest(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    from tenantbill.domain.money import to_decimal
+
+    rate = to_decimal(value, "late_interest_rate", error=InvalidInput)
+    if not Decimal(0) <= rate < 1:
+        raise InvalidInput(
+            "late_interest_rate is a yearly rate as a fraction in [0, 1) "
+            f"(12.5 % is Decimal('0.125')), got {rate}"
+        )
+    return rate
+
+
 _VALIDATORS = {
     "name": _name,
     "address": _address,
@@ -182,6 +229,11 @@ _VALIDATORS = {
     "payment_terms_days": _terms,
     "vat_registered": _vat_registered,
     "logo": _logo,
+    "kid": _kid,
+    "country": _country,
+    "business_register": _flag("business_register"),
+    "reminder_fee_agreed": _flag("reminder_fee_agreed"),
+    "late_interest_rate": _interest,
 }
 
 

@@ -25,6 +25,11 @@ _SETUP_FIELDS = (
     "payment_terms_days",
     "vat_registered",
     "logo",
+    "kid",
+    "country",
+    "business_register",
+    "reminder_fee_agreed",
+    "late_interest_rate",
 )
 _INVOICE_SETUP = frozenset(
     {
@@ -36,6 +41,11 @@ _INVOICE_SETUP = frozenset(
         "payment_terms_days",
         "vat_registered",
         "logo",
+        "kid",
+        "country",
+        "business_register",
+        "reminder_fee_agreed",
+        "late_interest_rate",
     }
 )
 

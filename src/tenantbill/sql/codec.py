@@ -42,6 +42,7 @@ from tenantbill.domain.invoices import (
 )
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.subscriptions import Plan, PlanChange, Subscription, Usage
+from tenantbill.domain.vat import VatCategory
 from tenantbill.errors import InvalidInput
 
 __all__ = ["POSTGRESQL", "SQLITE", "Formats"]
@@ -119,6 +120,15 @@ class Formats:
             "vat_registered": account.vat_registered,
             "logo": account.logo,
             "invoice_recipients": _dumps(list(account.invoice_recipients)),
+            "settings": _dumps(
+                {
+                    "kid": account.kid,
+                    "country": account.country,
+                    "business_register": account.business_register,
+                    "reminder_fee_agreed": account.reminder_fee_agreed,
+                    "late_interest_rate": _maybe_text(account.late_interest_rate),
+                }
+            ),
         }
 
     def account_from(self, row: Row) -> Account:
@@ -136,7 +146,9 @@ class Formats:
             vat_registered,
             logo,
             invoice_recipients,
+            settings,
         ) = row
+        extra = _loads(settings)
         return Account(
             id=id,
             name=name,
@@ -151,6 +163,11 @@ class Formats:
             vat_registered=self.flag_from(vat_registered),
             logo=None if logo is None else bytes(logo),
             invoice_recipients=tuple(_loads(invoice_recipients)),
+            kid=extra.get("kid"),
+            country=extra.get("country"),
+            business_register=extra.get("business_register", True),
+            reminder_fee_agreed=extra.get("reminder_fee_agreed", False),
+            late_interest_rate=_maybe_decimal(extra.get("late_interest_rate")),
         )
 
     def membership_values(self, membership: Membership) -> Values:
@@ -275,6 +292,8 @@ class Formats:
                 "address": bill_to.address,
                 "org_number": bill_to.org_number,
                 "emails": list(bill_to.emails),
+                "reference": bill_to.reference,
+                "country": bill_to.country,
             },
             "lines": [
                 {
@@ -283,13 +302,22 @@ class Formats:
                     "unit_price": str(line.unit_price),
                     "vat_rate": str(line.vat_rate),
                     "amount": str(line.amount),
+                    "category": _category_code(line.vat_category),
                 }
                 for line in invoice.lines
             ],
             "vat": [
-                {"rate": str(group.rate), "base": str(group.base), "vat": str(group.vat)}
+                {
+                    "rate": str(group.rate),
+                    "base": str(group.base),
+                    "vat": str(group.vat),
+                    "category": _category_code(group.category),
+                }
                 for group in invoice.vat
             ],
+            "kid_method": invoice.kid_method,
+            "vat_exemption_reason": invoice.vat_exemption_reason,
+            "tax_exchange_rate": _maybe_text(invoice.tax_exchange_rate),
             "period": _period_value(invoice.period),
             "cycle": None if invoice.cycle is None else invoice.cycle.months,
             "credited_lines": list(invoice.credited_lines),
@@ -317,6 +345,9 @@ class Formats:
             "note": invoice.note,
             "seller_logo": logo_digest,
             "body": _dumps(body),
+            "paid": str(invoice.paid),
+            "credited": str(invoice.credited),
+            "status": invoice.status.value,
         }
 
     def invoice_from(self, row: Row) -> Invoice:
@@ -344,6 +375,9 @@ class Formats:
             note,
             _seller_logo,
             body,
+            paid,
+            credited,
+            _status,
             logo,
         ) = row
         parts = _loads(body)
@@ -370,6 +404,8 @@ class Formats:
                 address=bill_to["address"],
                 org_number=bill_to["org_number"],
                 emails=tuple(bill_to["emails"]),
+                reference=bill_to.get("reference"),
+                country=bill_to.get("country"),
             ),
             currency=currency,
             locale=locale,
@@ -380,11 +416,17 @@ class Formats:
                     unit_price=Decimal(line["unit_price"]),
                     vat_rate=Decimal(line["vat_rate"]),
                     amount=Decimal(line["amount"]),
+                    vat_category=_category_from(line.get("category")),
                 )
                 for line in parts["lines"]
             ),
             vat=tuple(
-                VatGroup(rate=Decimal(group["rate"]), base=Decimal(group["base"]), vat=Decimal(group["vat"]))
+                VatGroup(
+                    rate=Decimal(group["rate"]),
+                    base=Decimal(group["base"]),
+                    vat=Decimal(group["vat"]),
+                    category=_category_from(group.get("category")),
+                )
                 for group in parts["vat"]
             ),
             net_total=Decimal(net_total),
@@ -400,6 +442,11 @@ class Formats:
             credited_lines=tuple(parts["credited_lines"]),
             note=note,
             subscription_id=subscription_id,
+            kid_method=parts.get("kid_method"),
+            vat_exemption_reason=parts.get("vat_exemption_reason"),
+            tax_exchange_rate=_maybe_decimal(parts.get("tax_exchange_rate")),
+            paid=Decimal(paid),
+            credited=Decimal(credited),
         )
 
     def ledger_values(self, entry: LedgerEntry) -> Values:
@@ -559,6 +606,22 @@ POSTGRESQL = Formats(day=_same, day_from=_same, instant=_utc, instant_from=_utc,
 
 
 # nested parts
+
+
+def _category_code(category: VatCategory | None) -> str | None:
+    return None if category is None else category.value
+
+
+def _category_from(code: str | None) -> VatCategory | None:
+    return None if code is None else VatCategory(code)
+
+
+def _maybe_text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _maybe_decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 def _period_value(period: Period | None) -> list[str] | None:

@@ -110,6 +110,7 @@ accounts = Table(
     Column("vat_registered", Boolean, nullable=False),
     Column("logo", LargeBinary),
     Column("invoice_recipients", Text, nullable=False),  # JSON list
+    Column("settings", Text, nullable=False, server_default="{}"),  # JSON: kid, country, reminders
 )
 
 memberships = Table(
@@ -220,6 +221,11 @@ invoices = Table(
     # The seller's logo is the same picture on thousands of invoices: kept once in blobs.
     Column("seller_logo", String(64)),
     Column("body", Text, nullable=False),  # JSON: seller, bill_to, lines, vat, period, cycle, …
+    # Getting paid: what payments and credit notes settled, and the status
+    # they make (kept in step by app.payments and app.invoices.credit, under the invoice's lock).
+    Column("paid", _Amount, nullable=False, server_default="0"),
+    Column("credited", _Amount, nullable=False, server_default="0"),
+    Column("status", _Key, nullable=False, server_default="open"),
     UniqueConstraint("account_id", "sequence"),
     # app.invoices.search reads a page, newest first, from one of these (keyset: no OFFSET, no COUNT);
     # by_number finds a number with the last.
@@ -229,6 +235,47 @@ invoices = Table(
     ),
     Index("ix_tenantbill_invoices_received", "customer", "issue_date", "issued_at", "id"),
     Index("ix_tenantbill_invoices_number", "account_id", "number"),
+    # app.invoices.search(status=...); overdue invoices by due date.
+    Index("ix_tenantbill_invoices_status_recent", "account_id", "status", "issue_date", "issued_at", "id"),
+    Index("ix_tenantbill_invoices_due", "account_id", "status", "due_date", "id"),
+)
+
+payments = Table(
+    "tenantbill_payments",
+    metadata,
+    Column("id", _Key, primary_key=True),
+    Column("account_id", _Key, nullable=False),
+    Column("invoice_id", _Key, nullable=False),
+    Column("amount", _Amount, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("recorded_at", _Instant, nullable=False),
+    Column("reference", _Key),
+    Column("kid", _Key),
+    Column("applied", _Amount, nullable=False),
+    Column("fees", _Amount, nullable=False),
+    Column("to_balance", _Amount, nullable=False),
+    Column("unapplied", _Amount, nullable=False),
+    # A bank reference is registered once per account, whatever races (NULLs never collide).
+    Index("ix_tenantbill_payments_invoice", "invoice_id"),
+    Index("uq_tenantbill_payments_reference", "account_id", "reference", unique=True),
+)
+
+reminders = Table(
+    "tenantbill_reminders",
+    metadata,
+    Column("id", _Key, primary_key=True),
+    Column("account_id", _Key, nullable=False),
+    Column("invoice_id", _Key, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("sent_on", Date, nullable=False),
+    Column("fee", _Amount, nullable=False),
+    Column("amount_due", _Amount, nullable=False),
+    Column("outstanding", _Amount, nullable=False),
+    Column("fees_before", _Amount, nullable=False),
+    Column("currency", String(3), nullable=False),
+    # One reminder of an invoice a day: a reminder run repeated on the same day sends nothing new.
+    Index("uq_tenantbill_reminders_invoice_day", "invoice_id", "sent_on", unique=True),
 )
 
 ledger_entries = Table(
