@@ -111,10 +111,17 @@ def test_the_ledger_lists_every_movement_in_order(seller: SignedUp, customer: Si
     assert balance(seller, customer) == D("0")
 
 
-def test_a_full_credit_note_puts_the_invoice_amount_on_the_balance(
+def test_a_full_credit_note_of_a_paid_invoice_puts_the_invoice_amount_on_the_balance(
     seller: SignedUp, customer: SignedUp
 ) -> None:
     invoice = issue(seller, customer, "300")
+    seller.app.payments.register(
+        seller.owner.id,
+        seller.account.id,
+        amount=D("375.00"),
+        paid_on=date(2026, 1, 20),
+        invoice_id=invoice.id,
+    )
 
     note = seller.app.invoices.credit(seller.owner.id, invoice.id, reason="Feil plan")
 
@@ -122,6 +129,37 @@ def test_a_full_credit_note_puts_the_invoice_amount_on_the_balance(
     assert balance(seller, customer) == D("375.00")
     assert issue(seller, customer, "100").balance_applied == D("125.00")
     assert balance(seller, customer) == D("250.00")
+
+
+def test_a_credit_note_of_an_unpaid_invoice_settles_it_and_gives_no_credit(
+    seller: SignedUp, customer: SignedUp
+) -> None:
+    invoice = issue(seller, customer, "300")
+
+    seller.app.invoices.credit(seller.owner.id, invoice.id, reason="Feil plan")
+
+    assert balance(seller, customer) == D("0")
+    credited = seller.app.invoices.get(seller.owner.id, invoice.id)
+    assert credited.status is tb.InvoiceStatus.CREDITED
+    assert credited.outstanding == D("0")
+
+
+def test_a_credit_note_gives_back_only_what_was_paid_beyond_what_is_left(
+    seller: SignedUp, customer: SignedUp
+) -> None:
+    invoice = issue(seller, customer, "800")  # 1000.00 with VAT
+    seller.app.payments.register(
+        seller.owner.id,
+        seller.account.id,
+        amount=D("600.00"),
+        paid_on=date(2026, 1, 20),
+        invoice_id=invoice.id,
+    )
+
+    seller.app.invoices.credit(seller.owner.id, invoice.id, reason="Feil plan")
+
+    # 400.00 was still due: the credit settles it, and the 600.00 paid goes on the balance.
+    assert balance(seller, customer) == D("600.00")
 
 
 def test_the_balance_is_kept_per_currency(seller: SignedUp, customer: SignedUp) -> None:

@@ -951,6 +951,62 @@ def _invoice_calls(t: Tenant) -> dict[str, tuple[st.SearchStrategy[Any], Callabl
             ),
             lambda v: app.invoices.configure_series(owner.id, account.id, width=v),
         ),
+        "issue(party reference=…)": (
+            st.one_of(ONE_LINE_HOSTILE, WRONG_TYPES.filter(lambda v: v is not None)),
+            lambda v: with_party(reference=v),
+        ),
+        "issue(party country=…)": (
+            st.one_of(TEXT_HOSTILE.filter(lambda v: v is not None), st.just("X1"), st.just("Norway")),
+            lambda v: with_party(country=v),
+        ),
+        "issue(vat_category=…)": (
+            st.one_of(
+                TEXT_HOSTILE.filter(lambda v: v is not None and str(v).strip().upper() not in CATEGORY_CODES)
+            ),
+            lambda v: with_line(vat_category=v),
+        ),
+        "issue(vat_exemption_reason=…)": (
+            st.one_of(ONE_LINE_HOSTILE, WRONG_TYPES.filter(lambda v: v is not None)),
+            lambda v: issue(vat_exemption_reason=v),
+        ),
+        "issue(tax_exchange_rate=…)": (
+            st.one_of(HOSTILE_NUMBERS, st.sampled_from([D(0), D("-10.5")])),
+            lambda v: issue(tax_exchange_rate=v),
+        ),
+        "payments.register(amount=…)": (
+            st.one_of(HOSTILE_NUMBERS, st.sampled_from([D(0), D("-1")])),
+            lambda v: app.payments.register(
+                owner.id, account.id, amount=v, paid_on=AT.date(), invoice_id=t.issued[-1].id
+            ),
+        ),
+        "payments.register(paid_on=…)": (
+            st.one_of(WRONG_TYPES, st.just(AT)),
+            lambda v: app.payments.register(
+                owner.id, account.id, amount=D(1), paid_on=v, invoice_id=t.issued[-1].id
+            ),
+        ),
+        "payments.register(reference=…)": (
+            st.one_of(ONE_LINE_HOSTILE, WRONG_TYPES.filter(lambda v: v is not None)),
+            lambda v: app.payments.register(
+                owner.id, account.id, amount=D(1), paid_on=AT.date(), invoice_id=t.issued[-1].id, reference=v
+            ),
+        ),
+        "payments.register(kid=…)": (
+            st.one_of(TEXT_HOSTILE.filter(lambda v: v is not None), st.just("0" * 10000)),
+            lambda v: app.payments.register(owner.id, account.id, amount=D(1), paid_on=AT.date(), kid=v),
+        ),
+        "remind(on=…)": (
+            st.one_of(WRONG_TYPES.filter(lambda v: v is not None), st.just(AT)),
+            lambda v: app.invoices.remind(owner.id, t.issued[-1].id, on=v),
+        ),
+        "overdue(as_of=…)": (
+            st.one_of(WRONG_TYPES.filter(lambda v: v is not None), st.just(AT)),
+            lambda v: app.invoices.overdue(owner.id, account.id, as_of=v),
+        ),
+        "search(status=…)": (
+            TEXT_HOSTILE.filter(lambda v: v is not None),
+            lambda v: app.invoices.search(owner.id, account.id, status=v),
+        ),
         "invite(email=…)": (
             st.one_of(EMAIL_HOSTILE, WRONG_TYPES),
             lambda v: app.access.invite(owner.id, account.id, email=v, role=tb.Role.MEMBER),
@@ -1245,6 +1301,9 @@ HOSTILE_IDS = {
 }
 
 
+CATEGORY_CODES = {category.value for category in tb.VatCategory}
+
+
 @pytest.mark.parametrize("kind", sorted(HOSTILE_IDS))
 def test_a_hostile_id_is_refused_cleanly(tenant: Tenant, kind: str, request: pytest.FixtureRequest) -> None:
     bad = HOSTILE_IDS[kind]
@@ -1261,6 +1320,14 @@ def test_a_hostile_id_is_refused_cleanly(tenant: Tenant, kind: str, request: pyt
         lambda: app.invoices.credit(bad, invoice.id, reason="Feil"),  # type: ignore[arg-type]
         lambda: app.access.invite(bad, account.id, email="ny@example.no", role=tb.Role.MEMBER),  # type: ignore[arg-type]
         lambda: app.access.invite(owner.id, bad, email="ny@example.no", role=tb.Role.MEMBER),  # type: ignore[arg-type]
+        lambda: app.payments.register(bad, account.id, amount=D(1), paid_on=AT.date(), invoice_id=invoice.id),  # type: ignore[arg-type]
+        lambda: app.payments.register(owner.id, bad, amount=D(1), paid_on=AT.date(), invoice_id=invoice.id),  # type: ignore[arg-type]
+        lambda: app.payments.register(owner.id, account.id, amount=D(1), paid_on=AT.date(), invoice_id=bad),  # type: ignore[arg-type]
+        lambda: app.payments.of_invoice(owner.id, bad),  # type: ignore[arg-type]
+        lambda: app.invoices.remind(bad, invoice.id),  # type: ignore[arg-type]
+        lambda: app.invoices.remind(owner.id, bad),  # type: ignore[arg-type]
+        lambda: app.invoices.overdue(owner.id, bad),  # type: ignore[arg-type]
+        lambda: app.invoices.remind_overdue(owner.id, bad),  # type: ignore[arg-type]
     ]
     for call in calls:
         _refused(lambda function: function(), call)

@@ -37,6 +37,7 @@ EXPECTED: dict[Action, tuple[bool, bool, bool]] = {
     Action.VIEW_AUDIT: (True, False, False),
     # Trust boundaries: the owner or billing user of the customer account consents to be billed.
     Action.SUBSCRIBE: (True, False, True),
+    Action.REGISTER_PAYMENTS: (True, True, True),  # API.md "Getting paid": payments and reminders
 }
 
 
@@ -226,6 +227,7 @@ def test_the_table_of_the_services_names_every_action_on_accounts_and_access() -
         Action.MANAGE_CUSTOMERS,
         Action.RECEIVE_INVOICE_EMAILS,
         Action.SUBSCRIBE,  # tests/test_consent.py
+        Action.REGISTER_PAYMENTS,  # tests/test_payments.py, tests/test_reminders.py
     }
 
 

@@ -45,6 +45,7 @@ WRITES = frozenset(
         "idempotency.claim", "idempotency.complete",
         "audit.add",
         "users.erase", "invitations.redact_email", "audit.redact", "events.append",
+        "payments.add", "payments.settle", "reminders.add",
     }
 )  # fmt: skip
 """Every write of the port, as ``"repository.method"`` (the kit's rollback table has one of each)."""

@@ -82,6 +82,8 @@ REPOSITORIES = {
     "invitations": kit.InvitationsContract,
     "invoices": kit.InvoicesContract,
     "ledger": kit.LedgerContract,
+    "payments": kit.PaymentsContract,
+    "reminders": kit.RemindersContract,
     "subscriptions": kit.SubscriptionsContract,
     "metering": kit.MeteringContract,
     "outbox": kit.OutboxContract,
@@ -136,6 +138,8 @@ def test_every_write_of_the_port_is_in_the_rollback_table() -> None:
         "audit.of_account",
         "accounts.memberships_of", "invitations.pending_of", "invoices.search", "invoices.by_number",
         "events.read",
+        "payments.by_reference", "payments.of_invoice", "payments.invoice_by_sequence", "payments.overdue",
+        "reminders.of_invoice",
     }  # fmt: skip
     methods = {
         f"{repository}.{method}"

@@ -83,6 +83,9 @@ if TYPE_CHECKING:
         InvoiceLine as InvoiceLine,
     )
     from tenantbill.domain.invoices import (
+        InvoiceStatus as InvoiceStatus,
+    )
+    from tenantbill.domain.invoices import (
         LedgerEntry as LedgerEntry,
     )
     from tenantbill.domain.invoices import (
@@ -109,6 +112,12 @@ if TYPE_CHECKING:
     from tenantbill.domain.pages import (
         Page as Page,
     )
+    from tenantbill.domain.payments import (
+        Payment as Payment,
+    )
+    from tenantbill.domain.payments import (
+        Reminder as Reminder,
+    )
     from tenantbill.domain.subscriptions import (
         Plan as Plan,
     )
@@ -117,6 +126,9 @@ if TYPE_CHECKING:
     )
     from tenantbill.domain.subscriptions import (
         Usage as Usage,
+    )
+    from tenantbill.domain.vat import (
+        VatCategory as VatCategory,
     )
     from tenantbill.render.mail import (
         InvitationTexts as InvitationTexts,
@@ -150,7 +162,9 @@ _LAZY = {
     ),
     **dict.fromkeys(["Plan", "Subscription", "Usage"], "tenantbill.domain.subscriptions"),
     **dict.fromkeys(["MeteringResult", "UsageEvent"], "tenantbill.domain.metering"),
-    **dict.fromkeys(["Series", "Seller"], "tenantbill.domain.invoices"),
+    **dict.fromkeys(["InvoiceStatus", "Series", "Seller"], "tenantbill.domain.invoices"),
+    **dict.fromkeys(["Payment", "Reminder"], "tenantbill.domain.payments"),
+    "VatCategory": "tenantbill.domain.vat",
     "InvitationTexts": "tenantbill.render.mail",
     "Event": "tenantbill.domain.events",
     "Page": "tenantbill.domain.pages",

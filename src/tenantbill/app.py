@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from tenantbill.clock import SystemClock
 from tenantbill.domain.invoices import Invoice
+from tenantbill.domain.money import to_decimal
 from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.payments import DEFAULT_INKASSOSATS
 from tenantbill.errors import ConfigurationError, InvalidEmail, InvalidInput
 from tenantbill.ports import Clock, Mailer, Store
 from tenantbill.services.access import AccessService
@@ -20,6 +23,7 @@ from tenantbill.services.delivery import message_id
 from tenantbill.services.events import EventService
 from tenantbill.services.invoices import InvoiceService
 from tenantbill.services.metering import MeteringService
+from tenantbill.services.payments import PaymentService
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -31,7 +35,7 @@ __all__ = ["Tenantbill"]
 
 class Tenantbill:
     """The entry point: ``app.accounts``, ``app.access``, ``app.users``, ``app.invoices``,
-    ``app.subscriptions`` and ``app.billing``.
+    ``app.payments``, ``app.subscriptions``, ``app.metering``, ``app.billing`` and ``app.events``.
 
     ``store`` defaults to a SQLite file ``tenantbill.db`` in the working
     directory; ``clock`` to the system clock. ``invitation_ttl`` is how long an
@@ -62,6 +66,11 @@ class Tenantbill:
     for other accounts and issue invoices to them. Any other account is
     billed by another only with its own consent (its owner or billing user
     subscribes). See the "Security" page.
+
+    ``inkassosats`` is the Norwegian *inkassosats* in NOK, which limits
+    reminder fees to a tenth of it; the default is the figure in force
+    (:data:`~tenantbill.domain.payments.DEFAULT_INKASSOSATS`, see the
+    "Getting paid" page for its source).
     """
 
     def __init__(
@@ -75,6 +84,7 @@ class Tenantbill:
         platform_account_id: str | None = None,
         invite_url: str | None = None,
         invitation_texts: Mapping[str, InvitationTexts] | None = None,
+        inkassosats: Decimal | int | str = DEFAULT_INKASSOSATS,
     ) -> None:
         from tenantbill.render.mail import check_invitation_texts, check_invite_url
 
@@ -92,6 +102,11 @@ class Tenantbill:
         if invite_url is not None:
             invite_url = check_invite_url(invite_url)
         texts = check_invitation_texts(invitation_texts or {}, has_link=invite_url is not None)
+        fee_base = to_decimal(inkassosats, "inkassosats", error=InvalidInput)
+        if fee_base <= 0:
+            raise InvalidInput(
+                f"inkassosats is the Norwegian figure in NOK (such as 700), above 0, got {fee_base}"
+            )
         if store is None:
             from tenantbill.sql import SqlStore
 
@@ -109,6 +124,7 @@ class Tenantbill:
             platform_account_id=platform_account_id,
             invite_url=invite_url,
             invitation_texts=texts,
+            inkassosats=fee_base,
         )
         self.accounts = AccountService(self._ctx)
         """Sign-up, accounts and their invoice setup."""
@@ -124,6 +140,8 @@ class Tenantbill:
         """Usage events in batches, each key recorded once (a host call: no actor)."""
         self.billing = BillingService(self._ctx, self._invoice_message)
         """The billing run and the delivery of queued e-mails."""
+        self.payments = PaymentService(self._ctx)
+        """Payments against invoices, by invoice id or KID."""
         self.events = EventService(self._ctx)
         """What happened, in commit order, for webhooks or a queue (a host call: no actor)."""
         self._pdf_cache: tuple[str, bytes] | None = None

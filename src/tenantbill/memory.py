@@ -36,6 +36,7 @@ from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
 from tenantbill.domain.keys import KeyRecord
 from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.payments import Payment, Reminder
 from tenantbill.domain.subscriptions import Subscription, Usage
 from tenantbill.errors import (
     AlreadyBilled,
@@ -163,6 +164,14 @@ class _MemoryTransaction:
     @repository
     def ledger(self) -> _MemoryLedger:
         return _MemoryLedger(self)
+
+    @repository
+    def payments(self) -> _MemoryPayments:
+        return _MemoryPayments(self)
+
+    @repository
+    def reminders(self) -> _MemoryReminders:
+        return _MemoryReminders(self)
 
     @repository
     def subscriptions(self) -> _MemorySubscriptions:
@@ -484,6 +493,8 @@ class _MemoryInvoices(_MemoryPart):
         issued_to: date | None = None,
         before: InvoiceKey | None = None,
         limit: int = 50,
+        status: str | None = None,
+        overdue_on: date | None = None,
     ) -> list[Invoice]:
         # A scan: the in-memory store keeps no index (the SQL stores read a page from one).
         invoices: list[Invoice] = list(self._s._table("invoices").values())
@@ -499,6 +510,10 @@ class _MemoryInvoices(_MemoryPart):
             found = [i for i in found if i.issue_date <= issued_to]
         if before is not None:
             found = [i for i in found if _invoice_key(i) < before]
+        if status is not None:
+            found = [i for i in found if i.status.value == status]
+        if overdue_on is not None:
+            found = [i for i in found if not i.is_credit_note and i.is_overdue(overdue_on)]
         found.sort(key=_invoice_key, reverse=True)
         return found[: max(limit, 0)]
 
@@ -751,6 +766,74 @@ class _MemoryEvents(_MemoryPart):
     def _log(self) -> list[tuple[Event, str | None]]:
         logged: list[tuple[Event, str | None]] = self._s._get("events", None) or []
         return logged
+
+
+class _MemoryPayments(_MemoryPart):
+    """The ``payments`` repository of a transaction (see :class:`tenantbill.ports.Payments`)."""
+
+    __slots__ = ()
+
+    def add(self, payment: Payment) -> bool:
+        if payment.reference is not None:
+            key = (payment.account_id, payment.reference)
+            if self._s._get("payment_references", key) is not None:
+                return False
+            self._s._put("payment_references", key, payment.id)
+        self._s._put("payments", payment.id, payment)
+        self._s._append("invoice_payments", payment.invoice_id, payment.id)
+        return True
+
+    def by_reference(self, account_id: str, reference: str) -> Payment | None:
+        payment_id = self._s._get("payment_references", (account_id, reference))
+        payment: Payment | None = None if payment_id is None else self._s._get("payments", payment_id)
+        return payment
+
+    def of_invoice(self, invoice_id: str) -> list[Payment]:
+        return [self._s._get("payments", i) for i in self._s._get("invoice_payments", invoice_id) or []]
+
+    def settle(self, invoice_id: str, paid: Decimal, credited: Decimal) -> None:
+        invoice: Invoice = self._tx._require("invoices", invoice_id, "invoice")
+        self._s._put("invoices", invoice_id, attrs.evolve(invoice, paid=paid, credited=credited))
+
+    def invoice_by_sequence(self, account_id: str, sequence: int) -> Invoice | None:
+        # An account's invoices are listed in the order they were numbered: by sequence.
+        ids = self._s._get("account_invoices", account_id) or []
+        table = self._s._table("invoices")
+        at = bisect.bisect_left(ids, sequence, key=lambda i: table[i].sequence)
+        if at < len(ids) and table[ids[at]].sequence == sequence:
+            invoice: Invoice = table[ids[at]]
+            return invoice
+        return None
+
+    def overdue(
+        self, account_id: str, as_of: date, *, after: tuple[date, str] | None = None, limit: int = 100
+    ) -> list[Invoice]:
+        table = self._s._table("invoices")
+        found = [
+            invoice
+            for invoice in (table[i] for i in self._s._get("account_invoices", account_id) or [])
+            if not invoice.is_credit_note
+            and invoice.is_overdue(as_of)
+            and (after is None or (invoice.due_date, invoice.id) > after)
+        ]
+        found.sort(key=lambda invoice: (invoice.due_date, invoice.id))
+        return found[: max(limit, 0)]
+
+
+class _MemoryReminders(_MemoryPart):
+    """The ``reminders`` repository of a transaction (see :class:`tenantbill.ports.Reminders`)."""
+
+    __slots__ = ()
+
+    def add(self, reminder: Reminder) -> bool:
+        sent = self._s._get("reminders", reminder.invoice_id) or []
+        if any(earlier.sent_on == reminder.sent_on for earlier in sent):
+            return False
+        self._s._append("reminders", reminder.invoice_id, reminder)
+        return True
+
+    def of_invoice(self, invoice_id: str) -> list[Reminder]:
+        return sorted(self._s._get("reminders", invoice_id) or [], key=lambda reminder: reminder.sent_on)
 
 
 _RECIPIENT_FIELDS = frozenset({"to", "cc", "bcc"})

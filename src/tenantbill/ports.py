@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from tenantbill.domain.events import Event
     from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
     from tenantbill.domain.outbox import OutboxMessage
+    from tenantbill.domain.payments import Payment, Reminder
     from tenantbill.domain.subscriptions import Subscription, Usage
 
 __all__ = [
@@ -57,6 +58,8 @@ __all__ = [
     "Metering",
     "NumberKind",
     "Outbox",
+    "Payments",
+    "Reminders",
     "Store",
     "Subscriptions",
     "Transaction",
@@ -353,6 +356,8 @@ class Invoices(Protocol):
         issued_to: date | None = None,
         before: InvoiceKey | None = None,
         limit: int = 50,
+        status: str | None = None,
+        overdue_on: date | None = None,
     ) -> list[Invoice]:
         """Up to ``limit`` invoices and credit notes, newest first (by :data:`InvoiceKey`, descending).
 
@@ -360,13 +365,72 @@ class Invoices(Protocol):
         (``customer == account_id``) by any account. ``customer`` keeps the
         ones billed to that customer key; ``issued_from`` and ``issued_to``
         bound the issue date (both inclusive); ``before`` keeps those that
-        sort before that key (the last one of the previous page). A store
-        reads one page from an index, however many invoices there are.
+        sort before that key (the last one of the previous page); ``status``
+        keeps those whose :attr:`Invoice.status` has that value (``"open"``,
+        ``"paid"``, …); ``overdue_on`` keeps the invoices overdue on that day
+        (open or partly paid, due before it). A store reads one page from an
+        index, however many invoices there are.
         """
         ...
 
     def by_number(self, account_id: str, number: str) -> Invoice | None:
         """The account's invoice or credit note with this number (the newest, if a new prefix made two)."""
+        ...
+
+
+class Payments(Protocol):
+    """Payments, and what payments and credit notes have settled on each invoice."""
+
+    def add(self, payment: Payment) -> bool:
+        """Insert ``payment``; ``False`` (nothing written) if the account has one with its ``reference``.
+
+        References are unique per account whatever races (a unique index): a
+        bank statement imported twice records each payment once.
+        """
+        ...
+
+    def by_reference(self, account_id: str, reference: str) -> Payment | None:
+        """The account's payment with this bank reference, or ``None``."""
+        ...
+
+    def of_invoice(self, invoice_id: str) -> list[Payment]:
+        """The payments of an invoice, in the order they were registered."""
+        ...
+
+    def settle(self, invoice_id: str, paid: Decimal, credited: Decimal) -> None:
+        """Set what payments (``paid``) and credit notes (``credited``) have settled on the invoice.
+
+        Only the invoice's :attr:`~Invoice.paid` and :attr:`~Invoice.credited`
+        (and the status they make) change. Call it with the invoice locked
+        (:meth:`Invoices.lock`) in this transaction.
+        """
+        ...
+
+    def invoice_by_sequence(self, account_id: str, sequence: int) -> Invoice | None:
+        """The account's invoice or credit note with this sequence (a KID names it), or ``None``."""
+        ...
+
+    def overdue(
+        self, account_id: str, as_of: date, *, after: tuple[date, str] | None = None, limit: int = 100
+    ) -> list[Invoice]:
+        """Up to ``limit`` invoices overdue on ``as_of`` (open or partly paid, due before it).
+
+        Oldest due date first, by ``(due_date, id)``; ``after`` keeps those
+        that sort after that key (the last of the previous page). Credit
+        notes are never overdue.
+        """
+        ...
+
+
+class Reminders(Protocol):
+    """The payment reminders sent."""
+
+    def add(self, reminder: Reminder) -> bool:
+        """Insert ``reminder``; ``False`` (nothing written) if the invoice has one sent on the same day."""
+        ...
+
+    def of_invoice(self, invoice_id: str) -> list[Reminder]:
+        """The reminders of an invoice, oldest first."""
         ...
 
 
@@ -643,6 +707,16 @@ class Transaction(Protocol):
     @property
     def ledger(self) -> Ledger:
         """The customers' balance ledger of this unit of work."""
+        ...
+
+    @property
+    def payments(self) -> Payments:
+        """The payments of this unit of work."""
+        ...
+
+    @property
+    def reminders(self) -> Reminders:
+        """The payment reminders of this unit of work."""
         ...
 
     @property

@@ -15,6 +15,9 @@ EVENT_TYPES = frozenset(
     {
         "invoice.issued",
         "invoice.credited",
+        "invoice.paid",
+        "invoice.reminded",
+        "payment.registered",
         "invitation.accepted",
         "member.removed",
         "member.left",

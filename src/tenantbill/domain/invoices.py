@@ -751,17 +751,20 @@ def _negated(line: InvoiceLine) -> InvoiceLine:
     )
 
 
-def balance_entry(invoice: Invoice, *, id: str, at: datetime) -> LedgerEntry:
+def balance_entry(invoice: Invoice, *, id: str, at: datetime, credit: Decimal | None = None) -> LedgerEntry:
     """The movement on the customer's balance that issuing ``invoice`` makes.
 
-    An invoice uses up the credit applied to it; a credit note puts its
-    amount on the balance, for the customer's next invoice. Only for an
-    invoice that :attr:`Invoice.moves_balance`.
+    An invoice uses up the credit applied to it; a credit note puts on the
+    balance, for the customer's next invoice, ``credit``: the part of it that
+    the credited invoice no longer owed (see
+    :func:`tenantbill.domain.payments.credit_settlement`; by default all of
+    it). Only for an invoice that :attr:`Invoice.moves_balance`.
     """
     if invoice.customer is None or not invoice.moves_balance:
         raise ValueError(f"invoice {invoice.number} does not move a customer's balance")
     if invoice.is_credit_note:
-        amount, kind, memo = -invoice.total, "credit_note", f"credit note {invoice.number}"
+        amount = -invoice.total if credit is None else credit
+        kind, memo = "credit_note", f"credit note {invoice.number}"
     else:
         amount, kind, memo = -invoice.balance_applied, "applied", f"applied to invoice {invoice.number}"
     return LedgerEntry(

@@ -5,14 +5,22 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Generic, TypeVar
 
 import attrs
 
 from tenantbill.errors import InvalidInput
 
-__all__ = ["MAX_LIMIT", "Page", "check_limit", "invoice_cursor", "read_invoice_cursor"]
+__all__ = [
+    "MAX_LIMIT",
+    "Page",
+    "check_limit",
+    "due_cursor",
+    "invoice_cursor",
+    "read_due_cursor",
+    "read_invoice_cursor",
+]
 
 T = TypeVar("T")
 
@@ -76,3 +84,18 @@ def read_invoice_cursor(cursor: object, direction: str) -> tuple[date, datetime,
     if issued_at.tzinfo is None or not plausible_id:
         raise refused
     return issue_date, issued_at, invoice_id
+
+
+# Overdue invoices page by (due date, id): the same cursor, with a fixed instant.
+_NO_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def due_cursor(due_date: date, invoice_id: str) -> str:
+    """The cursor of the page of overdue invoices that follows the one with this due date and id."""
+    return invoice_cursor("overdue", due_date, _NO_INSTANT, invoice_id)
+
+
+def read_due_cursor(cursor: object) -> tuple[date, str]:
+    """The ``(due_date, id)`` a cursor of :func:`due_cursor` continues after; else :class:`InvalidInput`."""
+    day, _, invoice_id = read_invoice_cursor(cursor, "overdue")
+    return day, invoice_id

@@ -31,6 +31,7 @@ class Action(enum.Enum):
     VIEW_MEMBERS = "view members"
     VIEW_AUDIT = "view the audit trail"
     SUBSCRIBE = "subscribe to another account's plans (consent to be billed by it)"
+    REGISTER_PAYMENTS = "register payments and send payment reminders"
 
 
 _EVERYONE = frozenset(
@@ -40,6 +41,7 @@ _EVERYONE = frozenset(
         Action.EDIT_COMPANY_DETAILS,
         Action.RECEIVE_INVOICE_EMAILS,
         Action.VIEW_MEMBERS,
+        Action.REGISTER_PAYMENTS,
     }
 )
 _FULL_ACCESS = _EVERYONE | {

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, TypeGuard
 
 import attrs
 
 from tenantbill.domain.accounts import Account, Membership
+from tenantbill.domain.payments import DEFAULT_INKASSOSATS
 from tenantbill.domain.policy import Action, check
 from tenantbill.errors import NotFound, PermissionDenied
 from tenantbill.ports import Clock, Mailer, Store, Transaction
@@ -65,6 +67,7 @@ class Context:
     was given (allowed only with the in-memory mailer or no mailer).
     ``invite_url`` is the validated link template of invitation e-mails
     (``{token}`` once) and ``invitation_texts`` the host's texts by language.
+    ``inkassosats`` is the Norwegian figure reminder fees are limited by.
     """
 
     store: Store
@@ -75,6 +78,7 @@ class Context:
     platform_account_id: str | None = None
     invite_url: str | None = None
     invitation_texts: Mapping[str, InvitationTexts] = attrs.field(factory=dict)
+    inkassosats: Decimal = DEFAULT_INKASSOSATS
 
     @property
     def from_address(self) -> str:

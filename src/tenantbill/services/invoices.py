@@ -7,11 +7,13 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from tenantbill.domain.accounts import Account, AuditEvent, Membership
+from tenantbill.domain.billing import local_date
 from tenantbill.domain.events import Event
 from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import (
     Invoice,
     InvoiceDraft,
+    InvoiceStatus,
     LedgerEntry,
     Party,
     Series,
@@ -24,7 +26,15 @@ from tenantbill.domain.invoices import (
 from tenantbill.domain.keys import fingerprint, idempotency_key_of
 from tenantbill.domain.money import normalize_currency, round_money, to_decimal
 from tenantbill.domain.outbox import OutboxMessage
-from tenantbill.domain.pages import Page, check_limit, invoice_cursor, read_invoice_cursor
+from tenantbill.domain.pages import (
+    Page,
+    check_limit,
+    due_cursor,
+    invoice_cursor,
+    read_due_cursor,
+    read_invoice_cursor,
+)
+from tenantbill.domain.payments import Reminder, credit_settlement
 from tenantbill.domain.policy import Action, allowed, check
 from tenantbill.errors import IdempotencyConflict, InvalidInput, InvalidInvoice, NotFound, PermissionDenied
 from tenantbill.ports import IdempotencyRecord, Transaction
@@ -37,6 +47,8 @@ from tenantbill.services.base import (
     new_id,
     shown,
 )
+from tenantbill.services.delivery import queue_message
+from tenantbill.services.payments import due_for_reminder, remind_in
 
 __all__ = ["InvoiceService", "draft_recipients", "invoice_recipients", "issue_in"]
 
@@ -120,13 +132,23 @@ def _finish(tx: Transaction, ctx: Context, invoice: Invoice, recipients: list[st
     return _store(tx, ctx, invoice, recipients)
 
 
-def _store(tx: Transaction, ctx: Context, prepared: Invoice, recipients: list[str]) -> Invoice:
-    """Number and store an invoice or credit note, queue its e-mails and move the customer's balance."""
+def _store(
+    tx: Transaction,
+    ctx: Context,
+    prepared: Invoice,
+    recipients: list[str],
+    *,
+    credit: Decimal | None = None,
+) -> Invoice:
+    """Number and store an invoice or credit note, queue its e-mails and move the customer's balance.
+
+    ``credit`` is what a credit note puts on the customer's balance (see :func:`balance_entry`).
+    """
     invoice = tx.invoices.add_numbered(
         prepared, _messages(ctx, prepared, recipients), [_event(ctx, prepared)]
     )
-    if invoice.moves_balance:
-        tx.ledger.add(balance_entry(invoice, id=new_id(), at=ctx.now()))
+    if invoice.moves_balance and credit != 0:
+        tx.ledger.add(balance_entry(invoice, id=new_id(), at=ctx.now(), credit=credit))
     return invoice
 
 
@@ -211,6 +233,58 @@ def _issued_before(tx: Transaction, first: IdempotencyRecord, print_: str, key: 
     if invoice is None:  # pragma: no cover - a key is completed in the transaction that claims it
         raise IdempotencyConflict(f"the call with idempotency key {key!r} did not finish; use a new key")
     return invoice
+
+
+_REMINDER_PAGE = 200
+
+
+def _day(value: object, name: str) -> date:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise InvalidInput(f"{name} is a date (datetime.date), got {type(value).__name__}")
+    return value
+
+
+def _locked_for(tx: Transaction, actor_id: str, invoice_id: str, action: Action) -> Invoice:
+    """The invoice, locked, if the actor's role on the issuing account allows ``action``; else hidden."""
+    found = tx.invoices.get(invoice_id) if is_id(invoice_id) else None
+    membership = tx.memberships.get(found.account_id, actor_id) if found and is_id(actor_id) else None
+    if found is None or not allowed(membership, action):
+        raise _hidden_invoice(invoice_id)
+    locked = tx.invoices.lock(found.id)
+    assert locked is not None  # invoices are never deleted
+    return locked
+
+
+def queue_reminder(
+    tx: Transaction, ctx: Context, account: Account, invoice: Invoice, reminder: Reminder
+) -> None:
+    """Queue the reminder e-mail, with the reminder PDF, to each of the invoice's recipients."""
+    from tenantbill.render.mail import reminder_message
+    from tenantbill.render.pdf import render_reminder
+
+    recipients = invoice_recipients(tx, invoice)
+    if not recipients:
+        return
+    pdf = render_reminder(invoice, reminder, interest_rate=account.late_interest_rate)
+    for address in recipients:
+        key = f"reminder:{reminder.id}:{email_key(address)}"
+        message = reminder_message(invoice, reminder, recipient=address, sender=ctx.from_address, pdf=pdf)
+        queue_message(tx, ctx, key=key, recipient=address, message=message)
+
+
+_STATUS_VALUES = (*(status.value for status in InvoiceStatus), "overdue")
+
+
+def _status_filter(status: object) -> str | None:
+    if status is None:
+        return None
+    if isinstance(status, InvoiceStatus):
+        return status.value
+    if isinstance(status, str) and status in _STATUS_VALUES:
+        return status
+    raise InvalidInput(
+        f"status is one of {', '.join(_STATUS_VALUES)} (or a tenantbill.InvoiceStatus), got {status!r:.40}"
+    )
 
 
 def _hidden_invoice(invoice_id: object) -> PermissionDenied:
@@ -307,9 +381,13 @@ class InvoiceService:
 
         The credit note is numbered in the same series, references the
         invoice, and carries negative amounts. Each line can be credited once;
-        crediting what is already credited raises :class:`InvalidInvoice`. If
-        the invoice was billed to a customer key, the credited amount goes to
-        that customer's balance.
+        crediting what is already credited raises :class:`InvalidInvoice`.
+
+        The credit first lowers what is still to pay on the invoice (its
+        :attr:`~Invoice.credited`); an invoice credited in full is CREDITED.
+        What the invoice no longer owed (it was paid, or paid from the
+        customer's balance) goes to the customer's balance when the invoice
+        has a customer key, for their next invoice.
         """
         reason = credit_reason(reason)
         with self._ctx.store.transaction() as tx:
@@ -320,7 +398,9 @@ class InvoiceService:
             check(membership, Action.ISSUE_INVOICES, account_id=original.account_id)
             # Locked until the credit note is stored: two credits of one invoice take turns, so
             # the second sees the first and an invoice is never credited beyond its total.
-            tx.invoices.lock(original.id)
+            locked = tx.invoices.lock(original.id)
+            assert locked is not None  # invoices are never deleted
+            original = locked
             prepared = build_credit_note(
                 original,
                 load_account(tx, original.account_id),
@@ -330,7 +410,10 @@ class InvoiceService:
                 id=new_id(),
                 now=self._ctx.now(),
             )
-            return _store(tx, self._ctx, prepared, invoice_recipients(tx, prepared))
+            settles, beyond = credit_settlement(original, prepared)
+            tx.payments.settle(original.id, original.paid, original.credited + settles + beyond)
+            recipients = invoice_recipients(tx, prepared)
+            return _store(tx, self._ctx, prepared, recipients, credit=beyond)
 
     def get(self, actor_id: str, invoice_id: str) -> Invoice:
         """An invoice, for members of the issuing account or of the billed account."""
@@ -355,7 +438,7 @@ class InvoiceService:
         account_id: str,
         *,
         direction: str = "issued",
-        status: str | None = None,
+        status: InvoiceStatus | str | None = None,
         customer: str | None = None,
         issued_from: date | None = None,
         issued_to: date | None = None,
@@ -372,13 +455,14 @@ class InvoiceService:
         ``next_cursor`` as ``cursor`` for the next page (``None``: the last
         page); it is opaque, and one not made by this listing raises
         :class:`InvalidInput`. Each page is read from an index, however many
-        invoices there are. ``status`` (paid, overdue, …) comes with payments:
-        anything but ``None`` raises :class:`InvalidInput` for now.
+        invoices there are. ``status`` keeps those with that
+        :class:`~tenantbill.InvoiceStatus` (or its value, ``"open"``,
+        ``"partially_paid"``, ``"paid"``, ``"credited"``), or ``"overdue"``:
+        open or partly paid and due before today in the account's time zone.
         """
         if direction not in ("issued", "received"):
             raise InvalidInput(f"direction is 'issued' or 'received', got {direction!r:.40}")
-        if status is not None:
-            raise InvalidInput("searching by status needs payments, which this version does not record yet")
+        wanted = _status_filter(status)
         if customer is not None:
             if direction == "received":
                 raise InvalidInput("customer filters the invoices an account issued (direction='issued')")
@@ -393,6 +477,10 @@ class InvoiceService:
         before = None if cursor is None else read_invoice_cursor(cursor, direction)
         with self._ctx.store.transaction() as tx:
             authorize(tx, actor_id, account_id, Action.VIEW_INVOICES)
+            overdue_on = None
+            if wanted == "overdue":
+                owner = load_account(tx, account_id)
+                overdue_on, wanted = local_date(self._ctx.now(), owner.timezone), None
             found = tx.invoices.search(
                 account_id,
                 received=direction == "received",
@@ -401,6 +489,8 @@ class InvoiceService:
                 issued_to=issued_to,
                 before=before,
                 limit=limit + 1,  # one more tells whether there is a next page
+                status=wanted,
+                overdue_on=overdue_on,
             )
         items = tuple(found[:limit])
         next_cursor = None
@@ -426,6 +516,104 @@ class InvoiceService:
 
         invoice = self.get(actor_id, invoice_id)
         return render_invoice(invoice, locale=locale)
+
+    def overdue(
+        self,
+        actor_id: str,
+        account_id: str,
+        *,
+        as_of: date | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Invoice]:
+        """A page of the account's overdue invoices on ``as_of``, oldest due date first.
+
+        Overdue: open or partly paid, and due before ``as_of`` (default: today
+        in the account's time zone). Credit notes are never overdue. ``limit``
+        is 1 to 500; pass the page's ``next_cursor`` as ``cursor`` for the next.
+        """
+        day = None if as_of is None else _day(as_of, "as_of")
+        limit = check_limit(limit)
+        after = None if cursor is None else read_due_cursor(cursor)
+        with self._ctx.store.transaction() as tx:
+            account = authorized_account(tx, actor_id, account_id, Action.VIEW_INVOICES)
+            day = day or local_date(self._ctx.now(), account.timezone)
+            found = tx.payments.overdue(account_id, day, after=after, limit=limit + 1)
+        items = tuple(found[:limit])
+        next_cursor = due_cursor(items[-1].due_date, items[-1].id) if len(found) > limit else None
+        return Page(items, next_cursor)
+
+    def remind(self, actor_id: str, invoice_id: str, *, on: date | None = None, fee: bool = True) -> Reminder:
+        """Send a payment reminder of an overdue invoice: an e-mail with the reminder PDF; returns it.
+
+        ``on`` is the reminder's date (default: today in the account's time
+        zone). With ``fee`` the reminder carries the fee the law allows on
+        that day (see the "Getting paid" page; 0 when none may be charged).
+        A second reminder of the invoice on the same day is the first one:
+        nothing more is sent. Raises :class:`InvalidInvoice` for a credit
+        note, an invoice with nothing left to pay, or one not yet overdue.
+        OWNER, MEMBER and BILLING users may remind.
+        """
+        day = None if on is None else _day(on, "on")
+        if not isinstance(fee, bool):
+            raise InvalidInput(f"fee is True or False, got {fee!r:.40}")
+        with self._ctx.store.transaction() as tx:
+            invoice = _locked_for(tx, actor_id, invoice_id, Action.REGISTER_PAYMENTS)
+            account = load_account(tx, invoice.account_id)
+            day = day or local_date(self._ctx.now(), account.timezone)
+            reminder, _ = remind_in(
+                tx,
+                self._ctx,
+                invoice,
+                on=day,
+                fee=fee,
+                queue=queue_reminder,
+            )
+            return reminder
+
+    def remind_overdue(
+        self, actor_id: str, account_id: str, *, on: date | None = None, fee: bool = True
+    ) -> list[Reminder]:
+        """The reminder run: remind of every invoice of the account overdue on ``on``; the reminders sent.
+
+        An invoice is reminded when it has had no reminder, or its last one
+        is at least 14 days old (:data:`~tenantbill.services.payments.REMIND_AGAIN_AFTER_DAYS`),
+        so the run may be started every day: running it again on the same
+        day sends nothing new. Each invoice is reminded in a transaction of
+        its own, with the invoice locked.
+        """
+        day = None if on is None else _day(on, "on")
+        if not isinstance(fee, bool):
+            raise InvalidInput(f"fee is True or False, got {fee!r:.40}")
+        with self._ctx.store.transaction() as tx:
+            account = authorized_account(tx, actor_id, account_id, Action.REGISTER_PAYMENTS)
+        day = day or local_date(self._ctx.now(), account.timezone)
+        sent: list[Reminder] = []
+        after: tuple[date, str] | None = None
+        while True:
+            with self._ctx.store.transaction() as tx:
+                page = tx.payments.overdue(account_id, day, after=after, limit=_REMINDER_PAGE)
+            for candidate in page:
+                with self._ctx.store.transaction() as tx:
+                    invoice = tx.invoices.lock(candidate.id)
+                    assert invoice is not None
+                    if not invoice.is_overdue(day) or not due_for_reminder(
+                        tx.reminders.of_invoice(invoice.id), day
+                    ):
+                        continue
+                    reminder, new = remind_in(
+                        tx,
+                        self._ctx,
+                        invoice,
+                        on=day,
+                        fee=fee,
+                        queue=queue_reminder,
+                    )
+                if new:
+                    sent.append(reminder)
+            if len(page) < _REMINDER_PAGE:
+                return sent
+            after = (page[-1].due_date, page[-1].id)
 
     def add_credit(
         self,

@@ -41,6 +41,7 @@ from tenantbill.domain.invoices import (
     VatGroup,
 )
 from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.payments import Payment, Reminder
 from tenantbill.domain.subscriptions import Plan, PlanChange, Subscription, Usage
 from tenantbill.domain.vat import VatCategory
 from tenantbill.errors import InvalidInput
@@ -474,6 +475,85 @@ class Formats:
             kind=kind,
             invoice_id=invoice_id,
             memo=memo,
+        )
+
+    # payments and reminders
+
+    def payment_values(self, payment: Payment) -> Values:
+        return {
+            "id": payment.id,
+            "account_id": payment.account_id,
+            "invoice_id": payment.invoice_id,
+            "amount": str(payment.amount),
+            "currency": payment.currency,
+            "paid_on": self.day(payment.paid_on),
+            "recorded_at": self.instant(payment.recorded_at),
+            "reference": payment.reference,
+            "kid": payment.kid,
+            "applied": str(payment.applied),
+            "fees": str(payment.fees),
+            "to_balance": str(payment.to_balance),
+            "unapplied": str(payment.unapplied),
+        }
+
+    def payment_from(self, row: Row) -> Payment:
+        (
+            _ordinal,
+            id,
+            account_id,
+            invoice_id,
+            amount,
+            currency,
+            paid_on,
+            recorded_at,
+            reference,
+            kid,
+            *parts,
+        ) = row
+        applied, fees, to_balance, unapplied = (Decimal(part) for part in parts)
+        return Payment(
+            id=id,
+            account_id=account_id,
+            invoice_id=invoice_id,
+            amount=Decimal(amount),
+            currency=currency,
+            paid_on=self.day_from(paid_on),
+            recorded_at=self.instant_from(recorded_at),
+            reference=reference,
+            kid=kid,
+            applied=applied,
+            fees=fees,
+            to_balance=to_balance,
+            unapplied=unapplied,
+        )
+
+    def reminder_values(self, reminder: Reminder) -> Values:
+        return {
+            "id": reminder.id,
+            "account_id": reminder.account_id,
+            "invoice_id": reminder.invoice_id,
+            "number": reminder.number,
+            "sent_on": self.day(reminder.sent_on),
+            "fee": str(reminder.fee),
+            "amount_due": str(reminder.amount_due),
+            "outstanding": str(reminder.outstanding),
+            "fees_before": str(reminder.fees_before),
+            "currency": reminder.currency,
+        }
+
+    def reminder_from(self, row: Row) -> Reminder:
+        id, account_id, invoice_id, number, sent_on, fee, amount_due, outstanding, fees_before, currency = row
+        return Reminder(
+            invoice_id=invoice_id,
+            sent_on=self.day_from(sent_on),
+            fee=Decimal(fee),
+            amount_due=Decimal(amount_due),
+            id=id,
+            account_id=account_id,
+            number=number,
+            outstanding=Decimal(outstanding),
+            fees_before=Decimal(fees_before),
+            currency=currency,
         )
 
     # subscriptions and usage

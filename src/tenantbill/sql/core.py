@@ -30,6 +30,7 @@ from typing import Any, ClassVar, cast
 import attrs
 from sqlalchemy import (
     ClauseElement,
+    ColumnElement,
     Dialect,
     Select,
     Table,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     null,
     select,
     tuple_,
@@ -60,6 +62,7 @@ from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
 from tenantbill.domain.keys import KeyRecord
 from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.payments import Payment, Reminder
 from tenantbill.domain.subscriptions import Subscription, Usage
 from tenantbill.errors import (
     AlreadyBilled,
@@ -85,6 +88,8 @@ from tenantbill.sql.schema import (
     number_claims,
     number_owners,
     outbox,
+    payments,
+    reminders,
     series,
     subscriptions,
     usage,
@@ -110,6 +115,8 @@ __all__ = [
 ]
 
 INVOICE_PAGE = 500
+# The statuses of an invoice with money still due (never a credit note), written into the statement.
+_UNPAID: tuple[ColumnElement[str], ...] = (literal_column("'open'"), literal_column("'partially_paid'"))
 DELIVERY_STATE = ("next_attempt_at", "attempts", "last_error", "sent_at", "dropped_at")
 
 Unavailable = Callable[[BaseException, str, bool], StoreUnavailable | None]
@@ -546,6 +553,56 @@ class Statements:
             .limit(1)
         )
         self._searches: dict[tuple[bool, ...], Sql] = {}
+        upsert = type(self).upsert
+        self.insert_payment = sql(
+            upsert(payments)
+            .values(columns(payments))
+            .on_conflict_do_nothing(index_elements=["account_id", "reference"])
+        )
+        self.payment_by_reference = sql(
+            select(payments).where(
+                payments.c.account_id == bindparam("account_id"),
+                payments.c.reference == bindparam("reference"),
+            )
+        )
+        self.payments_of_invoice = sql(
+            select(payments)
+            .where(payments.c.invoice_id == bindparam("invoice_id"))
+            .order_by(payments.c.ordinal)
+        )
+        self.settle_invoice = sql(
+            update(invoices)
+            .where(invoices.c.id == bindparam("key_id"))
+            .values(paid=bindparam("paid"), credited=bindparam("credited"), status=bindparam("status"))
+        )
+        self.invoice_by_sequence = sql(
+            self.invoice_with_logo.where(
+                invoices.c.account_id == bindparam("account_id"), invoices.c.sequence == bindparam("sequence")
+            )
+        )
+        overdue = self.invoice_with_logo.where(
+            invoices.c.account_id == bindparam("account_id"),
+            invoices.c.status.in_(_UNPAID),
+            invoices.c.due_date < bindparam("as_of", type_=invoices.c.due_date.type),
+        ).order_by(invoices.c.due_date, invoices.c.id)
+        self.overdue_first = sql(overdue.limit(bindparam("limit")))
+        after = tuple_(
+            bindparam("after_date", type_=invoices.c.due_date.type),
+            bindparam("after_id", type_=invoices.c.id.type),
+        )
+        self.overdue_next = sql(
+            overdue.where(tuple_(invoices.c.due_date, invoices.c.id) > after).limit(bindparam("limit"))
+        )
+        self.insert_reminder = sql(
+            upsert(reminders)
+            .values(columns(reminders))
+            .on_conflict_do_nothing(index_elements=["invoice_id", "sent_on"])
+        )
+        self.reminders_of_invoice = sql(
+            select(reminders)
+            .where(reminders.c.invoice_id == bindparam("invoice_id"))
+            .order_by(reminders.c.sent_on)
+        )
         self.insert_event = sql(
             insert(events).values({c.name: bindparam(c.name) for c in events.c if c.name != "position"})
         )
@@ -556,9 +613,18 @@ class Statements:
             .limit(bindparam("limit"))
         )
 
-    def search(self, received: bool, customer: bool, start: bool, end: bool, before: bool) -> Sql:
+    def search(
+        self,
+        received: bool,
+        customer: bool,
+        start: bool,
+        end: bool,
+        before: bool,
+        status: bool = False,
+        overdue: bool = False,
+    ) -> Sql:
         """The page of :meth:`SqlInvoices.search` with these filters, compiled on first use."""
-        key = (received, customer, start, end, before)
+        key = (received, customer, start, end, before, status, overdue)
         found = self._searches.get(key)
         if found is not None:
             return found
@@ -574,6 +640,12 @@ class Statements:
             query = query.where(c.issue_date >= bindparam("issued_from", type_=c.issue_date.type))
         if end:
             query = query.where(c.issue_date <= bindparam("issued_to", type_=c.issue_date.type))
+        if status:
+            query = query.where(c.status == bindparam("status"))
+        if overdue:
+            query = query.where(
+                c.status.in_(_UNPAID), c.due_date < bindparam("overdue_on", type_=c.due_date.type)
+            )
         if before:
             # Keyset: the rows after the previous page's last one, read from the index in its order.
             last = tuple_(
@@ -647,6 +719,14 @@ class UnitOfWork:
     @repository
     def ledger(self) -> SqlLedger:
         return SqlLedger(self)
+
+    @repository
+    def payments(self) -> SqlPayments:
+        return SqlPayments(self)
+
+    @repository
+    def reminders(self) -> SqlReminders:
+        return SqlReminders(self)
 
     @repository
     def subscriptions(self) -> SqlSubscriptions:
@@ -1013,6 +1093,8 @@ class SqlInvoices(Repository):
         issued_to: date | None = None,
         before: InvoiceKey | None = None,
         limit: int = 50,
+        status: str | None = None,
+        overdue_on: date | None = None,
     ) -> list[Invoice]:
         if limit <= 0:
             return []
@@ -1027,14 +1109,78 @@ class SqlInvoices(Repository):
             values["issued_to"] = f.day(issued_to)
         if before is not None:
             values.update(before_date=f.day(before[0]), before_at=f.instant(before[1]), before_id=before[2])
+        if status is not None:
+            values["status"] = status
+        if overdue_on is not None:
+            values["overdue_on"] = f.day(overdue_on)
         sql = self._q.search(
-            received, by_customer, issued_from is not None, issued_to is not None, before is not None
+            received,
+            by_customer,
+            issued_from is not None,
+            issued_to is not None,
+            before is not None,
+            status is not None,
+            overdue_on is not None,
         )
         return [f.invoice_from(row) for row in self._tx._all(sql, values)]
 
     def by_number(self, account_id: str, number: str) -> Invoice | None:
         row = self._tx._one(self._q.invoice_by_number, {"account_id": account_id, "number": number})
         return None if row is None else self._f.invoice_from(row)
+
+
+class SqlPayments(Repository):
+    """The ``payments`` repository of a transaction (see :class:`tenantbill.ports.Payments`)."""
+
+    __slots__ = ()
+
+    def add(self, payment: Payment) -> bool:
+        return self._tx._changed(self._q.insert_payment, self._f.payment_values(payment))
+
+    def by_reference(self, account_id: str, reference: str) -> Payment | None:
+        row = self._tx._one(self._q.payment_by_reference, {"account_id": account_id, "reference": reference})
+        return None if row is None else self._f.payment_from(row)
+
+    def of_invoice(self, invoice_id: str) -> list[Payment]:
+        rows = self._tx._all(self._q.payments_of_invoice, {"invoice_id": invoice_id})
+        return [self._f.payment_from(row) for row in rows]
+
+    def settle(self, invoice_id: str, paid: Decimal, credited: Decimal) -> None:
+        invoice = self._tx.invoices.get(invoice_id)
+        if invoice is None:
+            raise NotFound(f"no invoice {invoice_id!r}")
+        status = attrs.evolve(invoice, paid=paid, credited=credited).status.value
+        values = {"key_id": invoice_id, "paid": str(paid), "credited": str(credited), "status": status}
+        self._tx._replace(self._q.settle_invoice, values, "invoice", invoice_id)
+
+    def invoice_by_sequence(self, account_id: str, sequence: int) -> Invoice | None:
+        row = self._tx._one(self._q.invoice_by_sequence, {"account_id": account_id, "sequence": sequence})
+        return None if row is None else self._f.invoice_from(row)
+
+    def overdue(
+        self, account_id: str, as_of: date, *, after: tuple[date, str] | None = None, limit: int = 100
+    ) -> list[Invoice]:
+        if limit <= 0:
+            return []
+        values: dict[str, Any] = {"account_id": account_id, "as_of": self._f.day(as_of), "limit": limit}
+        sql = self._q.overdue_first
+        if after is not None:
+            sql = self._q.overdue_next
+            values.update(after_date=self._f.day(after[0]), after_id=after[1])
+        return [self._f.invoice_from(row) for row in self._tx._all(sql, values)]
+
+
+class SqlReminders(Repository):
+    """The ``reminders`` repository of a transaction (see :class:`tenantbill.ports.Reminders`)."""
+
+    __slots__ = ()
+
+    def add(self, reminder: Reminder) -> bool:
+        return self._tx._changed(self._q.insert_reminder, self._f.reminder_values(reminder))
+
+    def of_invoice(self, invoice_id: str) -> list[Reminder]:
+        rows = self._tx._all(self._q.reminders_of_invoice, {"invoice_id": invoice_id})
+        return [self._f.reminder_from(row) for row in rows]
 
 
 class SqlLedger(Repository):

@@ -243,7 +243,8 @@ invoices = Table(
 payments = Table(
     "tenantbill_payments",
     metadata,
-    Column("id", _Key, primary_key=True),
+    _ordinal(),
+    Column("id", _Key, nullable=False, unique=True),
     Column("account_id", _Key, nullable=False),
     Column("invoice_id", _Key, nullable=False),
     Column("amount", _Amount, nullable=False),

@@ -14,6 +14,8 @@ can be written and checked one repository at a time:
 - :class:`MembershipsContract`: ``tx.memberships``, with ``remove`` and ``transfer_ownership``
 - :class:`InvitationsContract`: ``tx.invitations``, with ``accept``, ``revoke`` and ``renew``
 - :class:`InvoicesContract`: ``tx.invoices``: the series, ``add_numbered``, the locks, the ledger
+- :class:`PaymentsContract`: ``tx.payments``: each bank reference once, settling, by KID, overdue
+- :class:`RemindersContract`: ``tx.reminders``: at most one reminder of an invoice a day
 - :class:`SubscriptionsContract`: ``tx.subscriptions``, usage and billing marks
 - :class:`MeteringContract`: ``tx.metering``: keyed usage, each key recorded once per subscription
 - :class:`OutboxContract`: ``tx.outbox``
@@ -101,6 +103,7 @@ from tenantbill.domain.invoices import (
     Invoice,
     InvoiceKind,
     InvoiceLine,
+    InvoiceStatus,
     LedgerEntry,
     Party,
     Seller,
@@ -108,6 +111,7 @@ from tenantbill.domain.invoices import (
     VatGroup,
 )
 from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.payments import Payment, Reminder
 from tenantbill.domain.subscriptions import Plan, PlanChange, Subscription, Usage
 from tenantbill.errors import (
     AlreadyBilled,
@@ -132,6 +136,8 @@ __all__ = [
     "MembershipsContract",
     "MeteringContract",
     "OutboxContract",
+    "PaymentsContract",
+    "RemindersContract",
     "RollbackContract",
     "StoreConformance",
     "StoreContract",
@@ -597,6 +603,11 @@ def snapshot(store: Store, w: World) -> dict[str, object]:
             "outbox": tx.outbox.get(w.message.id),
             "due outbox": tx.outbox.due(T0 + timedelta(days=3650), 100),
             "outbox of invoice": tx.outbox.of_invoice(w.invoice.id),
+            "payments": tx.payments.of_invoice(w.invoice.id),
+            "payment by reference": tx.payments.by_reference(w.account.id, "REF-ADDED"),
+            "by sequence": tx.payments.invoice_by_sequence(w.account.id, w.invoice.sequence),
+            "overdue": tx.payments.overdue(w.account.id, date(2030, 1, 1)),
+            "reminders": tx.reminders.of_invoice(w.invoice.id),
         }
 
     state = run(store, read)
@@ -713,6 +724,9 @@ def _write_cases() -> dict[str, Callable[[Transaction, World], object]]:
         "outbox.claim": lambda tx, w: tx.outbox.claim(T0, 10, T0 + timedelta(minutes=10)),
         "idempotency.claim": lambda tx, w: tx.idempotency.claim(SCOPE, w.new_key, "fingerprint-2"),
         "idempotency.complete": lambda tx, w: tx.idempotency.complete(SCOPE, w.claimed_key, w.invoice.id),
+        "payments.add": lambda tx, w: tx.payments.add(make_payment(w.invoice, "100", reference="REF-ADDED")),
+        "payments.settle": lambda tx, w: tx.payments.settle(w.invoice.id, Decimal("100"), Decimal("0")),
+        "reminders.add": lambda tx, w: tx.reminders.add(make_reminder(w.invoice, date(2026, 3, 1))),
     }
 
 
@@ -1940,6 +1954,138 @@ class LedgerContract(StoreContract):
         assert run(store, lambda tx: tx.ledger.balance("account-9", "customer-1", "NOK")) == Decimal(0)
 
 
+class PaymentsContract(StoreContract):
+    """``tx.payments``: payments per invoice in order, each bank reference once, settling, KID and overdue."""
+
+    def test_payments_round_trip_in_the_order_registered(self, store: Store) -> None:
+        account = add_account(store)
+        invoice = issue(store, make_invoice(account.id))
+        payments = [make_payment(invoice, amount) for amount in ("100.10", "0.05", "1000")]
+        each(store, lambda tx, payment: tx.payments.add(payment), payments)
+        assert run(store, lambda tx: tx.payments.of_invoice(invoice.id)) == payments
+        assert run(store, lambda tx: tx.payments.of_invoice("invoice-none")) == []
+
+    def test_a_bank_reference_is_recorded_once_per_account(self, store: Store) -> None:
+        account, other = add_account(store), add_account(store)
+        invoice = issue(store, make_invoice(account.id))
+        elsewhere = issue(store, make_invoice(other.id))
+        first = make_payment(invoice, "10", reference="REF-1")
+        assert run(store, lambda tx: tx.payments.add(first)) is True
+        assert run(store, lambda tx: tx.payments.add(make_payment(invoice, "20", reference="REF-1"))) is False
+        in_other_account = make_payment(elsewhere, "30", reference="REF-1")
+        assert run(store, lambda tx: tx.payments.add(in_other_account)) is True
+        assert run(store, lambda tx: tx.payments.add(make_payment(invoice, "40"))) is True
+        assert run(store, lambda tx: tx.payments.add(make_payment(invoice, "50"))) is True  # no reference
+        assert run(store, lambda tx: tx.payments.by_reference(account.id, "REF-1")) == first
+        assert run(store, lambda tx: tx.payments.by_reference(account.id, "REF-2")) is None
+        amounts = [p.amount for p in run(store, lambda tx: tx.payments.of_invoice(invoice.id))]
+        assert amounts == [Decimal("10"), Decimal("40"), Decimal("50")]
+
+    def test_racing_payments_with_one_reference_record_it_once(self, store: Store) -> None:
+        for _ in range(self.race_trials):
+            account = add_account(store)
+            invoice = issue(store, make_invoice(account.id))
+            payments = [make_payment(invoice, "10", reference="NETS-1") for _ in range(self.race_threads)]
+            added = self.race(racers(store, lambda tx, payment: tx.payments.add(payment), payments))
+            assert added.count(True) == 1
+            assert len(run(store, partial(_payments_of, invoice.id))) == 1
+
+    def test_settle_sets_paid_credited_and_the_status_and_nothing_else(self, store: Store) -> None:
+        account = add_account(store)
+        invoice = issue(store, make_invoice(account.id))  # 1742.85 due
+        run(store, lambda tx: tx.payments.settle(invoice.id, Decimal("42.85"), Decimal("0")))
+        partly = run(store, lambda tx: tx.invoices.get(invoice.id))
+        assert partly == attrs.evolve(invoice, paid=Decimal("42.85"))
+        assert partly is not None
+        assert partly.status is InvoiceStatus.PARTIALLY_PAID
+        run(store, lambda tx: tx.payments.settle(invoice.id, Decimal("42.85"), Decimal("1700.00")))
+        settled = run(store, lambda tx: tx.invoices.get(invoice.id))
+        assert settled is not None
+        assert (settled.status, settled.outstanding) == (InvoiceStatus.PAID, Decimal(0))
+        with pytest.raises(NotFound):
+            run(store, lambda tx: tx.payments.settle("invoice-none", Decimal(1), Decimal(0)))
+
+    def test_invoice_by_sequence_finds_the_accounts_own(self, store: Store) -> None:
+        account, other = add_account(store), add_account(store)
+        first, second = (issue(store, make_invoice(account.id)) for _ in range(2))
+        issue(store, make_invoice(other.id))
+        assert run(store, lambda tx: tx.payments.invoice_by_sequence(account.id, second.sequence)) == second
+        assert run(store, lambda tx: tx.payments.invoice_by_sequence(account.id, first.sequence)) == first
+        assert run(store, lambda tx: tx.payments.invoice_by_sequence(account.id, 99)) is None
+        assert run(store, lambda tx: tx.payments.invoice_by_sequence("account-none", 1)) is None
+
+    def test_overdue_is_unpaid_invoices_due_before_the_day_oldest_first(self, store: Store) -> None:
+        account = add_account(store)
+        due = [date(2026, 2, 14), date(2026, 2, 1), date(2026, 2, 20), date(2026, 2, 1)]
+        invoices = [issue(store, make_invoice(account.id, due_date=day)) for day in due]
+        run(store, lambda tx: tx.payments.settle(invoices[2].id, invoices[2].amount_due, Decimal(0)))
+        issue(store, make_credit_note(invoices[0]))
+        issue(store, make_invoice(add_account(store).id, due_date=date(2026, 1, 1)))  # another account's
+        found = run(store, lambda tx: tx.payments.overdue(account.id, date(2026, 2, 15)))
+        expected = sorted([invoices[0], invoices[1], invoices[3]], key=lambda i: (i.due_date, i.id))
+        assert found == expected
+        assert run(store, lambda tx: tx.payments.overdue(account.id, date(2026, 2, 14))) == expected[:2]
+        first = run(store, lambda tx: tx.payments.overdue(account.id, date(2026, 2, 15), limit=2))
+        rest = run(
+            store,
+            lambda tx: tx.payments.overdue(
+                account.id, date(2026, 2, 15), after=(first[-1].due_date, first[-1].id), limit=2
+            ),
+        )
+        assert first + rest == expected
+        assert run(store, lambda tx: tx.payments.overdue(account.id, date(2026, 2, 15), limit=0)) == []
+
+
+def _payments_of(invoice_id: str, tx: Transaction) -> list[Payment]:
+    return tx.payments.of_invoice(invoice_id)
+
+
+def make_payment(invoice: Invoice, amount: str, reference: str | None = None) -> Payment:
+    """A payment of ``amount`` applied in full to ``invoice``."""
+    return Payment(
+        id=new_id("payment"),
+        account_id=invoice.account_id,
+        invoice_id=invoice.id,
+        amount=Decimal(amount),
+        currency=invoice.currency,
+        paid_on=date(2026, 2, 20),
+        recorded_at=T0,
+        reference=reference,
+        applied=Decimal(amount),
+    )
+
+
+class RemindersContract(StoreContract):
+    """``tx.reminders``: an invoice's reminders oldest first, at most one a day."""
+
+    def test_reminders_round_trip_oldest_first_one_a_day(self, store: Store) -> None:
+        account = add_account(store)
+        invoice = issue(store, make_invoice(account.id))
+        later = make_reminder(invoice, date(2026, 3, 20), number=2, fee="70.00")
+        first = make_reminder(invoice, date(2026, 3, 1))
+        assert run(store, lambda tx: tx.reminders.add(later)) is True
+        assert run(store, lambda tx: tx.reminders.add(first)) is True
+        assert run(store, lambda tx: tx.reminders.add(make_reminder(invoice, date(2026, 3, 1)))) is False
+        assert run(store, lambda tx: tx.reminders.of_invoice(invoice.id)) == [first, later]
+        assert run(store, lambda tx: tx.reminders.of_invoice("invoice-none")) == []
+
+
+def make_reminder(invoice: Invoice, on: date, *, number: int = 1, fee: str = "0") -> Reminder:
+    """A reminder of ``invoice`` sent ``on``."""
+    return Reminder(
+        invoice_id=invoice.id,
+        sent_on=on,
+        fee=Decimal(fee),
+        amount_due=invoice.amount_due + Decimal(fee),
+        id=new_id("reminder"),
+        account_id=invoice.account_id,
+        number=number,
+        outstanding=invoice.amount_due,
+        fees_before=Decimal(0),
+        currency=invoice.currency,
+    )
+
+
 class SubscriptionsContract(StoreContract):
     """``tx.subscriptions``: subscriptions, what is due and locked, usage, and each due date billed once."""
 
@@ -2658,6 +2804,8 @@ class StoreConformance(
     InvitationsContract,
     InvoicesContract,
     LedgerContract,
+    PaymentsContract,
+    RemindersContract,
     SubscriptionsContract,
     MeteringContract,
     OutboxContract,

@@ -28,6 +28,7 @@ depends_on = None
 
 _Key = sa.String().with_variant(sa.String(collation="C"), "postgresql")
 _Instant = sa.String(32).with_variant(sa.dialects.postgresql.TIMESTAMP(timezone=True), "postgresql")
+_Ordinal = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _INVOICES = "tenantbill_invoices"
 
 
@@ -80,6 +81,7 @@ def upgrade() -> None:
     op.create_index("ix_tenantbill_invoices_due", _INVOICES, ["account_id", "status", "due_date", "id"])
     op.create_table(
         "tenantbill_payments",
+        sa.Column("ordinal", _Ordinal, autoincrement=True, nullable=False),
         sa.Column("id", _Key, nullable=False),
         sa.Column("account_id", _Key, nullable=False),
         sa.Column("invoice_id", _Key, nullable=False),
@@ -93,7 +95,8 @@ def upgrade() -> None:
         sa.Column("fees", sa.Text(), nullable=False),
         sa.Column("to_balance", sa.Text(), nullable=False),
         sa.Column("unapplied", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_tenantbill_payments")),
+        sa.PrimaryKeyConstraint("ordinal", name=op.f("pk_tenantbill_payments")),
+        sa.UniqueConstraint("id", name=op.f("uq_tenantbill_payments_id")),
     )
     op.create_index("ix_tenantbill_payments_invoice", "tenantbill_payments", ["invoice_id"])
     op.create_index(
