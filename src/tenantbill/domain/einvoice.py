@@ -913,14 +913,47 @@ def _supplier_of(invoice: Invoice, where: str) -> Supplier:
             f"{where} was issued without the seller's org number, which is its Peppol address:"
             " set the account's org_number (app.accounts.update) before issuing e-invoices"
         )
-    org = OrgNumber.parse(seller.org_number)
-    return Supplier(
-        name=seller.name,
-        org_number=org,
-        address=PostalAddress.from_text(seller.address, seller.country),
-        vat_registered=seller.vat_registered,
-        business_register=seller.business_register and org.country == "NO",
+    return _supplier(
+        seller.name,
+        seller.address,
+        seller.org_number,
+        seller.country,
+        seller.vat_registered,
+        seller.business_register,
     )
+
+
+# An account's invoices share their seller, and a customer's its org number and address:
+# these are checked once (parsing org numbers and addresses is most of document_of's work).
+
+
+@lru_cache(maxsize=256)
+def _supplier(
+    name: str, address: str, org_number: str, country: str, vat_registered: bool, business_register: bool
+) -> Supplier:
+    org = _org_number(org_number)
+    return Supplier(
+        name=name,
+        org_number=org,
+        address=_address(address, country),
+        vat_registered=vat_registered,
+        business_register=business_register and org.country == "NO",
+    )
+
+
+@lru_cache(maxsize=4096)
+def _org_number(text: str) -> OrgNumber:
+    return OrgNumber.parse(text)
+
+
+@lru_cache(maxsize=4096)
+def _address(text: str, country: str) -> PostalAddress:
+    return PostalAddress.from_text(text, country)
+
+
+@lru_cache(maxsize=256)
+def _bank_account(text: str) -> BankAccount:
+    return BankAccount.parse(text)
 
 
 def _customer_of(invoice: Invoice, categories: frozenset[VatCategory], where: str) -> Customer:
@@ -937,7 +970,7 @@ def _customer_of(invoice: Invoice, categories: frozenset[VatCategory], where: st
             " address: the host must collect it and pass Party(org_number=...) when issuing"
         )
     try:
-        org = OrgNumber.parse(party.org_number)
+        org = _org_number(party.org_number)
     except InvalidInput:
         raise EInvoiceError(
             f"{where}: the buyer's org number {party.org_number!r} is not a Norwegian or Swedish one,"
@@ -947,7 +980,7 @@ def _customer_of(invoice: Invoice, categories: frozenset[VatCategory], where: st
     needs_vat_id = VatCategory.AE in categories or VatCategory.K in categories
     return Customer(
         name=party.name,
-        address=PostalAddress.from_text(party.address, country),
+        address=_address(party.address, country),
         org_number=org,
         # Reverse charge (AE) and intra-EU supplies (K) state the buyer's VAT id: a buyer
         # liable for the VAT is registered, and its VAT id is made from its org number.
@@ -967,7 +1000,7 @@ def _payment_of(invoice: Invoice, where: str) -> Payment:
             f"{where} was issued without the seller's bank account, which an e-invoice states for"
             " payment: set the account's bank_account (app.accounts.update) before issuing e-invoices"
         )
-    return Payment(BankAccount.parse(account), kid=invoice.kid)
+    return Payment(_bank_account(account), kid=invoice.kid)
 
 
 def _exchange_rate_of(
