@@ -14,6 +14,7 @@ __all__ = [
     "ConfigurationError",
     "CurrencyMismatch",
     "DeliveryError",
+    "EInvoiceError",
     "EmailTaken",
     "IdempotencyConflict",
     "InvalidBankAccount",
@@ -69,6 +70,17 @@ class InvalidEmail(InvalidInput):
 
 class InvalidInvoice(InvalidInput):
     """An invoice draft, line or credit request breaks an invoicing rule."""
+
+
+class EInvoiceError(InvalidInvoice):
+    """An issued invoice cannot be exported as an EHF / Peppol e-invoice.
+
+    The message names what is missing (the buyer's reference, org number or
+    country, a VAT exemption reason, a tax exchange rate, the seller's org
+    number or bank account) and where the host collects it. An issued
+    invoice never changes: to send it as EHF, credit it and issue it again
+    with the missing details.
+    """
 
 
 class IdempotencyConflict(InvalidInput):

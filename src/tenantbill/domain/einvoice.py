@@ -26,10 +26,10 @@ import attrs
 
 from tenantbill.domain.billing import Period
 from tenantbill.domain.identity import BankAccount, OrgNumber
-from tenantbill.domain.invoices import InvoiceKind
+from tenantbill.domain.invoices import Invoice, InvoiceKind, InvoiceLine
 from tenantbill.domain.money import minor_unit, normalize_currency, to_decimal
-from tenantbill.domain.vat import VatCategory
-from tenantbill.errors import InvalidInput, InvalidInvoice
+from tenantbill.domain.vat import VatCategory, default_category
+from tenantbill.errors import EInvoiceError, InvalidInput, InvalidInvoice
 
 __all__ = [
     "ATTACHMENT_MIME_CODES",
@@ -46,6 +46,8 @@ __all__ = [
     "Totals",
     "VatCategory",
     "VatSubtotal",
+    "document_of",
+    "pdf_attachment",
     "totals_of",
     "vat_breakdown_of",
 ]
@@ -673,7 +675,12 @@ def _check_breakdown(document: EDocument) -> None:
                 f" of its lines, {taxable[key]}"
             )
         expected = (subtotal.taxable_amount * subtotal.rate).quantize(quantum, ROUND_HALF_UP)
-        if subtotal.tax_amount != expected:
+        # A credit note that credits the last lines of a (category, rate) carries what is left
+        # of the invoice's VAT, so that the notes cancel it exactly; that may differ from its
+        # own base × rate by the rounding of the earlier notes. BR-CO-17 accepts less than one
+        # unit of difference; an invoice's own VAT is rounded once, exactly.
+        off = abs(subtotal.tax_amount - expected)
+        if (off >= 1) if document.is_credit_note else (off != 0):
             raise InvalidInvoice(
                 f"{_key_text(key)}: VAT {subtotal.tax_amount} is not taxable amount × rate,"
                 f" rounded once, = {expected} (BR-CO-17)"
@@ -766,3 +773,252 @@ def totals_of(
         prepaid=prepaid,
         rounding=rounding,
     )
+
+
+# From an issued invoice
+
+_UNSAFE_IN_FILENAME: Final = re.compile(r"[^A-Za-z0-9._-]+")
+_CREDIT_TERMS: Final = {
+    # (language, whether the credit goes to the customer's balance)
+    ("nb", True): "Det krediterte beløpet trekkes fra neste faktura.",
+    ("nb", False): "Det krediterte beløpet tilbakebetales eller motregnes.",
+    ("sv", True): "Det krediterade beloppet dras av på nästa faktura.",
+    ("sv", False): "Det krediterade beloppet återbetalas eller kvittas.",
+    ("en", True): "The amount credited is deducted from the next invoice.",
+    ("en", False): "The amount credited is paid back or set off.",
+}
+_LANGUAGES: Final = {"nb": "nb", "nn": "nb", "no": "nb", "sv": "sv"}
+
+
+def document_of(invoice: Invoice, *, credited: Invoice | None = None, pdf: bytes | None = None) -> EDocument:
+    """The EHF 3.0 content of an issued invoice or credit note, with *pdf* embedded when given.
+
+    The figures are the invoice's own: lines, VAT per (category, rate),
+    totals, the balance applied as the prepaid amount, and amounts of a
+    credit note turned positive. The seller is the invoice's seller snapshot
+    (org number as Peppol endpoint 0192 or 0007, ``NO…MVA`` when
+    VAT-registered, Foretaksregisteret when registered there); the buyer is
+    ``bill_to`` with its reference and country (else the seller's). An
+    invoice is paid by credit transfer to the seller's bank account quoting
+    its KID. *credited* is the invoice a credit note credits.
+
+    Raises :class:`~tenantbill.errors.EInvoiceError` naming what the host
+    must collect when the invoice lacks something an e-invoice needs.
+    """
+    seller, credit = invoice.seller, invoice.is_credit_note
+    where = f"{'credit note' if credit else 'invoice'} {invoice.number}"
+    categories = _categories_of(invoice)
+    if credit and (credited is None or credited.id != invoice.credits_invoice_id):
+        raise EInvoiceError(f"{where} is a credit note: give the invoice it credits (credited=)")
+    reason = invoice.vat_exemption_reason
+    needing = sorted(category.value for category in categories if category.needs_exemption_reason)
+    if needing and reason is None:
+        raise EInvoiceError(
+            f"{where} has lines of VAT category {', '.join(needing)}, which an e-invoice must give a"
+            " reason for: the host collects why no VAT is charged and passes"
+            " InvoiceDraft(vat_exemption_reason=...) when issuing"
+        )
+    try:
+        supplier = _supplier_of(invoice, where)
+        customer = _customer_of(invoice, categories, where)
+        lines = tuple(
+            _document_line(index, line, seller.vat_registered, credit)
+            for index, line in enumerate(invoice.lines, 1)
+        )
+        sign = -1 if credit else 1
+        breakdown = tuple(
+            VatSubtotal(
+                category,
+                group.rate,
+                _signed(sign, group.base),
+                _signed(sign, group.vat),
+                reason if category.needs_exemption_reason else None,
+            )
+            for group in invoice.vat
+            for category in (_category_or_default(group.category, group.rate, seller.vat_registered),)
+        )
+        totals = Totals(
+            line_extension=_signed(sign, invoice.net_total),
+            tax_exclusive=_signed(sign, invoice.net_total),
+            tax=_signed(sign, invoice.vat_total),
+            tax_inclusive=_signed(sign, invoice.total),
+            payable=_signed(sign, invoice.amount_due),
+            prepaid=_signed(sign, invoice.balance_applied),
+        )
+        return EDocument(
+            kind=invoice.kind,
+            number=invoice.number,
+            issue_date=invoice.issue_date,
+            currency=invoice.currency,
+            supplier=supplier,
+            customer=customer,
+            lines=lines,
+            vat_breakdown=breakdown,
+            totals=totals,
+            due_date=None if credit else invoice.due_date,
+            payment=None if credit else _payment_of(invoice, where),
+            payment_terms=_credit_terms(invoice) if credit else None,
+            note=invoice.note or None,
+            tax_exchange_rate=_exchange_rate_of(invoice, supplier, categories, where),
+            credited_invoice=None
+            if credited is None
+            else InvoiceReference(credited.number, credited.issue_date),
+            invoice_period=invoice.period,
+            delivery_country=customer.address.country if VatCategory.K in categories else None,
+            attachment=None if pdf is None else pdf_attachment(invoice, pdf),
+        )
+    except EInvoiceError:
+        raise
+    except InvalidInvoice as error:
+        raise EInvoiceError(f"{where} cannot be sent as an e-invoice: {error}") from error
+
+
+def _signed(sign: int, amount: Decimal) -> Decimal:
+    """``sign × amount``, never a negative zero (which would be written ``-0.00``)."""
+    return sign * amount + _ZERO
+
+
+def pdf_attachment(invoice: Invoice, pdf: bytes) -> Attachment:
+    """The invoice PDF as the e-invoice's attachment, named ``<number>.pdf`` like the e-mailed one."""
+    stem = _UNSAFE_IN_FILENAME.sub("_", invoice.number).strip("._-")
+    return Attachment(f"{stem or 'invoice'}.pdf", pdf)
+
+
+def _category_or_default(category: VatCategory | None, rate: Decimal, vat_registered: bool) -> VatCategory:
+    """A line's or group's category; invoices issued before categories get the default one."""
+    return category if category is not None else default_category(None, rate, vat_registered=vat_registered)
+
+
+def _categories_of(invoice: Invoice) -> frozenset[VatCategory]:
+    registered = invoice.seller.vat_registered
+    return frozenset(
+        _category_or_default(line.vat_category, line.vat_rate, registered) for line in invoice.lines
+    )
+
+
+def _document_line(index: int, line: InvoiceLine, vat_registered: bool, credit: bool) -> DocumentLine:
+    quantity, price, amount = line.quantity, line.unit_price, _signed(-1 if credit else 1, line.amount)
+    if credit:  # a credit note's lines are stored negated; EHF states them positive
+        quantity = -quantity
+    if price < 0:  # a discount: EHF has no negative price (BR-27), so the quantity is negative
+        quantity, price = -quantity, -price
+    category = _category_or_default(line.vat_category, line.vat_rate, vat_registered)
+    return DocumentLine(str(index), line.description, quantity, price, amount, category, line.vat_rate)
+
+
+def _supplier_of(invoice: Invoice, where: str) -> Supplier:
+    seller = invoice.seller
+    if seller.org_number is None:
+        raise EInvoiceError(
+            f"{where} was issued without the seller's org number, which is its Peppol address:"
+            " set the account's org_number (app.accounts.update) before issuing e-invoices"
+        )
+    return _supplier(
+        seller.name,
+        seller.address,
+        seller.org_number,
+        seller.country,
+        seller.vat_registered,
+        seller.business_register,
+    )
+
+
+# An account's invoices share their seller, and a customer's its org number and address:
+# these are checked once (parsing org numbers and addresses is most of document_of's work).
+
+
+@lru_cache(maxsize=256)
+def _supplier(
+    name: str, address: str, org_number: str, country: str, vat_registered: bool, business_register: bool
+) -> Supplier:
+    org = _org_number(org_number)
+    return Supplier(
+        name=name,
+        org_number=org,
+        address=_address(address, country),
+        vat_registered=vat_registered,
+        business_register=business_register and org.country == "NO",
+    )
+
+
+@lru_cache(maxsize=4096)
+def _org_number(text: str) -> OrgNumber:
+    return OrgNumber.parse(text)
+
+
+@lru_cache(maxsize=4096)
+def _address(text: str, country: str) -> PostalAddress:
+    return PostalAddress.from_text(text, country)
+
+
+@lru_cache(maxsize=256)
+def _bank_account(text: str) -> BankAccount:
+    return BankAccount.parse(text)
+
+
+def _customer_of(invoice: Invoice, categories: frozenset[VatCategory], where: str) -> Customer:
+    party = invoice.bill_to
+    if party.reference is None:
+        raise EInvoiceError(
+            f"{where} has no buyer's reference, which an e-invoice must quote as BuyerReference"
+            " (PEPPOL-EN16931-R003): the host must collect the buyer's reference (a person, department"
+            " or order number) and pass Party(reference=...) when issuing"
+        )
+    if party.org_number is None:
+        raise EInvoiceError(
+            f"{where} is billed to {party.name!r} without an org number, which is the buyer's Peppol"
+            " address: the host must collect it and pass Party(org_number=...) when issuing"
+        )
+    try:
+        org = _org_number(party.org_number)
+    except InvalidInput:
+        raise EInvoiceError(
+            f"{where}: the buyer's org number {party.org_number!r} is not a Norwegian or Swedish one,"
+            " so it has no Peppol address tenantbill can state (schemes 0192 and 0007)"
+        ) from None
+    country = party.country or invoice.seller.country
+    needs_vat_id = VatCategory.AE in categories or VatCategory.K in categories
+    return Customer(
+        name=party.name,
+        address=_address(party.address, country),
+        org_number=org,
+        # Reverse charge (AE) and intra-EU supplies (K) state the buyer's VAT id: a buyer
+        # liable for the VAT is registered, and its VAT id is made from its org number.
+        vat_id=_vat_id(org) if needs_vat_id else None,
+        reference=party.reference,
+    )
+
+
+def _vat_id(org: OrgNumber) -> str:
+    return f"NO{org.value}MVA" if org.country == "NO" else f"SE{org.value}01"
+
+
+def _payment_of(invoice: Invoice, where: str) -> Payment:
+    account = invoice.seller.bank_account
+    if account is None:
+        raise EInvoiceError(
+            f"{where} was issued without the seller's bank account, which an e-invoice states for"
+            " payment: set the account's bank_account (app.accounts.update) before issuing e-invoices"
+        )
+    return Payment(_bank_account(account), kid=invoice.kid)
+
+
+def _exchange_rate_of(
+    invoice: Invoice, supplier: Supplier, categories: frozenset[VatCategory], where: str
+) -> Decimal | None:
+    """NOK per unit for a Norwegian seller's invoice in another currency, else None."""
+    if invoice.currency == "NOK" or supplier.org_number.country != "NO":
+        return None
+    rate = invoice.tax_exchange_rate
+    if rate is None and VatCategory.S in categories:
+        raise EInvoiceError(
+            f"{where} is in {invoice.currency} from a Norwegian seller, so its VAT must be stated in NOK"
+            f" too: the host must pass InvoiceDraft(tax_exchange_rate=...) (NOK per {invoice.currency})"
+            " when issuing"
+        )
+    return rate
+
+
+def _credit_terms(invoice: Invoice) -> str:
+    language = _LANGUAGES.get(invoice.locale.split("-")[0].split("_")[0].lower(), "en")
+    return _CREDIT_TERMS[language, invoice.customer is not None]

@@ -190,7 +190,12 @@ class Party:
 
 @attrs.frozen
 class Seller:
-    """The issuing account's details as they were when the invoice was issued."""
+    """The issuing account's details as they were when the invoice was issued.
+
+    ``country`` is the account's ISO country (:attr:`Account.country_code`)
+    and ``business_register`` whether it is in Foretaksregisteret, as the
+    e-invoice states them.
+    """
 
     name: str
     address: str = ""
@@ -198,6 +203,8 @@ class Seller:
     bank_account: str | None = None
     vat_registered: bool = False
     logo: bytes | None = attrs.field(default=None, repr=False)
+    country: str = "NO"
+    business_register: bool = True
 
 
 @attrs.frozen
@@ -611,6 +618,8 @@ def seller_of(account: Account) -> Seller:
         bank_account=account.bank_account,
         vat_registered=account.vat_registered,
         logo=account.logo,
+        country=account.country_code,
+        business_register=account.business_register,
     )
 
 

@@ -18,6 +18,7 @@ Which seller tax schemes are written:
 from __future__ import annotations
 
 import base64
+from copy import deepcopy
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
@@ -98,8 +99,9 @@ def ubl(document: EDocument) -> bytes:
         _cbc(_cac(root, "PaymentTerms"), "Note", document.payment_terms)
     _tax_totals(root, document)
     _monetary_total(root, document)
+    shared: dict[tuple[VatCategory, Decimal], _Element] = {}
     for line in document.lines:
-        _line(root, line, currency, credit)
+        _line(root, line, currency, credit, shared)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
@@ -132,12 +134,12 @@ def _attachment(root: _Element, document: EDocument) -> None:
     assert attachment is not None
     reference = _cac(root, "AdditionalDocumentReference")
     _cbc(reference, "ID", document.number)
-    _cbc(
+    embedded = _sub(
         _cac(reference, "Attachment"),
-        "EmbeddedDocumentBinaryObject",
-        base64.b64encode(attachment.content).decode("ascii"),
+        _CBC + "EmbeddedDocumentBinaryObject",
         {"mimeCode": attachment.mime_code, "filename": attachment.filename},
     )
+    embedded.text = base64.b64encode(attachment.content)  # ASCII bytes: no decoding, no re-encoding
 
 
 def _endpoint(party: _Element, scheme: str, identifier: str) -> None:
@@ -250,7 +252,18 @@ def _monetary_total(root: _Element, document: EDocument) -> None:
     _amount(element, "PayableAmount", totals.payable, currency)
 
 
-def _line(root: _Element, line: DocumentLine, currency: str, credit: bool) -> None:
+def _line(
+    root: _Element,
+    line: DocumentLine,
+    currency: str,
+    credit: bool,
+    shared: dict[tuple[VatCategory, Decimal], _Element],
+) -> None:
+    """An invoice or credit note line.
+
+    Lines of one VAT category and rate have the same ClassifiedTaxCategory:
+    it is built for the first and copied for the others (one call instead of five).
+    """
     element = _cac(root, "CreditNoteLine" if credit else "InvoiceLine")
     _cbc(element, "ID", line.id)
     quantity = "CreditedQuantity" if credit else "InvoicedQuantity"
@@ -258,7 +271,12 @@ def _line(root: _Element, line: DocumentLine, currency: str, credit: bool) -> No
     _amount(element, "LineExtensionAmount", line.net_amount, currency)
     item = _cac(element, "Item")
     _cbc(item, "Name", line.description)
-    category = _tax_category(item, "ClassifiedTaxCategory", line.vat_category, line.vat_rate)
-    _cbc(_cac(category, "TaxScheme"), "ID", "VAT")
+    built = shared.get(line.vat_key)
+    if built is None:
+        category = _tax_category(item, "ClassifiedTaxCategory", line.vat_category, line.vat_rate)
+        _cbc(_cac(category, "TaxScheme"), "ID", "VAT")
+        shared[line.vat_key] = category
+    else:
+        item.append(deepcopy(built))
     price = _cac(element, "Price")
     _cbc(price, "PriceAmount", _decimal(line.unit_price), {"currencyID": currency})

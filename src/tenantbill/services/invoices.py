@@ -615,6 +615,17 @@ class InvoiceService:
                 return sent
             after = (page[-1].due_date, page[-1].id)
 
+    def ubl(self, actor_id: str, invoice_id: str) -> bytes:
+        """The invoice or credit note as EHF 3.0 / Peppol BIS Billing 3.0 UBL, its PDF embedded.
+
+        Who may have the PDF may have this. Raises
+        :class:`~tenantbill.errors.EInvoiceError` naming what the invoice lacks
+        (see :func:`tenantbill.domain.einvoice.document_of`).
+        """
+        from tenantbill.services.einvoices import invoice_ubl
+
+        return invoice_ubl(self._ctx, actor_id, invoice_id)
+
     def add_credit(
         self,
         actor_id: str,

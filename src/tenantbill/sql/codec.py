@@ -287,6 +287,8 @@ class Formats:
                 "org_number": seller.org_number,
                 "bank_account": seller.bank_account,
                 "vat_registered": seller.vat_registered,
+                "country": seller.country,
+                "business_register": seller.business_register,
             },
             "bill_to": {
                 "name": bill_to.name,
@@ -399,6 +401,8 @@ class Formats:
                 bank_account=seller["bank_account"],
                 vat_registered=seller["vat_registered"],
                 logo=None if logo is None else bytes(logo),
+                country=seller.get("country", "NO"),
+                business_register=seller.get("business_register", True),
             ),
             bill_to=Party(
                 name=bill_to["name"],
