@@ -452,7 +452,9 @@ def test_two_full_credit_notes_of_one_invoice_credit_it_once(store: Store) -> No
     invoices = [app.invoices.issue(owner.id, account.id, draft) for _ in range(10)]
     assert app.invoices.balance(owner.id, account.id, "kunde-1") == 0
     for invoice in invoices:  # paid: what a credit note gives back goes to the customer's balance
-        app.payments.register(owner.id, account.id, amount=invoice.total, paid_on=date(2026, 1, 20), invoice_id=invoice.id)
+        app.payments.register(
+            owner.id, account.id, amount=invoice.total, paid_on=date(2026, 1, 20), invoice_id=invoice.id
+        )
     for invoice in invoices:
         credit = attempt(partial(app.invoices.credit, owner.id, invoice.id, reason="Feil kunde"))
         ended = race([credit, credit], TIMEOUT)
@@ -487,3 +489,77 @@ def test_concurrent_ownership_transfers_leave_exactly_one_owner(store: Store) ->
         # The former owner is an ordinary member now: the new owner can remove them.
         app.access.remove(new_owner.id, account.id, owner.id)
         assert {m.user_id for m in app.access.members(new_owner.id, account.id)} == {m.id for m in members}
+
+
+def _invoice_of(
+    app: tb.Tenantbill, owner: tb.User, account: tb.Account, customer: str | None = None
+) -> tb.Invoice:
+    draft = tb.InvoiceDraft(
+        bill_to=tb.Party(name="Kunde AS"),
+        lines=[tb.Line(description="Drift", quantity=Decimal(1), unit_price=Decimal("1000.00"))],
+        customer=customer,
+    )
+    return app.invoices.issue(owner.id, account.id, draft)
+
+
+def test_racing_payments_of_one_invoice_all_count_and_none_is_lost(store: Store) -> None:
+    app = app_on(store)
+    owner, account, _ = team(app, "payee", 0)
+    for trial in range(3):
+        invoice = _invoice_of(app, owner, account, customer=f"kunde-{trial}")
+        pay = partial(
+            app.payments.register,
+            owner.id,
+            account.id,
+            amount=Decimal(150),
+            paid_on=AT.date(),
+            invoice_id=invoice.id,
+        )
+        payments = race([pay] * THREADS, TIMEOUT)  # 8 × 150 = 1200 for 1000 due
+        after = app.invoices.get(owner.id, invoice.id)
+        assert after.paid == Decimal("1000.00")
+        assert after.status is tb.InvoiceStatus.PAID
+        assert sum((p.applied for p in payments), Decimal(0)) == Decimal("1000.00")
+        assert sum((p.to_balance for p in payments), Decimal(0)) == Decimal("200.00")
+        assert app.invoices.balance(owner.id, account.id, f"kunde-{trial}") == Decimal("200.00")
+
+
+def test_racing_registrations_of_one_bank_reference_record_one_payment(store: Store) -> None:
+    app = app_on(store)
+    owner, account, _ = team(app, "statement", 0)
+    for trial in range(TRIALS):
+        invoice = _invoice_of(app, owner, account)
+        pay = partial(
+            app.payments.register,
+            owner.id,
+            account.id,
+            amount=Decimal(100),
+            paid_on=AT.date(),
+            invoice_id=invoice.id,
+            reference=f"NETS-{trial}",
+        )
+        payments = race([pay] * THREADS, TIMEOUT)
+        assert len({p.id for p in payments}) == 1
+        assert app.invoices.get(owner.id, invoice.id).paid == Decimal(100)
+
+
+def test_a_credit_racing_a_payment_never_gives_more_than_was_paid(store: Store) -> None:
+    app = app_on(store)
+    owner, account, _ = team(app, "racing-credit", 0)
+    for _ in range(TRIALS):
+        invoice = _invoice_of(app, owner, account, customer="kunde-2")
+        pay = partial(
+            app.payments.register,
+            owner.id,
+            account.id,
+            amount=Decimal(400),
+            paid_on=AT.date(),
+            invoice_id=invoice.id,
+        )
+        credit = partial(app.invoices.credit, owner.id, invoice.id, reason="Feil")
+        race([pay, credit], TIMEOUT)
+        after = app.invoices.get(owner.id, invoice.id)
+        assert after.status is tb.InvoiceStatus.CREDITED
+        assert after.outstanding == 0
+    # Each time the customer paid 400 of 1000, and the whole invoice was credited: 400 comes back once.
+    assert app.invoices.balance(owner.id, account.id, "kunde-2") == Decimal(400) * TRIALS

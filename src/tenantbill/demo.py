@@ -2,9 +2,12 @@
 
 A provider account signs up, a few customers sign up, an invitation is
 accepted, a billing user opts in to invoice e-mails, monthly and yearly
-subscriptions record usage, and the month-end run issues the invoices, writes
-their PDFs to a folder and delivers the e-mails (to an in-memory mailer, so
-nothing leaves the machine). Run it again and it starts afresh.
+subscriptions record usage, and the month-end run issues the invoices and
+delivers the e-mails (to an in-memory mailer, so nothing leaves the machine).
+Then a month of getting paid: payments found by KID (one paid in full, one in
+part), a credit note, and a reminder run that sends reminders with the fees
+Norwegian law allows. Every invoice and credit note is written as a PDF and as
+an EHF e-invoice. Run it again and it starts afresh.
 
     tenantbill demo [--out DIR]        (or: python examples/demo.py [--out DIR])
 """
@@ -58,15 +61,21 @@ def run(out: Path) -> int:
         vat_registered=True,
     )
     app.invoices.configure_series(ola.id, platform.id, start=1001)
-    progress(f"{platform.name} (org {platform.org_number}) owned by {ola.name}")
+    app.accounts.update(ola.id, platform.id, kid="mod10", late_interest_rate=Decimal("0.1275"))
+    progress(f"{platform.name} (org {platform.org_number}) owned by {ola.name}; KID on every invoice")
     customers = []
-    for name, email, org, locale in [
-        ("Fjordkaffe AS", "post@fjordkaffe.example.no", "923609016", "nb"),
-        ("Ålands Design AB", "info@alandsdesign.example.com", "5560360793", "sv"),
-        ("Northwind Ltd", "billing@northwind.example.com", None, "en"),
+    for name, email, org, locale, reference in [
+        ("Fjordkaffe AS", "post@fjordkaffe.example.no", "923609016", "nb", "Kari Regnskap"),
+        ("Ålands Design AB", "info@alandsdesign.example.com", "5560360793", "sv", "Inköp 42"),
+        ("Northwind Nordic AS", "billing@northwind.example.com", "914778271", "en", "PO 7731"),
     ]:
         owner, account = app.accounts.sign_up(
-            name=name, email=email, org_number=org, locale=locale, address=f"{name}\nMain street 2"
+            name=name,
+            email=email,
+            org_number=org,
+            locale=locale,
+            address=f"{name}\nMain street 2",
+            buyer_reference=reference,  # what they want on invoices to them (EHF BuyerReference)
         )
         app.users.set_invoice_emails(owner.id, enabled=True)
         customers.append((owner, account))
@@ -129,21 +138,66 @@ def run(out: Path) -> int:
         delivered = app.billing.deliver()
         progress(f"delivered {delivered.sent} e-mail(s), {delivered.failed} failed")
 
-    print("5. PDFs")
+    print("5. Getting paid")
+    issued = list(app.invoices.of_account(ola.id, platform.id))
+    by_customer = {account.id: [i for i in issued if i.customer == account.id] for _, account in customers}
+    kaffe_jan, kaffe_feb = by_customer[kaffe.id]
+    [aland_year] = by_customer[customers[1][1].id]
+    clock.set(datetime(2026, 2, 10, 9, 0, tzinfo=UTC))
+    # Bank files: payments found by their KID, each bank reference recorded once.
+    for invoice, amount, ref in [
+        (kaffe_jan, kaffe_jan.amount_due, "NETS-0210-1"),
+        (aland_year, Decimal("1500"), "NETS-0210-2"),
+    ]:
+        app.payments.register(
+            ola.id, platform.id, amount=amount, paid_on=date(2026, 2, 10), kid=invoice.kid, reference=ref
+        )
+    app.payments.register(  # the same bank file imported twice: recorded once
+        ola.id,
+        platform.id,
+        amount=kaffe_jan.amount_due,
+        paid_on=date(2026, 2, 10),
+        kid=kaffe_jan.kid,
+        reference="NETS-0210-1",
+    )
+    note = app.invoices.credit(
+        ola.id, kaffe_feb.id, reason="The extra site was never set up", lines=[len(kaffe_feb.lines) - 1]
+    )
+    progress(f"credit note {note.number} for part of invoice {kaffe_feb.number}")
+    clock.set(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
+    sent = app.invoices.remind_overdue(ola.id, platform.id, on=date(2026, 3, 2))
+    for reminder in sent:
+        progress(
+            f"reminder {reminder.number} of {reminder.invoice_id[:8]}…: fee {reminder.fee} "
+            f"{reminder.currency}, {reminder.amount_due} {reminder.currency} due now"
+        )
+    progress(f"delivered {app.billing.deliver().sent} reminder e-mail(s)")
+    for invoice in app.invoices.of_account(ola.id, platform.id):
+        progress(
+            f"{invoice.number}  {invoice.bill_to.name:<20} {invoice.status.value:<15} "
+            f"{invoice.outstanding:>10} {invoice.currency} still due"
+        )
+
+    print("6. PDFs and EHF e-invoices")
+    ehf_dir = out / "ehf"
+    ehf_dir.mkdir(parents=True, exist_ok=True)
+    for old in ehf_dir.glob("*.xml"):
+        old.unlink()
     invoices = list(app.invoices.of_account(ola.id, platform.id))
     for i, invoice in enumerate(invoices, 1):
         (pdf_dir / f"{invoice.number}.pdf").write_bytes(app.invoices.pdf(ola.id, invoice.id))
+        (ehf_dir / f"{invoice.number}.xml").write_bytes(app.invoices.ubl(ola.id, invoice.id))
         progress(
             f"[{i}/{len(invoices)}] {invoice.number}  {invoice.bill_to.name:<18} "
             f"{invoice.total:>10} {invoice.currency}  due {invoice.due_date}"
         )
 
-    print("6. E-mails that went out")
+    print("7. E-mails that went out")
     for message in mailer.sent:
         attachments = [part.get_filename() for part in message.iter_attachments()]
         progress(f"to {message['To']:<36} {message['Subject']}  {', '.join(a for a in attachments if a)}")
 
-    print(f"\nDone. The PDFs are in {pdf_dir.resolve()}")
+    print(f"\nDone. The PDFs are in {pdf_dir.resolve()}, the e-invoices in {ehf_dir.resolve()}")
     return 0
 
 

@@ -86,7 +86,10 @@ class Account:
     e-invoices); ``reminder_fee_agreed`` whether a Swedish customer agreed to
     a reminder fee in advance (the law's condition for charging one);
     ``late_interest_rate`` the yearly late-payment interest printed on
-    reminders (shown, never charged by tenantbill).
+    reminders (shown, never charged by tenantbill). ``buyer_reference`` is
+    the reference this account wants on invoices billed to it (its "your
+    reference", EHF's BuyerReference), put on the invoices of its
+    subscriptions.
     """
 
     id: str
@@ -107,6 +110,7 @@ class Account:
     business_register: bool = True
     reminder_fee_agreed: bool = False
     late_interest_rate: Decimal | None = None
+    buyer_reference: str | None = None
 
     @property
     def country_code(self) -> str:

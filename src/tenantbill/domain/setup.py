@@ -206,6 +206,12 @@ def _flag(name: str) -> Any:
     return check
 
 
+def _buyer_reference(value: object) -> str | None:
+    if value is None:
+        return None
+    return one_line(value, "the buyer reference", max_length=NAME_MAX) or None
+
+
 def _interest(value: object) -> Decimal | None:
     if value is None:
         return None
@@ -234,6 +240,7 @@ _VALIDATORS = {
     "business_register": _flag("business_register"),
     "reminder_fee_agreed": _flag("reminder_fee_agreed"),
     "late_interest_rate": _interest,
+    "buyer_reference": _buyer_reference,
 }
 
 

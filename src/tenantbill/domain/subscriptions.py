@@ -279,7 +279,13 @@ class Billing:
     def draft(self, customer: Account) -> InvoiceDraft:
         """The invoice to the customer account for ``lines``, in the plan's currency."""
         return InvoiceDraft(
-            bill_to=Party(name=customer.name, address=customer.address, org_number=customer.org_number),
+            bill_to=Party(
+                name=customer.name,
+                address=customer.address,
+                org_number=customer.org_number,
+                reference=customer.buyer_reference,
+                country=customer.country_code,
+            ),
             lines=self.lines,
             currency=self.subscription.plan.currency,
             period=self.period,

@@ -30,6 +30,7 @@ _SETUP_FIELDS = (
     "business_register",
     "reminder_fee_agreed",
     "late_interest_rate",
+    "buyer_reference",
 )
 _INVOICE_SETUP = frozenset(
     {

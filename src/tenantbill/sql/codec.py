@@ -128,6 +128,7 @@ class Formats:
                     "business_register": account.business_register,
                     "reminder_fee_agreed": account.reminder_fee_agreed,
                     "late_interest_rate": _maybe_text(account.late_interest_rate),
+                    "buyer_reference": account.buyer_reference,
                 }
             ),
         }
@@ -169,6 +170,7 @@ class Formats:
             business_register=extra.get("business_register", True),
             reminder_fee_agreed=extra.get("reminder_fee_agreed", False),
             late_interest_rate=_maybe_decimal(extra.get("late_interest_rate")),
+            buyer_reference=extra.get("buyer_reference"),
         )
 
     def membership_values(self, membership: Membership) -> Values:
