@@ -327,3 +327,53 @@ def test_a_draft_without_a_currency_is_issued_in_the_accounts(factory: Factory) 
     assert draft.currency is None
     assert (invoice.currency, invoice.net_total, invoice.vat_total) == ("JPY", D("1001"), D("100"))
     assert (explicit.currency, explicit.net_total) == ("NOK", D("1000.50"))
+
+
+def _every_field_set() -> tb.Invoice:
+    """An invoice whose every field differs from its default (and from the others)."""
+    from tenantbill.domain.invoices import InvoiceKind, InvoiceLine, Seller, VatGroup
+
+    return tb.Invoice(
+        id="inv-1",
+        account_id="acc-1",
+        sequence=0,
+        number="",
+        kind=InvoiceKind.CREDIT_NOTE,
+        issued_at=NOW,
+        issue_date=date(2026, 1, 15),
+        due_date=date(2026, 1, 29),
+        seller=Seller("Leverandør AS", "Gata 2", "999888777", "1234.56.78903", True, b"\x89PNG"),
+        bill_to=tb.Party(name="Kunde AS", address="Storgata 1", org_number="123", emails=["a@example.com"]),
+        currency="NOK",
+        locale="nb_NO",
+        lines=(InvoiceLine("Time", D(-2), D("100.00"), D("0.25"), D("-200.00")),),
+        vat=(VatGroup(D("0.25"), D("-200.00"), D("-50.00")),),
+        net_total=D("-200.00"),
+        vat_total=D("-50.00"),
+        total=D("-250.00"),
+        balance_applied=D("1.00"),
+        amount_due=D("-251.00"),
+        period=tb.Period(start=date(2026, 1, 1), end=date(2026, 2, 1)),
+        cycle=tb.BillingCycle.every(months=3),
+        customer="cust-1",
+        credits_invoice_id="inv-0",
+        credits_number="F-1",
+        credited_lines=(0,),
+        note="Takk",
+        subscription_id="sub-1",
+    )
+
+
+def test_numbered_carries_every_field_over() -> None:
+    invoice = _every_field_set()
+    assert invoice.numbered(7, "F-7") == attrs.evolve(invoice, sequence=7, number="F-7")
+
+
+def test_the_memory_store_gives_back_every_field_of_an_invoice() -> None:
+    from tenantbill.memory import _pack_invoice, _unpack_invoice
+
+    invoice = _every_field_set().numbered(7, "F-7")
+    assert _unpack_invoice(_pack_invoice(invoice)) == invoice
+    assert _unpack_invoice(_pack_invoice(attrs.evolve(invoice, period=None, cycle=None))) == attrs.evolve(
+        invoice, period=None, cycle=None
+    )

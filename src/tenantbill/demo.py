@@ -139,8 +139,8 @@ def run(out: Path) -> int:
         progress(f"delivered {delivered.sent} e-mail(s), {delivered.failed} failed")
 
     print("5. Getting paid")
-    issued = list(app.invoices.of_account(ola.id, platform.id))
-    by_customer = {account.id: [i for i in issued if i.customer == account.id] for _, account in customers}
+    billed = list(app.invoices.of_account(ola.id, platform.id))
+    by_customer = {account.id: [i for i in billed if i.customer == account.id] for _, account in customers}
     kaffe_jan, kaffe_feb = by_customer[kaffe.id]
     [aland_year] = by_customer[customers[1][1].id]
     clock.set(datetime(2026, 2, 10, 9, 0, tzinfo=UTC))

@@ -9,6 +9,7 @@ demos; state lives only as long as the object.
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -31,13 +32,24 @@ from tenantbill.domain.accounts import (
     Role,
     User,
 )
+from tenantbill.domain.billing import BillingCycle, Period
 from tenantbill.domain.events import Event
 from tenantbill.domain.identity import email_key
-from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
+from tenantbill.domain.invoices import (
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    LedgerEntry,
+    Party,
+    Seller,
+    Series,
+    VatGroup,
+)
 from tenantbill.domain.keys import KeyRecord
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.payments import Payment, Reminder
 from tenantbill.domain.subscriptions import Subscription, Usage
+from tenantbill.domain.vat import VatCategory
 from tenantbill.errors import (
     AlreadyBilled,
     AlreadyMember,
@@ -123,8 +135,180 @@ class MemoryStore:
         self._undo.append(lambda: ids.remove(subscription_id))
 
 
-def _invoice_key(invoice: Invoice) -> InvoiceKey:
-    return (invoice.issue_date, invoice.issued_at, invoice.id)
+def _row_key(row: _InvoiceRow) -> InvoiceKey:
+    return (row[_ISSUE_DATE], row[_ISSUED_AT], row[_ID])
+
+
+_InvoiceRow = tuple[Any, ...]
+"""How the store keeps an invoice: a tuple of plain values (see :func:`_pack_invoice`)."""
+
+# The places in an invoice row of the fields the repository reads without making the invoice.
+_ID, _ACCOUNT_ID, _SEQUENCE, _NUMBER, _ISSUED_AT, _ISSUE_DATE, _DUE_DATE, _CUSTOMER = 0, 1, 2, 3, 5, 6, 7, 21
+_PAID = 28  # then credited: the last two, the only ones that change (payments.settle)
+_LINE_WIDTH = 6
+_VAT_WIDTH = 4
+
+
+def _code(category: VatCategory | None) -> str | None:
+    return None if category is None else category.value
+
+
+def _category(code: str | None) -> VatCategory | None:
+    return None if code is None else VatCategory(code)
+
+
+def _pack_invoice(invoice: Invoice) -> _InvoiceRow:
+    """An invoice as tuples of plain values (text, numbers, dates, ``None``), in field order.
+
+    Such tuples are untracked by the garbage collector after its first passes
+    over them, so a store holding many invoices adds nothing to its full
+    collections (an :class:`Invoice` is some fifteen tracked objects: itself,
+    its lines, VAT groups and seller). Nested values are flat tuples, one level
+    deep. :func:`_unpack_invoice` makes the invoice again.
+    """
+    seller, party, period, cycle = invoice.seller, invoice.bill_to, invoice.period, invoice.cycle
+    lines: list[Any] = []
+    for line in invoice.lines:
+        lines += (line.description, line.quantity, line.unit_price, line.vat_rate, line.amount)
+        lines.append(_code(line.vat_category))
+    vat: list[Any] = []
+    for group in invoice.vat:
+        vat += (group.rate, group.base, group.vat, _code(group.category))
+    return (
+        invoice.id,
+        invoice.account_id,
+        invoice.sequence,
+        invoice.number,
+        invoice.kind.value,
+        invoice.issued_at,
+        invoice.issue_date,
+        invoice.due_date,
+        (
+            seller.name,
+            seller.address,
+            seller.org_number,
+            seller.bank_account,
+            seller.vat_registered,
+            seller.country,
+            seller.business_register,
+        ),
+        seller.logo,
+        (party.name, party.address, party.org_number, party.reference, party.country),
+        party.emails,
+        invoice.currency,
+        invoice.locale,
+        tuple(lines),
+        tuple(vat),
+        (invoice.net_total, invoice.vat_total, invoice.total, invoice.balance_applied, invoice.amount_due),
+        None if period is None else (period.start, period.end),
+        None if cycle is None else cycle.months,
+        invoice.credits_invoice_id,
+        invoice.credits_number,
+        invoice.customer,
+        invoice.credited_lines,
+        invoice.note,
+        invoice.subscription_id,
+        invoice.kid_method,
+        invoice.vat_exemption_reason,
+        invoice.tax_exchange_rate,
+        invoice.paid,
+        invoice.credited,
+    )
+
+
+def _unpack_invoice(row: _InvoiceRow) -> Invoice:
+    """The invoice :func:`_pack_invoice` made ``row`` of (equal to it, not the same object)."""
+    (
+        id_,
+        account_id,
+        sequence,
+        number,
+        kind,
+        issued_at,
+        issue_date,
+        due_date,
+        seller,
+        logo,
+        party,
+        emails,
+        currency,
+        locale,
+        lines,
+        vat,
+        totals,
+        period,
+        months,
+        credits_invoice_id,
+        credits_number,
+        customer,
+        credited_lines,
+        note,
+        subscription_id,
+        kid_method,
+        vat_exemption_reason,
+        tax_exchange_rate,
+        paid,
+        credited,
+    ) = row
+    net_total, vat_total, total, balance_applied, amount_due = totals
+    seller_name, seller_address, seller_org_number, bank_account, vat_registered, country, register = seller
+    party_name, party_address, party_org_number, reference, party_country = party
+    return Invoice(
+        id=id_,
+        account_id=account_id,
+        sequence=sequence,
+        number=number,
+        kind=InvoiceKind(kind),
+        issued_at=issued_at,
+        issue_date=issue_date,
+        due_date=due_date,
+        seller=Seller(
+            seller_name,
+            seller_address,
+            seller_org_number,
+            bank_account,
+            vat_registered,
+            logo,
+            country,
+            register,
+        ),
+        bill_to=Party(party_name, party_address, party_org_number, emails, reference, party_country),
+        currency=currency,
+        locale=locale,
+        lines=tuple(
+            InvoiceLine(
+                lines[at],
+                lines[at + 1],
+                lines[at + 2],
+                lines[at + 3],
+                lines[at + 4],
+                _category(lines[at + 5]),
+            )
+            for at in range(0, len(lines), _LINE_WIDTH)
+        ),
+        vat=tuple(
+            VatGroup(vat[at], vat[at + 1], vat[at + 2], _category(vat[at + 3]))
+            for at in range(0, len(vat), _VAT_WIDTH)
+        ),
+        net_total=net_total,
+        vat_total=vat_total,
+        total=total,
+        balance_applied=balance_applied,
+        amount_due=amount_due,
+        period=None if period is None else Period(*period),
+        cycle=None if months is None else BillingCycle(months),
+        customer=customer,
+        credits_invoice_id=credits_invoice_id,
+        credits_number=credits_number,
+        credited_lines=credited_lines,
+        note=note,
+        subscription_id=subscription_id,
+        kid_method=kid_method,
+        vat_exemption_reason=vat_exemption_reason,
+        tax_exchange_rate=tax_exchange_rate,
+        paid=paid,
+        credited=credited,
+    )
 
 
 def _restore(table: dict[Any, Any], key: Any, old: Any) -> None:
@@ -439,7 +623,7 @@ class _MemoryInvoices(_MemoryPart):
         return series.next_sequence
 
     def _add(self, invoice: Invoice) -> None:
-        self._s._put("invoices", invoice.id, invoice)
+        self._s._put("invoices", invoice.id, _pack_invoice(invoice))
         self._s._append("account_invoices", invoice.account_id, invoice.id)
         if invoice.credits_invoice_id is not None:
             self._s._append("credit_notes", invoice.credits_invoice_id, invoice.id)
@@ -464,8 +648,8 @@ class _MemoryInvoices(_MemoryPart):
         return numbered
 
     def get(self, invoice_id: str) -> Invoice | None:
-        invoice: Invoice | None = self._s._get("invoices", invoice_id)
-        return invoice
+        row: _InvoiceRow | None = self._s._get("invoices", invoice_id)
+        return None if row is None else _unpack_invoice(row)
 
     def lock(self, invoice_id: str) -> Invoice | None:
         return self.get(invoice_id)  # transactions are serialized by the store's lock
@@ -474,14 +658,14 @@ class _MemoryInvoices(_MemoryPart):
         # A generator, like the SQL store's: it reads when iterated, inside the transaction only.
         self._tx._check_open()
         ids = list(self._s._get("account_invoices", account_id) or [])
-        invoices = [self._s._get("invoices", i) for i in ids]
-        for invoice in sorted(invoices, key=lambda invoice: invoice.sequence):
+        rows: list[_InvoiceRow] = [self._s._get("invoices", i) for i in ids]
+        for row in sorted(rows, key=lambda row: row[_SEQUENCE]):
             self._tx._check_open()
-            yield invoice
+            yield _unpack_invoice(row)
 
     def credit_notes_of(self, invoice_id: str) -> list[Invoice]:
         ids = self._s._get("credit_notes", invoice_id) or []
-        return [self._s._get("invoices", i) for i in ids]
+        return [_unpack_invoice(self._s._get("invoices", i)) for i in ids]
 
     def search(
         self,
@@ -496,31 +680,37 @@ class _MemoryInvoices(_MemoryPart):
         status: str | None = None,
         overdue_on: date | None = None,
     ) -> list[Invoice]:
-        # A scan: the in-memory store keeps no index (the SQL stores read a page from one).
-        invoices: list[Invoice] = list(self._s._table("invoices").values())
+        # A scan of the stored rows: the in-memory store keeps no index (the SQL stores read a
+        # page from one). Only the invoices of the page are made from their rows.
+        rows: list[_InvoiceRow] = list(self._s._table("invoices").values())
         if received:
-            found = [i for i in invoices if i.customer == account_id]
+            found = [r for r in rows if r[_CUSTOMER] == account_id]
         else:
-            found = [i for i in invoices if i.account_id == account_id]
+            found = [r for r in rows if r[_ACCOUNT_ID] == account_id]
             if customer is not None:
-                found = [i for i in found if i.customer == customer]
+                found = [r for r in found if r[_CUSTOMER] == customer]
         if issued_from is not None:
-            found = [i for i in found if i.issue_date >= issued_from]
+            found = [r for r in found if r[_ISSUE_DATE] >= issued_from]
         if issued_to is not None:
-            found = [i for i in found if i.issue_date <= issued_to]
+            found = [r for r in found if r[_ISSUE_DATE] <= issued_to]
         if before is not None:
-            found = [i for i in found if _invoice_key(i) < before]
+            found = [r for r in found if _row_key(r) < before]
+        found.sort(key=_row_key, reverse=True)
+        if status is None and overdue_on is None:
+            return [_unpack_invoice(row) for row in found[: max(limit, 0)]]
+        # By status: the status follows from the amounts, so each candidate is made to be judged.
+        invoices = (_unpack_invoice(row) for row in found)
         if status is not None:
-            found = [i for i in found if i.status.value == status]
+            invoices = (i for i in invoices if i.status.value == status)
         if overdue_on is not None:
-            found = [i for i in found if not i.is_credit_note and i.is_overdue(overdue_on)]
-        found.sort(key=_invoice_key, reverse=True)
-        return found[: max(limit, 0)]
+            invoices = (i for i in invoices if not i.is_credit_note and i.is_overdue(overdue_on))
+        return list(itertools.islice(invoices, max(limit, 0)))
 
     def by_number(self, account_id: str, number: str) -> Invoice | None:
         ids = self._s._get("account_invoices", account_id) or []
-        found = [i for i in (self._s._get("invoices", i) for i in ids) if i.number == number]
-        return max(found, key=lambda i: i.sequence, default=None)
+        rows: list[_InvoiceRow] = [self._s._get("invoices", i) for i in ids]
+        found = max((r for r in rows if r[_NUMBER] == number), key=lambda r: r[_SEQUENCE], default=None)
+        return None if found is None else _unpack_invoice(found)
 
 
 class _MemoryLedger(_MemoryPart):
@@ -736,36 +926,50 @@ class _MemoryEvents(_MemoryPart):
     """The ``events`` repository of a transaction (see :class:`tenantbill.ports.Events`).
 
     Transactions are serialized by the store's lock, so positions are taken in commit order.
-    The log keeps each event as it was given (and an invoice's number), and makes the
-    :class:`Event` with its position when it is read: issuing makes one event, not two.
+    The log keeps each event as a tuple of plain values (its type, account, time, data as
+    flat key/value pairs, and an invoice's number), which the garbage collector stops
+    tracking, and makes the :class:`Event` with its position when it is read.
     """
 
     __slots__ = ()
 
     def append(self, event: Event) -> None:
-        self._s._append("events", None, (event, None))
+        self._s._append("events", None, _pack_event(event, None))
 
     def append_numbered(self, event: Event, number: str) -> None:
         """Append the event of an invoice numbered ``number``."""
-        self._s._append("events", None, (event, number))
+        self._s._append("events", None, _pack_event(event, number))
 
     def read(self, after: int, limit: int) -> list[Event]:
         start = max(after, 0)  # positions are 1, 2, 3, …: the event at position p is log[p - 1]
         logged = self._log()[start : start + max(limit, 0)]
         return [
-            Event(
-                event.type,
-                event.account_id,
-                event.at,
-                event.data if number is None else {**event.data, "number": number},
-                start + offset + 1,
-            )
-            for offset, (event, number) in enumerate(logged)
+            Event(type_, account_id, at, _event_data(pairs, number), start + offset + 1)
+            for offset, (type_, account_id, at, pairs, number) in enumerate(logged)
         ]
 
-    def _log(self) -> list[tuple[Event, str | None]]:
-        logged: list[tuple[Event, str | None]] = self._s._get("events", None) or []
+    def _log(self) -> list[_EventRow]:
+        logged: list[_EventRow] = self._s._get("events", None) or []
         return logged
+
+
+_EventRow = tuple[str, str | None, datetime, tuple[Any, ...], str | None]
+"""How the store keeps an event: type, account, time, data as (key, value, key, value, …), number."""
+
+
+def _pack_event(event: Event, number: str | None) -> _EventRow:
+    pairs: list[Any] = []
+    for item in event.data.items():
+        pairs += item
+    return (event.type, event.account_id, event.at, tuple(pairs), number)
+
+
+def _event_data(pairs: tuple[Any, ...], number: str | None) -> dict[str, Any]:
+    """An event's data from its stored pairs, with the invoice's number if it has one."""
+    data = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    if number is not None:
+        data["number"] = number
+    return data
 
 
 class _MemoryPayments(_MemoryPart):
@@ -792,26 +996,26 @@ class _MemoryPayments(_MemoryPart):
         return [self._s._get("payments", i) for i in self._s._get("invoice_payments", invoice_id) or []]
 
     def settle(self, invoice_id: str, paid: Decimal, credited: Decimal) -> None:
-        invoice: Invoice = self._tx._require("invoices", invoice_id, "invoice")
-        self._s._put("invoices", invoice_id, attrs.evolve(invoice, paid=paid, credited=credited))
+        row: _InvoiceRow = self._tx._require("invoices", invoice_id, "invoice")
+        self._s._put("invoices", invoice_id, (*row[:_PAID], paid, credited))
 
     def invoice_by_sequence(self, account_id: str, sequence: int) -> Invoice | None:
         # An account's invoices are listed in the order they were numbered: by sequence.
         ids = self._s._get("account_invoices", account_id) or []
         table = self._s._table("invoices")
-        at = bisect.bisect_left(ids, sequence, key=lambda i: table[i].sequence)
-        if at < len(ids) and table[ids[at]].sequence == sequence:
-            invoice: Invoice = table[ids[at]]
-            return invoice
+        at = bisect.bisect_left(ids, sequence, key=lambda i: table[i][_SEQUENCE])
+        if at < len(ids) and table[ids[at]][_SEQUENCE] == sequence:
+            return _unpack_invoice(table[ids[at]])
         return None
 
     def overdue(
         self, account_id: str, as_of: date, *, after: tuple[date, str] | None = None, limit: int = 100
     ) -> list[Invoice]:
         table = self._s._table("invoices")
+        rows = (table[i] for i in self._s._get("account_invoices", account_id) or [])
         found = [
             invoice
-            for invoice in (table[i] for i in self._s._get("account_invoices", account_id) or [])
+            for invoice in (_unpack_invoice(row) for row in rows if row[_DUE_DATE] < as_of)
             if not invoice.is_credit_note
             and invoice.is_overdue(as_of)
             and (after is None or (invoice.due_date, invoice.id) > after)

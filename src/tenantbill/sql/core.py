@@ -57,7 +57,7 @@ from tenantbill.domain.accounts import (
     Role,
     User,
 )
-from tenantbill.domain.events import Event
+from tenantbill.domain.events import Event, event_data_text
 from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
 from tenantbill.domain.keys import KeyRecord
@@ -695,6 +695,9 @@ class UnitOfWork:
         # The series this transaction allocated from last: its row is locked until the
         # transaction ends, so it stays as returned until this transaction changes it.
         self._allocated: Series | None = None
+        # The rows of the events appended and not written yet: written in one batch when
+        # the unit of work ends (see flush_events), or before the events are read in it.
+        self._pending_events: list[dict[str, Any]] = []
 
     @repository
     def users(self) -> SqlUsers:
@@ -751,6 +754,16 @@ class UnitOfWork:
     @repository
     def events(self) -> SqlEvents:
         return SqlEvents(self)
+
+    def flush_events(self) -> None:
+        """Write the events appended in this unit of work, in one ``executemany``, in order.
+
+        The store calls it when the block of the transaction ends without an
+        error, before it commits: an event is written in its transaction, and
+        a billing run's transaction writes its events in one batch.
+        """
+        if self._pending_events:
+            self.events.write_pending()
 
     def _run(self, sql: Sql, values: Mapping[str, Any]) -> Any:
         """Execute ``sql`` and return the driver's cursor, holding its result."""
@@ -1053,8 +1066,8 @@ class SqlInvoices(Repository):
         """Queue a just-numbered invoice's e-mails and events (with its number); returns it."""
         for message in messages:
             self._tx.outbox.add(message)
-        for event in events:
-            self._tx.events.append(attrs.evolve(event, data={**event.data, "number": numbered.number}))
+        if events:
+            self._tx.events.append_numbered(events, numbered.number)
         return numbered
 
     def get(self, invoice_id: str) -> Invoice | None:
@@ -1386,10 +1399,32 @@ class SqlEvents(Repository):
     __slots__ = ()
 
     def append(self, event: Event) -> None:
-        self._tx._run(self._q.insert_event, self._f.event_values(event))
+        self._pend(self._f.event_values(event))
+
+    def append_numbered(self, events: Sequence[Event], number: str) -> None:
+        """Append the events of an invoice just numbered ``number`` (their data gets ``"number"``)."""
+        for event in events:
+            values = self._f.event_values(event)
+            values["data"] = event_data_text({**event.data, "number": number})
+            self._pend(values)
+
+    def _pend(self, values: dict[str, Any]) -> None:
+        # Kept until the unit of work ends (UnitOfWork.flush_events), so a transaction writes its
+        # events with one statement; its database transaction begins now, as at any write.
+        tx = self._tx
+        if not tx.begun:
+            tx._begin_writing()
+        tx._pending_events.append(values)
+
+    def write_pending(self) -> None:
+        """Insert the events appended so far in this unit of work, in the order appended."""
+        tx = self._tx
+        pending, tx._pending_events = tx._pending_events, []
+        tx._run_many(self._q.insert_event, pending)
 
     def read(self, after: int, limit: int) -> list[Event]:
         if limit <= 0:
             return []
+        self._tx.flush_events()  # this unit of work's own events, read in it too
         rows = self._tx._all(self._q.read_events, {"after": after, "limit": limit})
         return [self._f.event_from(row) for row in rows]

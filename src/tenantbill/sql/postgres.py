@@ -375,24 +375,27 @@ class PostgresEvents(SqlEvents):
     A ``bigserial`` position is taken at insert, not at commit: had two
     transactions appended at once, the one with position 5 could commit first,
     a reader would move past 5, and position 4 would appear behind it, never
-    read. So the first append of a unit of work takes an advisory lock (one
-    key for the store) that it holds until it commits or rolls back, and only
-    then takes a position. A position is therefore taken only when every
-    smaller one has committed or rolled back (PostgreSQL makes a commit
-    visible before it releases the transaction's locks), and a reader that
-    sees position ``p`` sees every event below it. Reads take no lock.
+    read. So a unit of work that appends events takes an advisory lock (one
+    key for the store) when it writes them, in one batch as it ends, and holds
+    it until it commits or rolls back; only then does it take positions. A
+    position is therefore taken only when every smaller one has committed or
+    rolled back (PostgreSQL makes a commit visible before it releases the
+    transaction's locks), and a reader that sees position ``p`` sees every event below it. Reads take no lock.
     """
 
     __slots__ = ()
     _q: PostgresStatements
     _tx: PostgresUnitOfWork
 
-    def append(self, event: Event) -> None:
+    def write_pending(self) -> None:
+        # The lock is taken here, when the unit of work writes its events (at its end, just
+        # before COMMIT), so a transaction holds it only from then: positions are still taken
+        # only under it, so still in commit order.
         tx = self._tx
         if not tx.events_locked:
             tx._run(self._q.lock_events, {})
             tx.events_locked = True
-        super().append(event)
+        super().write_pending()
 
 
 class PostgresUnitOfWork(UnitOfWork):
@@ -401,7 +404,7 @@ class PostgresUnitOfWork(UnitOfWork):
     driver_errors = _DRIVER_ERRORS
     _q: PostgresStatements
     events_locked = False
-    """Whether this unit of work holds the lock of event appends (taken at its first append)."""
+    """Whether this unit of work holds the lock of event appends (taken when it writes its events)."""
 
     @repository
     def events(self) -> PostgresEvents:
@@ -536,6 +539,7 @@ class PostgresStore(SqlStore):
                 tx = PostgresUnitOfWork(cursor, statements, self._log, begin, self._unavailable)
                 try:
                     yield tx
+                    tx.flush_events()
                 except BaseException as error:
                     failed = True
                     if tx.begun:

@@ -249,6 +249,7 @@ class SqliteStore(SqlStore):
                     tx = SqliteUnitOfWork(cursor, statements, self._log, None, self._unavailable)
                     try:
                         yield tx
+                        tx.flush_events()
                     except BaseException as error:
                         self._roll_back(connection)
                         if isinstance(

@@ -117,6 +117,7 @@ class HostTransactionStore:
         try:
             try:
                 yield tx
+                tx.flush_events()
             finally:
                 tx.closed = True
                 cursor.close()
