@@ -92,7 +92,7 @@ def _party_country(value: object) -> str | None:
 
 
 def _exemption_reason(value: object) -> str | None:
-    return optional_one_line(value, "the VAT exemption reason", max_length=NOTE_MAX, error=InvalidInvoice)
+    return optional_one_line(value, "the VAT exemption reason", max_length=NAME_MAX, error=InvalidInvoice)
 
 
 def _exchange_rate(value: object) -> Decimal | None:

@@ -284,7 +284,7 @@ class Billing:
                 address=customer.address,
                 org_number=customer.org_number,
                 reference=customer.buyer_reference,
-                country=customer.country_code,
+                country=customer.country,
             ),
             lines=self.lines,
             currency=self.subscription.plan.currency,
