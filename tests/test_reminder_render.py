@@ -199,7 +199,7 @@ def test_the_interest_sentence_is_shown_even_without_an_account_or_kid_to_pay_to
     assert "forsinkelsesrente på 12,75\xa0%" in text
 
 
-@pytest.mark.parametrize("rate", [0.1275, Decimal("-0.01"), Decimal(1), Decimal("NaN"), "0.1275"])
+@pytest.mark.parametrize("rate", [0.1275, Decimal("-0.01"), Decimal(1), Decimal("NaN"), "12 %"])
 def test_an_interest_rate_that_is_not_a_decimal_fraction_is_refused(rate: Any) -> None:
     invoice = overdue()
 

@@ -81,7 +81,7 @@ from fpdf.image_parsing import preload_image
 from tenantbill.domain.identity import display_bank_account, display_org_number
 from tenantbill.domain.invoices import Invoice, InvoiceLine, Seller
 from tenantbill.domain.payments import Reminder, reminder_due_date
-from tenantbill.domain.setup import LOGO_MAX_PIXELS, LOGO_MAX_SIDE, image_size
+from tenantbill.domain.setup import LOGO_MAX_PIXELS, LOGO_MAX_SIDE, check_interest_rate, image_size
 from tenantbill.errors import InvalidInput
 from tenantbill.render._fonts import FAMILY, PLACEHOLDER, Face, Lru, face
 from tenantbill.render.fmt import (
@@ -183,16 +183,10 @@ def render_reminder(
         raise InvalidInput(
             f"the reminder is of invoice id {reminder.invoice_id!r}, not of {invoice.id!r} ({invoice.number})"
         )
-    if interest_rate is not None and not (
-        isinstance(interest_rate, Decimal) and interest_rate.is_finite() and 0 <= interest_rate < 1
-    ):
-        raise InvalidInput(
-            "interest_rate is the yearly late-payment interest as a Decimal fraction "
-            f"(12.75 % is Decimal('0.1275')), got {interest_rate!r}"
-        )
+    rate = check_interest_rate(interest_rate)
     chosen = invoice.locale if locale is None else locale
     labels = labels_for(chosen)
-    writer = _ReminderWriter(invoice, reminder, labels, _number_locale(chosen, labels), interest_rate)
+    writer = _ReminderWriter(invoice, reminder, labels, _number_locale(chosen, labels), rate)
     return writer.render()
 
 
