@@ -238,7 +238,15 @@ class Content:
             ],
             totals=totals,
             after=[
-                labels.payment.format(account="8601.11.17947", due="15.03.2026", number=invoice.number),
+                # the payment block: its heading, three labels, three values and how to pay
+                labels.payment_details,
+                labels.bank_account,
+                labels.due_date,
+                labels.amount_due,
+                "8601.11.17947",
+                fmt.format_date(invoice.due_date, locale),
+                fmt.format_money(invoice.amount_due, currency, locale),
+                labels.pay_with_number.format(number=invoice.number),
                 labels.note,
                 invoice.note,
                 "Blåfjell Hosting AS · Org.nr. 974 760 673 MVA · 8601.11.17947",

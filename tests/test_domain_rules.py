@@ -325,6 +325,24 @@ def test_the_fee_is_billed_in_advance_on_the_first_day_of_the_period() -> None:
     assert billing.credit == 0
 
 
+@pytest.mark.parametrize(
+    ("locale", "description"),
+    [
+        ("nb", "Pro 01.01.2026–31.01.2026"),
+        ("nb_NO", "Pro 01.01.2026–31.01.2026"),
+        ("sv", "Pro 2026-01-01–2026-01-31"),
+        ("en", "Pro 1 Jan 2026 – 31 Jan 2026"),
+        (None, "Pro 2026-01-01–2026-01-31"),
+    ],
+)
+def test_the_fee_lines_dates_are_written_as_the_invoices_locale_writes_dates(
+    locale: str | None, description: str
+) -> None:
+    billing = bill_due(subscription(plan("149")), date(2026, 1, 1), [], locale=locale)
+
+    assert [line.description for line in billing.lines] == [description]
+
+
 def test_usage_is_billed_in_arrears_with_the_next_fee_and_equal_items_are_summed() -> None:
     sub = subscription(plan("149"), fee_n=1)
     period = sub.usage_billed_on(date(2026, 2, 1))

@@ -271,6 +271,91 @@ def test_the_yearly_cycle_is_named_in_swedish_and_english() -> None:
     assert "yearly" in text_of(render_invoice(make_invoice(locale="en", cycle=BillingCycle.YEARLY)))
 
 
+# The payment block
+
+
+def with_kid(invoice: Invoice, method: str = "mod10") -> Invoice:
+    """The invoice as issued by an account that makes KIDs, to a customer with a key."""
+    return attrs.evolve(invoice, kid_method=method, customer="4711")
+
+
+@pytest.mark.parametrize(
+    ("locale", "label", "how"),
+    [
+        ("nb", "KID", "Bruk KID når du betaler"),
+        ("sv", "OCR-nummer", "Ange OCR-numret när du betalar"),
+        ("en", "Payment reference (KID)", "Please quote the payment reference (KID)"),
+    ],
+)
+def test_the_payment_block_gives_account_kid_due_date_and_amount(locale: str, label: str, how: str) -> None:
+    invoice = with_kid(make_invoice(locale=locale))
+    due = {"nb": "Forfallsdato Å betale", "sv": "Förfallodatum Att betala", "en": "Due date Amount to pay"}[
+        locale
+    ]
+    assert invoice.kid is not None
+    lines = text_of(render_invoice(invoice)).splitlines()
+    # The block reads as it is laid out: its labels on one line, their values on the next.
+    at = next(index for index, line in enumerate(lines) if line.endswith(f" {label} {due}"))
+    values = lines[at + 1]
+
+    assert values.startswith(f"8601.11.17947 {invoice.kid} {format_date(invoice.due_date, locale)} ")
+    assert values.endswith(format_money(invoice.amount_due, "NOK", locale))
+    assert how in "\n".join(lines[at + 2 :])
+
+
+def test_a_kid_ending_in_a_dash_is_printed_as_it_is() -> None:
+    invoices = (attrs.evolve(with_kid(make_invoice(), "mod11"), sequence=n) for n in range(1, 200))
+    invoice = next(invoice for invoice in invoices if (invoice.kid or "").endswith("-"))
+
+    assert f" {invoice.kid} " in text_of(render_invoice(invoice))
+
+
+def test_without_a_kid_the_block_asks_for_the_invoice_number() -> None:
+    text = text_of(render_invoice(make_invoice()))
+
+    assert "Betalingsinformasjon" in text
+    assert "KID" not in text
+    assert "Merk betalingen med fakturanummer 1001." in text
+
+
+def test_a_kid_without_a_bank_account_is_still_printed() -> None:
+    seller = Seller(name="Blåfjell Hosting AS", org_number="974760673", vat_registered=True)
+    invoice = with_kid(make_invoice(seller=seller))
+    text = text_of(render_invoice(invoice))
+
+    assert "Kontonummer" not in text
+    assert invoice.kid is not None
+    assert invoice.kid in text
+
+
+def test_nothing_to_pay_means_no_payment_block() -> None:
+    invoice = with_kid(make_invoice(balance_applied=Decimal("1493.75")))
+    text = text_of(render_invoice(invoice))
+
+    assert "Betalingsinformasjon" not in text
+    assert "KID" not in text
+
+
+def test_a_credit_note_has_no_payment_block() -> None:
+    lines = [attrs.evolve(line, quantity=-line.quantity) for line in LINES]
+    note = make_invoice(lines=lines, kind=InvoiceKind.CREDIT_NOTE, balance_applied=Decimal(0))
+    text = text_of(render_invoice(with_kid(note)))
+
+    assert "Betalingsinformasjon" not in text
+    assert "KID" not in text
+
+
+def test_the_payment_block_moves_with_the_totals_onto_the_last_page() -> None:
+    lines = [Line(f"Tjeneste nummer {n}", Decimal("1"), Decimal("10.00"), Decimal("0.25")) for n in range(36)]
+    invoice = with_kid(make_invoice(lines=lines))
+    pages = pages_text(render_invoice(invoice))
+
+    assert len(pages) == 2
+    assert invoice.kid is not None
+    assert invoice.kid in pages[-1]
+    assert "Å betale" in pages[-1]
+
+
 # Credit notes
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -96,6 +97,32 @@ def test_a_monthly_plan_anchored_on_jan_31_is_billed_on_the_last_day_of_each_mon
     ]
     assert [i.issue_date for i in invoices] == list(billed)
     assert {(i.cycle, i.total) for i in invoices} == {(MONTHLY, D("375.00"))}
+
+
+@pytest.mark.parametrize(
+    ("locale", "description", "period"),
+    [
+        ("nb", "Pro 01.03.2026–31.03.2026", "Periode 01.03.2026–31.03.2026"),
+        ("sv", "Pro 2026-03-01–2026-03-31", "Period 2026-03-01–2026-03-31"),
+        ("en", "Pro 1 Mar 2026 – 31 Mar 2026", "Service period 1 Mar 2026 – 31 Mar 2026"),
+    ],
+)
+def test_the_plan_line_dates_its_period_as_the_invoice_does_in_the_customers_locale(
+    platform: Platform, locale: str, description: str, period: str
+) -> None:
+    from pypdf import PdfReader
+
+    customer = platform.customer
+    platform.app.accounts.update(customer.owner.id, customer.account.id, locale=locale)
+    platform.start(plan("149"), anchor=date(2026, 3, 1))
+    (invoice,) = platform.run(date(2026, 3, 1))
+    pdf = platform.app.invoices.pdf(platform.provider.owner.id, invoice.id)
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+    assert invoice.locale == locale
+    assert [line.description for line in invoice.lines] == [description]
+    assert description in text
+    assert period in text
 
 
 def test_a_monthly_plan_anchored_on_jan_31_renews_on_feb_29_in_a_leap_year(platform: Platform) -> None:

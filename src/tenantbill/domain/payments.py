@@ -37,11 +37,13 @@ __all__ = [
     "DEFAULT_INKASSOSATS",
     "FEE_DAYS_AFTER_DUE",
     "MAX_FEES",
+    "REMINDER_PAYMENT_DAYS",
     "SWEDISH_FEE_CAP",
     "Payment",
     "Reminder",
     "Settlement",
     "credit_settlement",
+    "reminder_due_date",
     "reminder_fee",
     "settle_payment",
 ]
@@ -61,6 +63,13 @@ FEE_DAYS_AFTER_DUE: Final = 14
 
 MAX_FEES: Final = 2
 """At most this many reminders of one invoice carry a fee."""
+
+REMINDER_PAYMENT_DAYS: Final = 14
+"""A reminder asks for payment within this many days of the day it is sent (its new due date).
+
+Fourteen days is the customary term for a reminder in Norway and Sweden;
+printed on the reminder as its new due date.
+"""
 
 
 @attrs.frozen
@@ -107,6 +116,11 @@ class Reminder:
     outstanding: Decimal = _ZERO
     fees_before: Decimal = _ZERO
     currency: str = ""
+
+
+def reminder_due_date(reminder: Reminder) -> date:
+    """The day a reminder asks to be paid by: :data:`REMINDER_PAYMENT_DAYS` after it is sent."""
+    return reminder.sent_on + timedelta(days=REMINDER_PAYMENT_DAYS)
 
 
 @attrs.frozen

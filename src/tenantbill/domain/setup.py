@@ -8,7 +8,15 @@ from typing import Any
 from tenantbill.domain.text import ADDRESS_MAX, NAME_MAX, multi_line, one_line
 from tenantbill.errors import InvalidInput
 
-__all__ = ["LOGO_MAX_BYTES", "LOGO_MAX_PIXELS", "LOGO_MAX_SIDE", "UNSET", "image_size", "validate_setup"]
+__all__ = [
+    "LOGO_MAX_BYTES",
+    "LOGO_MAX_PIXELS",
+    "LOGO_MAX_SIDE",
+    "UNSET",
+    "check_interest_rate",
+    "image_size",
+    "validate_setup",
+]
 
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
 """Marks a keyword that was left out (unchanged), as opposed to ``None`` (cleared)."""
@@ -212,7 +220,8 @@ def _buyer_reference(value: object) -> str | None:
     return one_line(value, "the buyer reference", max_length=NAME_MAX) or None
 
 
-def _interest(value: object) -> Decimal | None:
+def check_interest_rate(value: object) -> Decimal | None:
+    """A yearly late-payment interest rate as a Decimal fraction in [0, 1), or ``None``; else InvalidInput."""
     if value is None:
         return None
     from tenantbill.domain.money import to_decimal
@@ -239,7 +248,7 @@ _VALIDATORS = {
     "country": _country,
     "business_register": _flag("business_register"),
     "reminder_fee_agreed": _flag("reminder_fee_agreed"),
-    "late_interest_rate": _interest,
+    "late_interest_rate": check_interest_rate,
     "buyer_reference": _buyer_reference,
 }
 

@@ -308,14 +308,19 @@ class Billing:
         )
 
 
-def bill_due(subscription: Subscription, due: date, usage: Sequence[Usage]) -> Billing:
+def bill_due(
+    subscription: Subscription, due: date, usage: Sequence[Usage], *, locale: str | None = None
+) -> Billing:
     """What ``subscription`` bills on ``due`` (its :attr:`~Subscription.next_due`).
 
     The plan fee in advance, if a fee period starts on ``due`` and the plan
-    is not free; and, if a monthly usage period ends on ``due``, the usage
-    recorded in it (``usage``, found with :meth:`Subscription.usage_billed_on`),
-    equal items summed. The invoice's period is the fee period, or else the
-    usage period. The subscription moves past the periods billed.
+    is not free, described as the plan's name and the period ("Pro
+    01.03.2026–31.03.2026", dated as the invoice's ``locale`` writes dates on
+    paper; ISO dates without a locale); and, if a monthly usage period ends
+    on ``due``, the usage recorded in it (``usage``, found with
+    :meth:`Subscription.usage_billed_on`), equal items summed. The invoice's
+    period is the fee period, or else the usage period. The subscription
+    moves past the periods billed.
     """
     lines: list[Line] = []
     period = cycle = None
@@ -325,7 +330,7 @@ def bill_due(subscription: Subscription, due: date, usage: Sequence[Usage]) -> B
         plan = subscription.plan_at(fee_period.start)
         if plan.price:
             period, cycle = fee_period, plan.cycle
-            label = f"{plan.name} {fee_period.start.isoformat()}–{fee_period.last_day.isoformat()}"
+            label = f"{plan.name} {_period_text(fee_period, locale)}"
             lines.append(
                 Line(description=label, quantity=_ONE, unit_price=plan.price, vat_rate=plan.vat_rate)
             )
@@ -344,6 +349,16 @@ def bill_due(subscription: Subscription, due: date, usage: Sequence[Usage]) -> B
         credit = round_money(owed, subscription.plan.currency)
         return Billing(billed, period=period, cycle=cycle, credit=credit, memo=memo)
     return Billing(billed, tuple(lines), period, cycle)
+
+
+def _period_text(period: Period, locale: str | None) -> str:
+    """The period's first and last day as the invoice prints dates, or in ISO form without a locale."""
+    if locale is None:
+        return f"{period.start.isoformat()}–{period.last_day.isoformat()}"
+    # The one formatter every date on paper goes through (pure, Babel's CLDR data).
+    from tenantbill.render.fmt import format_period
+
+    return format_period(period.start, period.last_day, locale)
 
 
 @attrs.frozen

@@ -12,6 +12,8 @@ number patterns cached, because an invoice formats dozens of values:
 ('01.03.2026', '2026-03-01')
 >>> format_date(date(2026, 3, 1), "en")
 '1 Mar 2026'
+>>> format_period(date(2026, 3, 1), date(2026, 3, 31), "nb")
+'01.03.2026–31.03.2026'
 
 Decisions an accountant relies on:
 
@@ -52,6 +54,7 @@ __all__ = [
     "format_money",
     "format_number",
     "format_percent",
+    "format_period",
     "locale_of",
 ]
 
@@ -149,6 +152,13 @@ def _format_percent(text: str, locale: str) -> str:
 def format_date(d: date, locale: str) -> str:
     """``d`` as the locale writes dates on invoices: "01.03.2026", "2026-03-01", "1 Mar 2026"."""
     return babel_format_date(d, _date_pattern(locale), locale=locale_of(locale))
+
+
+def format_period(first_day: date, last_day: date, locale: str) -> str:
+    """A period from its first to its last day: "01.03.2026–31.03.2026", "1 Mar 2026 – 31 Mar 2026"."""
+    first, last = format_date(first_day, locale), format_date(last_day, locale)
+    # An en dash joins numeric dates; dates written with spaces read better with a spaced dash.
+    return f"{first} – {last}" if " " in first else f"{first}–{last}"
 
 
 @lru_cache(maxsize=64)

@@ -6,7 +6,7 @@ locale to its language (``"nb_NO"`` and ``"nb-NO"`` use ``"nb"``), and
 :data:`ALIASES` maps other names for a language (``"no"``) to its entry.
 
 Templates use :meth:`str.format` fields: ``{number}``, ``{n}``, ``{rate}``,
-``{base}``, ``{account}``, ``{due}``, ``{page}`` and ``{pages}``.
+``{base}``, ``{due}``, ``{new_due}``, ``{amount}``, ``{page}`` and ``{pages}``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,12 @@ class Labels:
     balance_applied: str
     amount_due: str
     amount_credited: str
-    payment: str
+    payment_details: str
+    """The heading of the payment block: account, payment reference, due date and amount."""
+    kid: str
+    """The payment reference: Norwegian "KID", Swedish "OCR-nummer"."""
+    pay_with_kid: str
+    pay_with_number: str
     note: str
     page: str
     continued: str
@@ -65,6 +70,22 @@ class Labels:
     """Names of billing cycles, keyed by :attr:`BillingCycle.name` ("monthly", "yearly", …)."""
     every_months: str
     """The cycle of ``{n}`` months when :attr:`cycles` has no name for it."""
+
+    # The payment reminder (purring), see render_reminder.
+    reminder: str
+    reminder_for: str
+    reminder_date: str
+    reminder_number: str
+    original_due_date: str
+    new_due_date: str
+    reminder_intro: str
+    paid: str
+    credited: str
+    left_on_invoice: str
+    earlier_fees: str
+    reminder_fee: str
+    late_interest: str
+    """Shown when the account has a late-payment interest rate: ``{rate}`` a year."""
 
     def cycle_name(self, name: str, months: int) -> str:
         """The printed name of a billing cycle of ``months`` months called ``name`` in English."""
@@ -102,7 +123,10 @@ NB = Labels(
     balance_applied="Trukket fra kontosaldo",
     amount_due="Å betale",
     amount_credited="Til gode",
-    payment="Betales til konto {account} innen {due}. Merk betalingen med fakturanummer {number}.",
+    payment_details="Betalingsinformasjon",
+    kid="KID",
+    pay_with_kid="Bruk KID når du betaler, så finner vi betalingen automatisk.",
+    pay_with_number="Merk betalingen med fakturanummer {number}.",
     note="Merknad",
     page="Side {page}/{pages}",
     continued="{title} {number} (forts.)",
@@ -113,6 +137,23 @@ NB = Labels(
         "yearly": "årlig",
     },
     every_months="hver {n}. måned",
+    reminder="Purring",
+    reminder_for="Gjelder faktura {number}",
+    reminder_date="Purredato",
+    reminder_number="Purring nr.",
+    original_due_date="Opprinnelig forfall",
+    new_due_date="Ny forfallsdato",
+    reminder_intro=(
+        "Vi kan ikke se at faktura {number}, som forfalt {due}, er betalt i sin helhet. "
+        "Vennligst betal {amount} innen {new_due}. Har du betalt i mellomtiden, kan du se bort "
+        "fra denne purringen."
+    ),
+    paid="Innbetalt",
+    credited="Kreditert",
+    left_on_invoice="Gjenstår på fakturaen",
+    earlier_fees="Tidligere purregebyr",
+    reminder_fee="Purregebyr",
+    late_interest="Ved betaling etter forfall kan det kreves forsinkelsesrente på {rate} per år.",
 )
 
 SV = Labels(
@@ -146,7 +187,10 @@ SV = Labels(
     balance_applied="Avdrag från kontosaldo",
     amount_due="Att betala",
     amount_credited="Till godo",
-    payment="Betala till konto {account} senast {due}. Ange fakturanummer {number} vid betalning.",
+    payment_details="Betalningsinformation",
+    kid="OCR-nummer",
+    pay_with_kid="Ange OCR-numret när du betalar, så hittar vi betalningen automatiskt.",
+    pay_with_number="Ange fakturanummer {number} vid betalning.",
     note="Meddelande",
     page="Sida {page}/{pages}",
     continued="{title} {number} (forts.)",
@@ -157,6 +201,23 @@ SV = Labels(
         "yearly": "årsvis",
     },
     every_months="var {n}:e månad",
+    reminder="Betalningspåminnelse",
+    reminder_for="Avser faktura {number}",
+    reminder_date="Påminnelsedatum",
+    reminder_number="Påminnelse nr",
+    original_due_date="Urspr. förfallodatum",
+    new_due_date="Nytt förfallodatum",
+    reminder_intro=(
+        "Vi kan inte se att faktura {number}, som förföll till betalning {due}, är betald i sin "
+        "helhet. Vänligen betala {amount} senast {new_due}. Om du redan har betalat kan du bortse "
+        "från denna påminnelse."
+    ),
+    paid="Inbetalt",
+    credited="Krediterat",
+    left_on_invoice="Kvar att betala på fakturan",
+    earlier_fees="Tidigare påminnelseavgifter",
+    reminder_fee="Påminnelseavgift",
+    late_interest="Vid betalning efter förfallodagen kan dröjsmålsränta på {rate} per år debiteras.",
 )
 
 EN = Labels(
@@ -190,7 +251,10 @@ EN = Labels(
     balance_applied="Account balance applied",
     amount_due="Amount to pay",
     amount_credited="Credit in your favour",
-    payment="Please pay to account {account} by {due}, quoting invoice number {number}.",
+    payment_details="Payment details",
+    kid="Payment reference (KID)",
+    pay_with_kid="Please quote the payment reference (KID) when you pay, so that we find your payment.",
+    pay_with_number="Please quote invoice number {number} with your payment.",
     note="Note",
     page="Page {page}/{pages}",
     continued="{title} {number} (continued)",
@@ -201,6 +265,23 @@ EN = Labels(
         "yearly": "yearly",
     },
     every_months="every {n} months",
+    reminder="Payment reminder",
+    reminder_for="Concerning invoice {number}",
+    reminder_date="Reminder date",
+    reminder_number="Reminder no.",
+    original_due_date="Original due date",
+    new_due_date="New due date",
+    reminder_intro=(
+        "According to our records, invoice {number}, due on {due}, has not been paid in full. "
+        "Please pay {amount} by {new_due}. If you have paid in the meantime, please disregard "
+        "this reminder."
+    ),
+    paid="Paid",
+    credited="Credited",
+    left_on_invoice="Left to pay on the invoice",
+    earlier_fees="Earlier reminder fees",
+    reminder_fee="Reminder fee",
+    late_interest="Late-payment interest of {rate} a year may be charged on payment after the due date.",
 )
 
 CATALOGUES: Mapping[str, Labels] = {"nb": NB, "sv": SV, "en": EN}

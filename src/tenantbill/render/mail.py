@@ -1,12 +1,15 @@
-"""The e-mail that carries an invoice or credit note to one recipient.
+"""The e-mail that carries an invoice, a credit note or a payment reminder to one recipient.
 
 A short letter in the invoice's language (plain text with an HTML
-alternative) says what is attached, how much to pay, by when and to which
-account; the PDF is attached. The texts live in :data:`_CATALOGUE`, one entry
+alternative) says what is attached, how much to pay, by when, to which
+account and with which payment reference (KID); the PDF is attached.
+:func:`invoice_message` carries an invoice or credit note,
+:func:`reminder_message` a reminder (purring) made by
+:func:`tenantbill.render.pdf.render_reminder`. The texts live in :data:`_CATALOGUE`, one entry
 per language: adding a language is adding an entry.
 
 The message is a pure function of its arguments (the ``Date`` header comes
-from the invoice and the MIME boundaries from a hash of the content), so the
+from the invoice or the reminder and the MIME boundaries from a hash of the content), so the
 same invoice always yields the same bytes.
 
 Names people typed (the seller, the customer, the account, the sender's
@@ -25,7 +28,7 @@ import hashlib
 import html
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -36,6 +39,8 @@ import attrs
 
 from tenantbill.domain.accounts import Role
 from tenantbill.domain.invoices import Invoice
+from tenantbill.domain.payments import Reminder, reminder_due_date
+from tenantbill.domain.setup import check_interest_rate
 from tenantbill.errors import InvalidEmail, InvalidInput
 from tenantbill.render.headers import add_extra_headers, mailbox, one_line, parse_mailbox, unstructured
 
@@ -46,6 +51,7 @@ __all__ = [
     "check_invite_url",
     "invitation_message",
     "invoice_message",
+    "reminder_message",
 ]
 
 
@@ -69,6 +75,16 @@ class _Texts:
     credited_invoice: str
     credit_note_number: str
     regards: str
+    kid: str
+    kid_reference: str
+    subject_reminder: str
+    attached_reminder: str
+    pay_by: str
+    reminder_fee: str
+    late_interest: str
+    already_paid: str
+    reminder_file: str
+    """The attachment's name before the invoice number (ASCII letters, digits and ``-`` only)."""
 
 
 _CATALOGUE: dict[str, _Texts] = {
@@ -89,6 +105,18 @@ _CATALOGUE: dict[str, _Texts] = {
         credited_invoice="Gjelder faktura",
         credit_note_number="Kreditnotanummer",
         regards="Vennlig hilsen",
+        kid="KID",
+        kid_reference="Oppgi KID når du betaler.",
+        subject_reminder="Purring på faktura {number} fra {seller}",
+        attached_reminder=(
+            "Vedlagt er en purring på faktura {number} fra {seller}, som forfalt {due}. "
+            "Vi kan ikke se at den er betalt i sin helhet."
+        ),
+        pay_by="Betal innen",
+        reminder_fee="Purregebyr",
+        late_interest="Ved betaling etter forfall kan det kreves forsinkelsesrente på {rate} per år.",
+        already_paid="Har du betalt i mellomtiden, kan du se bort fra denne purringen.",
+        reminder_file="purring",
     ),
     "sv": _Texts(
         subject_invoice="Faktura {number} från {seller}",
@@ -107,6 +135,18 @@ _CATALOGUE: dict[str, _Texts] = {
         credited_invoice="Avser faktura",
         credit_note_number="Kreditfakturanummer",
         regards="Med vänliga hälsningar",
+        kid="OCR-nummer",
+        kid_reference="Ange OCR-numret när du betalar.",
+        subject_reminder="Betalningspåminnelse för faktura {number} från {seller}",
+        attached_reminder=(
+            "Bifogat finns en betalningspåminnelse för faktura {number} från {seller}, som förföll "
+            "till betalning {due}. Vi kan inte se att den är betald i sin helhet."
+        ),
+        pay_by="Betala senast",
+        reminder_fee="Påminnelseavgift",
+        late_interest="Vid betalning efter förfallodagen kan dröjsmålsränta på {rate} per år debiteras.",
+        already_paid="Om du redan har betalat kan du bortse från denna påminnelse.",
+        reminder_file="paminnelse",
     ),
     "en": _Texts(
         subject_invoice="Invoice {number} from {seller}",
@@ -125,6 +165,18 @@ _CATALOGUE: dict[str, _Texts] = {
         credited_invoice="Credits invoice",
         credit_note_number="Credit note number",
         regards="Kind regards",
+        kid="Payment reference (KID)",
+        kid_reference="Please quote the payment reference (KID) with your payment.",
+        subject_reminder="Payment reminder for invoice {number} from {seller}",
+        attached_reminder=(
+            "Please find attached a payment reminder for invoice {number} from {seller}, which was "
+            "due on {due}. According to our records it has not been paid in full."
+        ),
+        pay_by="Please pay by",
+        reminder_fee="Reminder fee",
+        late_interest="Late-payment interest of {rate} a year may be charged on payment after the due date.",
+        already_paid="If you have paid in the meantime, please disregard this reminder.",
+        reminder_file="reminder",
     ),
 }
 
@@ -168,30 +220,106 @@ def invoice_message(
     :class:`~tenantbill.errors.InvalidInput` for ``pdf`` that is not a PDF.
     ``headers`` are extra ASCII header fields (the outbox passes ``Message-ID``).
     """
-    if not isinstance(pdf, bytes) or not pdf.startswith(b"%PDF-"):
-        raise InvalidInput("pdf must be the bytes of a PDF document (starting with b'%PDF-')")
+    _check_pdf(pdf)
     from_value = _address("From", sender, "sender")
     to_value = _address("To", recipient, "recipient")
     letter = _letter(invoice, locale or invoice.locale)
+    return _with_pdf(
+        letter,
+        sender=from_value,
+        recipient=to_value,
+        date=format_datetime(invoice.issued_at),
+        filename=_filename(invoice.number),
+        pdf=pdf,
+        headers=headers or {},
+    )
+
+
+def reminder_message(
+    invoice: Invoice,
+    reminder: Reminder,
+    *,
+    recipient: str,
+    sender: str,
+    pdf: bytes,
+    locale: str | None = None,
+    interest_rate: Decimal | None = None,
+    sent_at: datetime | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """The e-mail of the payment reminder ``reminder`` of ``invoice`` to ``recipient``, ``pdf`` attached.
+
+    Built like :func:`invoice_message` (same languages, the same protection of
+    names people typed), with the reminder's PDF from
+    :func:`~tenantbill.render.pdf.render_reminder` attached as
+    ``purring-<number>.pdf`` (``paminnelse-`` in Swedish, ``reminder-`` in
+    English). It gives what is due now, the new due date, this reminder's fee,
+    the bank account and the KID (or the invoice number), and with
+    ``interest_rate`` (the account's yearly late-payment interest) that such
+    interest may be charged. ``sent_at`` is the ``Date`` (an aware datetime;
+    by default noon UTC on the day the reminder is sent, the same calendar
+    day everywhere it is read). Raises :class:`~tenantbill.errors.InvalidEmail`
+    for a recipient or sender that is not one address and
+    :class:`~tenantbill.errors.InvalidInput` for ``pdf`` that is not a PDF, a
+    reminder of another invoice, an interest rate that is not a fraction in
+    [0, 1) or a naive ``sent_at``.
+    """
+    _check_pdf(pdf)
+    if not isinstance(reminder, Reminder) or reminder.invoice_id != invoice.id:
+        raise InvalidInput(f"the reminder must be a tenantbill Reminder of invoice {invoice.number}")
+    rate = check_interest_rate(interest_rate)
+    if sent_at is None:
+        sent_at = datetime.combine(reminder.sent_on, time(12), tzinfo=UTC)
+    elif not isinstance(sent_at, datetime) or sent_at.tzinfo is None:
+        raise InvalidInput(f"sent_at must be an aware datetime, got {sent_at!r}")
+    from_value = _address("From", sender, "sender")
+    to_value = _address("To", recipient, "recipient")
+    letter = _reminder_letter(invoice, reminder, locale or invoice.locale, rate)
+    t = _CATALOGUE[letter.lang]
+    return _with_pdf(
+        letter,
+        sender=from_value,
+        recipient=to_value,
+        date=format_datetime(sent_at),
+        filename=_filename(f"{t.reminder_file}-{invoice.number}"),
+        pdf=pdf,
+        headers=headers or {},
+    )
+
+
+def _check_pdf(pdf: object) -> None:
+    if not isinstance(pdf, bytes) or not pdf.startswith(b"%PDF-"):
+        raise InvalidInput("pdf must be the bytes of a PDF document (starting with b'%PDF-')")
+
+
+def _with_pdf(
+    letter: _Letter,
+    *,
+    sender: str,
+    recipient: str,
+    date: str,
+    filename: str,
+    pdf: bytes,
+    headers: Mapping[str, str],
+) -> EmailMessage:
+    """The message of ``letter`` (text and HTML) with ``pdf`` attached; From and To already encoded."""
     text = _as_text(letter)
     markup = _as_html(letter)
-    filename = _filename(invoice.number)
-
     digest = hashlib.sha256(
-        b"\0".join(part.encode("utf-8", "replace") for part in (from_value, to_value, text, markup, filename))
+        b"\0".join(part.encode("utf-8", "replace") for part in (sender, recipient, text, markup, filename))
         + pdf
     ).hexdigest()[:32]
     return _assemble(
-        sender=from_value,
-        recipient=to_value,
+        sender=sender,
+        recipient=recipient,
         subject=unstructured("Subject", letter.subject),
-        date=format_datetime(invoice.issued_at),
+        date=date,
         text=text,
         markup=markup,
         filename=filename,
         pdf=pdf,
         digest=digest,
-        headers=headers or {},
+        headers=headers,
     )
 
 
@@ -528,10 +656,9 @@ def _letter(invoice: Invoice, locale: str) -> _Letter:
         facts = [(t.amount_due, money(invoice.amount_due))]
         if invoice.amount_due > 0:
             facts.append((t.due_date, _long_date(invoice.due_date, fmt_locale)))
-            if invoice.seller.bank_account:
-                facts.append((t.bank_account, _display_account(invoice.seller.bank_account)))
-            facts.append((t.invoice_number, number))
-            notes.append(t.payment_reference)
+            how, reference = _how_to_pay(invoice, t)
+            facts.extend(how)
+            notes.append(reference)
         else:
             facts.append((t.invoice_number, number))
             notes.append(t.nothing_to_pay)
@@ -544,6 +671,64 @@ def _letter(invoice: Invoice, locale: str) -> _Letter:
         notes=tuple(notes),
         closing=(t.regards, seller),
     )
+
+
+def _how_to_pay(invoice: Invoice, t: _Texts) -> tuple[list[tuple[str, str]], str]:
+    """The bank account, the KID if any and the invoice number as facts, and what to quote when paying."""
+    facts: list[tuple[str, str]] = []
+    if invoice.seller.bank_account:
+        facts.append((t.bank_account, _display_account(invoice.seller.bank_account)))
+    kid = _kid(invoice)
+    if kid:
+        facts.append((t.kid, kid))
+    facts.append((t.invoice_number, invoice.number))
+    return facts, t.kid_reference if kid else t.payment_reference
+
+
+def _kid(invoice: Invoice) -> str | None:
+    """The invoice's KID, or ``None`` (also when a stored invoice's KID cannot be made)."""
+    try:
+        return invoice.kid
+    except InvalidInput:
+        return None
+
+
+def _reminder_letter(invoice: Invoice, reminder: Reminder, locale: str, rate: Decimal | None) -> _Letter:
+    """The content of the reminder e-mail in the catalogue language closest to ``locale``."""
+    lang, fmt_locale = _resolve(locale)
+    t = _CATALOGUE[lang]
+    seller = one_line(invoice.seller.name)
+    number = invoice.number
+    currency = reminder.currency or invoice.currency
+    due = _long_date(invoice.due_date, fmt_locale)
+    facts = [
+        (t.amount_due, _money(str(reminder.amount_due), currency, fmt_locale)),
+        (t.pay_by, _long_date(reminder_due_date(reminder), fmt_locale)),
+    ]
+    if reminder.fee > 0:
+        facts.append((t.reminder_fee, _money(str(reminder.fee), currency, fmt_locale)))
+    how, reference = _how_to_pay(invoice, t)
+    notes = [reference]
+    if rate is not None:
+        notes.append(t.late_interest.format(rate=_percent(str(rate), fmt_locale)))
+    notes.append(t.already_paid)
+    return _Letter(
+        lang=lang,
+        subject=t.subject_reminder.format(number=number, seller=seller),
+        greeting=t.greeting.format(customer=one_line(invoice.bill_to.name)),
+        paragraphs=(t.attached_reminder.format(number=number, seller=seller, due=due),),
+        facts=(*facts, *how),
+        notes=tuple(notes),
+        closing=(t.regards, seller),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _percent(rate: str, locale: str) -> str:
+    """A rate (a decimal's exact text) as a percentage, as ``locale`` writes it."""
+    from babel.numbers import format_percent
+
+    return str(format_percent(Decimal(rate), locale=locale, decimal_quantization=False))
 
 
 # A month-end run formats the same few amounts and due dates thousands of times.

@@ -2,12 +2,16 @@
 
 >>> pdf = render_invoice(invoice)                 # in the invoice's own locale
 >>> pdf = render_invoice(invoice, locale="en")    # or another supported one
+>>> pdf = render_reminder(invoice, reminder, interest_rate=account.late_interest_rate)
 
 The layout is our own, on fixed column widths (no ``table()``): seller and
 logo, title, buyer and invoice facts, the lines, VAT per rate and the totals,
-then the payment details and the note. Lines that do not fit flow onto further
-pages, each with the table header repeated, and every page is numbered "1/2".
-Labels come from :mod:`tenantbill.render.labels`, numbers and dates from
+then the payment block (bank account, KID, due date, amount to pay) and the
+note. Lines that do not fit flow onto further pages, each with the table
+header repeated, and every page is numbered "1/2". A payment reminder
+(:func:`render_reminder`) has the same header, buyer and payment blocks, with
+a short account of the invoice in place of its lines. Labels come from
+:mod:`tenantbill.render.labels`, numbers and dates from
 :mod:`tenantbill.render.fmt`.
 
 Two ways through fpdf2
@@ -49,7 +53,7 @@ and become U+FFFD in the text layer on either path.
 Determinism
 -----------
 The same invoice renders to the same bytes, in any process: the creation date
-is the issue date, producer and object order are fixed, the subset tag is a
+is the issue date (a reminder's: the day it is sent), producer and object order are fixed, the subset tag is a
 hash of the embedded runs (fpdf2's own tag is fixed too), and the trailer
 ``/ID`` is fpdf2's MD5 of the content.
 """
@@ -66,15 +70,18 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from io import BytesIO
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
+import attrs
 from fpdf import FPDF
+from fpdf.drawing import DeviceRGB  # type: ignore[attr-defined]  # fpdf2 2.8 imports it there from drawing_primitives
 from fpdf.image_datastructures import ImageCache
 from fpdf.image_parsing import preload_image
 
 from tenantbill.domain.identity import display_bank_account, display_org_number
 from tenantbill.domain.invoices import Invoice, InvoiceLine, Seller
-from tenantbill.domain.setup import LOGO_MAX_PIXELS, LOGO_MAX_SIDE, image_size
+from tenantbill.domain.payments import Reminder, reminder_due_date
+from tenantbill.domain.setup import LOGO_MAX_PIXELS, LOGO_MAX_SIDE, check_interest_rate, image_size
 from tenantbill.errors import InvalidInput
 from tenantbill.render._fonts import FAMILY, PLACEHOLDER, Face, Lru, face
 from tenantbill.render.fmt import (
@@ -83,11 +90,12 @@ from tenantbill.render.fmt import (
     format_money,
     format_number,
     format_percent,
+    format_period,
     locale_of,
 )
 from tenantbill.render.labels import Labels, labels_for
 
-__all__ = ["render_invoice"]
+__all__ = ["render_invoice", "render_reminder"]
 
 _log = logging.getLogger(__name__)
 
@@ -141,6 +149,45 @@ def render_invoice(invoice: Invoice, *, locale: str | None = None) -> bytes:
     chosen = invoice.locale if locale is None else locale
     labels = labels_for(chosen)
     return _InvoiceWriter(invoice, labels, _number_locale(chosen, labels)).render()
+
+
+def render_reminder(
+    invoice: Invoice,
+    reminder: Reminder,
+    *,
+    locale: str | None = None,
+    interest_rate: Decimal | None = None,
+) -> bytes:
+    """The payment reminder (purring) ``reminder`` of ``invoice`` as a PDF, in ``locale`` or the invoice's.
+
+    One page with the invoice's seller and buyer blocks, the reminder's date
+    and number, the invoice's number, date and due date, what the invoice
+    came to, what was paid and credited, the reminder fees (earlier ones not
+    yet paid and this one) and what is due now, then the payment block with
+    the new due date (:func:`~tenantbill.domain.payments.reminder_due_date`).
+    ``interest_rate`` is the account's yearly late-payment interest as a
+    fraction (``Decimal("0.1275")``): when given, a sentence says that
+    interest at that rate may be charged (it is shown, never computed).
+
+    Raises InvalidInput for a credit note, a reminder of another invoice, an
+    interest rate that is not a fraction from 0 to 1, and a locale without a
+    label catalogue.
+    """
+    if not isinstance(invoice, Invoice):
+        raise InvalidInput(f"render_reminder needs a tenantbill Invoice, got {type(invoice).__name__}")
+    if not isinstance(reminder, Reminder):
+        raise InvalidInput(f"render_reminder needs a tenantbill Reminder, got {type(reminder).__name__}")
+    if invoice.is_credit_note:
+        raise InvalidInput(f"{invoice.number} is a credit note: credit notes are never reminded")
+    if reminder.invoice_id != invoice.id:
+        raise InvalidInput(
+            f"the reminder is of invoice id {reminder.invoice_id!r}, not of {invoice.id!r} ({invoice.number})"
+        )
+    rate = check_interest_rate(interest_rate)
+    chosen = invoice.locale if locale is None else locale
+    labels = labels_for(chosen)
+    writer = _ReminderWriter(invoice, reminder, labels, _number_locale(chosen, labels), rate)
+    return writer.render()
 
 
 def _number_locale(locale: str, labels: Labels) -> str:
@@ -268,6 +315,11 @@ class _InvoiceWriter:
         self.regular = face("")
         self.bold = face("B")
         self.title = labels.credit_note if invoice.is_credit_note else labels.invoice
+        self.subtitle = (
+            labels.credits_invoice.format(number=_clean(invoice.credits_number))
+            if invoice.is_credit_note and invoice.credits_number
+            else ""
+        )
         pdf = FPDF(unit="mm", format="A4")
         pdf.set_auto_page_break(False)
         pdf.set_margins(_LEFT, _TOP, _PAGE_W - _RIGHT)
@@ -280,17 +332,7 @@ class _InvoiceWriter:
     def render(self) -> bytes:
         """The finished PDF."""
         invoice, pdf = self.invoice, self.pdf
-        issued = datetime(
-            invoice.issue_date.year, invoice.issue_date.month, invoice.issue_date.day, tzinfo=UTC
-        )
-        pdf.set_creation_date(issued)
-        pdf.set_producer(_PRODUCER)
-        pdf.set_creator(_PRODUCER)
-        pdf.set_title(f"{self.title} {_clean(invoice.number)}")
-        pdf.set_author(_clean(invoice.seller.name) or _PRODUCER)
-        pdf.set_lang(self.labels.language)
-
-        pdf.add_page()
+        self._begin(invoice.issue_date)
         y = self._header()
         rows = [self._row(line) for line in invoice.lines]
         closing = self._closing()
@@ -313,6 +355,17 @@ class _InvoiceWriter:
             closing_y = y
         closing.draw(self, closing_y)
         return self.backend.output(pdf)
+
+    def _begin(self, dated: date) -> None:
+        """Set the document's metadata (dated ``dated``, for reproducible bytes) and add page 1."""
+        pdf = self.pdf
+        pdf.set_creation_date(datetime(dated.year, dated.month, dated.day, tzinfo=UTC))
+        pdf.set_producer(_PRODUCER)
+        pdf.set_creator(_PRODUCER)
+        pdf.set_title(f"{self.title} {_clean(self.invoice.number)}")
+        pdf.set_author(_clean(self.invoice.seller.name) or _PRODUCER)
+        pdf.set_lang(self.labels.language)
+        pdf.add_page()
 
     # Drawing primitives ----------------------------------------------------------------------
 
@@ -345,17 +398,18 @@ class _InvoiceWriter:
         bold: bool = False,
         color: tuple[int, int, int] = _INK,
         h: float = 4.6,
+        align: str = "R",
     ) -> None:
-        """A number right-aligned in the box, in a smaller size if need be: digits are never cut."""
+        """A number aligned in the box (right by default), smaller if need be: digits are never cut."""
         face = self.bold if bold else self.regular
         width = face.width(text, size)
         if width > w:
             size, width = size * w / width, w
-        self._draw(x, y, w, h, text, width, size, bold, "R", color)
+        self._draw(x, y, w, h, text, width, size, bold, align, color)
 
     def rule(self, x1: float, y: float, x2: float, *, color: tuple[int, int, int] = _RULE) -> None:
         """A thin horizontal line."""
-        self.pdf.set_draw_color(*color)
+        self.pdf.set_draw_color(_device(color))
         self.pdf.line(x1, y, x2, y)
 
     def _draw(
@@ -382,8 +436,9 @@ class _InvoiceWriter:
             self._style = (size, bold)
         if color != self._color:
             # With fill and text colour equal, text() need not wrap each text in q … Q.
-            self.pdf.set_text_color(*color)
-            self.pdf.set_fill_color(*color)
+            device = _device(color)
+            self.pdf.set_text_color(device)
+            self.pdf.set_fill_color(device)
             self._color = color
         if align == "R":
             x += w - width
@@ -393,7 +448,7 @@ class _InvoiceWriter:
 
     def _shade(self, x: float, y: float, w: float, h: float) -> None:
         """A filled background rectangle."""
-        self.pdf.set_fill_color(*_SHADE)
+        self.pdf.set_fill_color(_device(_SHADE))
         self._color = _SHADE
         self.pdf.rect(x, y, w, h, style="F")
 
@@ -417,9 +472,8 @@ class _InvoiceWriter:
         y = max(y, logo_bottom) + 7.0
         self.text(_LEFT, y, _WIDTH, self.title, size=20.0, bold=True, h=9.0)
         y += 9.0
-        if invoice.is_credit_note and invoice.credits_number:
-            credited = labels.credits_invoice.format(number=_clean(invoice.credits_number))
-            self.text(_LEFT, y, _WIDTH, credited, size=10.0, h=5.5)
+        if self.subtitle:
+            self.text(_LEFT, y, _WIDTH, self.subtitle, size=10.0, h=5.5)
             y += 5.5
         y += 5.0
         return max(self._buyer(y), self._facts(y)) + 8.0
@@ -454,7 +508,17 @@ class _InvoiceWriter:
         return y
 
     def _facts(self, y: float) -> float:
-        """The invoice's number, dates, cycle, period and bank account, as label-value rows."""
+        """The document's facts as label-value rows (:meth:`_fact_rows`); returns where they end."""
+        x, label_w = 100.0, 34.0
+        for label, value in self._fact_rows():
+            self.text(x, y, label_w, label, size=8.5, color=_MUTED, h=5.0)
+            # A value is shrunk rather than cut: a shortened IBAN or number is useless.
+            self.number(x + label_w, y, _RIGHT - x - label_w, value, h=5.0)
+            y += 5.0
+        return y
+
+    def _fact_rows(self) -> list[tuple[str, str]]:
+        """The invoice's number, dates, cycle, period and bank account."""
         invoice, labels, locale = self.invoice, self.labels, self.locale
         number_label = labels.credit_note_number if invoice.is_credit_note else labels.invoice_number
         rows = [
@@ -469,18 +533,14 @@ class _InvoiceWriter:
         if invoice.cycle is not None:
             rows.append((labels.cycle, labels.cycle_name(invoice.cycle.name, invoice.cycle.months)))
         if invoice.period is not None:
-            rows.append((labels.period, _period(invoice.period.start, invoice.period.last_day, locale)))
+            rows.append((labels.period, format_period(invoice.period.start, invoice.period.last_day, locale)))
         account = invoice.seller.bank_account
         if account:
-            is_iban = _is_iban(account)
-            rows.append((labels.iban if is_iban else labels.bank_account, _bank_account(account)))
-        x, label_w = 100.0, 34.0
-        for label, value in rows:
-            self.text(x, y, label_w, label, size=8.5, color=_MUTED, h=5.0)
-            # A value is shrunk rather than cut: a shortened IBAN or number is useless.
-            self.number(x + label_w, y, _RIGHT - x - label_w, value, h=5.0)
-            y += 5.0
-        return y
+            rows.append((self._account_label(account), _bank_account(account)))
+        return rows
+
+    def _account_label(self, account: str) -> str:
+        return self.labels.iban if _is_iban(account) else self.labels.bank_account
 
     # The lines table -------------------------------------------------------------------------
 
@@ -546,15 +606,9 @@ class _InvoiceWriter:
         else:
             due = (labels.amount_due, format_money(invoice.amount_due, currency, locale))
 
-        payment: list[str] = []
-        account = invoice.seller.bank_account
-        if account and not invoice.is_credit_note and _is_positive(invoice.amount_due):
-            text = labels.payment.format(
-                account=_bank_account(account),
-                due=format_date(invoice.due_date, locale),
-                number=_clean(invoice.number),
-            )
-            payment = _wrap(self.regular, text, _WIDTH, 9.0, 3)
+        payment = None
+        if not invoice.is_credit_note and _is_positive(invoice.amount_due):
+            payment = self._payment(due[1], invoice.due_date)
         note: list[str] = []
         for paragraph in _lines(invoice.note):
             note.extend(_wrap(self.regular, paragraph, _WIDTH, 9.0, _MAX_NOTE_LINES))
@@ -562,6 +616,29 @@ class _InvoiceWriter:
             note = note[:_MAX_NOTE_LINES]
             note[-1] = _fit(self.regular, note[-1] + " " + _ELLIPSIS, _WIDTH, 9.0)[0]
         return _Closing(totals, due, payment, note)
+
+    def _payment(self, amount: str, due: date, extra: Sequence[str] = ()) -> _Payment | None:
+        """The payment block: bank account, KID, due date and ``amount``, with how to pay.
+
+        ``None`` when there is neither a bank account nor a KID to pay with.
+        ``extra`` are sentences to add under the instructions.
+        """
+        invoice, labels = self.invoice, self.labels
+        account, kid = invoice.seller.bank_account, _kid(invoice)
+        if not account and not kid:
+            return None
+        fields: list[tuple[str, str, float]] = []
+        if account:
+            fields.append((self._account_label(account), _bank_account(account), _PAY_ACCOUNT_W))
+        if kid:
+            fields.append((labels.kid, kid, _PAY_KID_W))
+        fields.append((labels.due_date, format_date(due, self.locale), _PAY_DUE_W))
+        fields.append((labels.amount_due, amount, 0.0))
+        how = labels.pay_with_kid if kid else labels.pay_with_number.format(number=_clean(invoice.number))
+        lines: list[str] = []
+        for sentence in (how, *extra):
+            lines.extend(_wrap(self.regular, sentence, _WIDTH, 9.0, 3))
+        return _Payment(labels.payment_details, tuple(fields), tuple(lines))
 
     # Pages -----------------------------------------------------------------------------------
 
@@ -586,8 +663,192 @@ class _InvoiceWriter:
         self.text(_RIGHT - 30, _FOOTER_Y, 30, label, size=7.5, color=_MUTED, align="R", h=4.0)
 
 
+class _ReminderWriter(_InvoiceWriter):
+    """Draws a payment reminder: the invoice's header, then what is owed on it and how to pay.
+
+    One page: the invoice is summed up in a few rows (its lines are on the
+    invoice itself), so there is nothing to flow onto another page.
+    """
+
+    def __init__(
+        self,
+        invoice: Invoice,
+        reminder: Reminder,
+        labels: Labels,
+        locale: str,
+        interest_rate: Decimal | None,
+    ) -> None:
+        super().__init__(invoice, labels, locale)
+        self.reminder = reminder
+        self.interest_rate = interest_rate
+        self.title = labels.reminder
+        self.subtitle = labels.reminder_for.format(number=_clean(invoice.number))
+        self.currency = reminder.currency or invoice.currency
+        self.new_due = reminder_due_date(reminder)
+
+    def render(self) -> bytes:
+        """The finished PDF."""
+        self._begin(self.reminder.sent_on)
+        self._footer(1, 1)
+        y = self._header()
+        for line in self._intro():
+            self.text(_LEFT, y, _WIDTH, line, h=4.6)
+            y += 4.6
+        y += 5.0
+        y = self._summary(y)
+        self._closing().draw(self, y)
+        return self.backend.output(self.pdf)
+
+    def _fact_rows(self) -> list[tuple[str, str]]:
+        """The reminder's date and number, then the invoice's number, date and due dates."""
+        invoice, reminder, labels, locale = self.invoice, self.reminder, self.labels, self.locale
+        return [
+            (labels.reminder_date, format_date(reminder.sent_on, locale)),
+            (labels.reminder_number, str(reminder.number)),
+            (labels.invoice_number, _clean(invoice.number)),
+            (labels.issue_date, format_date(invoice.issue_date, locale)),
+            (labels.original_due_date, format_date(invoice.due_date, locale)),
+            (labels.new_due_date, format_date(self.new_due, locale)),
+        ]
+
+    def _money(self, value: Decimal) -> str:
+        return format_money(value, self.currency, self.locale)
+
+    def _amount(self, value: Decimal) -> str:
+        return format_amount(value, self.currency, self.locale)
+
+    def _intro(self) -> list[str]:
+        text = self.labels.reminder_intro.format(
+            number=_clean(self.invoice.number),
+            due=format_date(self.invoice.due_date, self.locale),
+            amount=self._money(self.reminder.amount_due),
+            new_due=format_date(self.new_due, self.locale),
+        )
+        return _wrap(self.regular, text, _WIDTH, 9.0, 4)
+
+    def _summary(self, y: float) -> float:
+        """What the invoice came to, what was paid and credited, and the fees: a two-column table."""
+        invoice, reminder, labels = self.invoice, self.reminder, self.labels
+        # amount_due is what is left of the invoice plus every unpaid fee, this one's included.
+        left = reminder.amount_due - reminder.fees_before - reminder.fee
+        rows: list[tuple[str, Decimal, bool]] = [(labels.total, invoice.total, False)]
+        if invoice.balance_applied:
+            rows.append((labels.balance_applied, -invoice.balance_applied, False))
+        if _is_positive(invoice.paid):
+            rows.append((labels.paid, -invoice.paid, False))
+        if _is_positive(invoice.credited):
+            rows.append((labels.credited, -invoice.credited, False))
+        rows.append((labels.left_on_invoice, left, True))
+        if _is_positive(reminder.fees_before):
+            rows.append((labels.earlier_fees, reminder.fees_before, False))
+        if _is_positive(reminder.fee):
+            rows.append((labels.reminder_fee, reminder.fee, False))
+
+        x, w, _ = _DESCRIPTION
+        amount_x, amount_w, _ = _AMOUNT
+        self._shade(_LEFT, y, _WIDTH, _HEADER_H)
+        self.text(x + _PAD, y, w - 2 * _PAD, labels.description, size=8.0, bold=True, h=_HEADER_H)
+        self.text(
+            amount_x + _PAD,
+            y,
+            amount_w - 2 * _PAD,
+            labels.amount,
+            size=8.0,
+            bold=True,
+            align="R",
+            h=_HEADER_H,
+        )
+        y += _HEADER_H
+        row_h = _ROW_LINE + 2 * _ROW_PAD
+        for label, value, strong in rows:
+            self.text(x + _PAD, y + _ROW_PAD, _WIDTH - amount_w, label, bold=strong, h=_ROW_LINE)
+            self.number(
+                amount_x + _PAD,
+                y + _ROW_PAD,
+                amount_w - 2 * _PAD,
+                self._amount(value),
+                bold=strong,
+                h=_ROW_LINE,
+            )
+            y += row_h
+            self.rule(_LEFT, y, _RIGHT)
+        return y
+
+    def _closing(self) -> _Closing:
+        """What is due now, the payment block, and the late-payment interest if the account has one."""
+        labels, due = self.labels, self._money(self.reminder.amount_due)
+        interest: list[str] = []
+        if self.interest_rate is not None:
+            interest.append(labels.late_interest.format(rate=_percent(self.interest_rate, self.locale)))
+        payment = self._payment(due, self.new_due, interest)
+        # Without an account or a KID there is no payment block to carry the interest sentence.
+        note = (
+            []
+            if payment
+            else [line for text in interest for line in _wrap(self.regular, text, _WIDTH, 9.0, 3)]
+        )
+        return _Closing([], (labels.amount_due, due), payment, note)
+
+
+_PAY_ACCOUNT_W: Final = 44.0
+_PAY_KID_W: Final = 58.0
+_PAY_DUE_W: Final = 32.0
+_PAY_AMOUNT_W: Final = 40.0
+_PAY_INSET: Final = 3.0
+
+
+@attrs.frozen
+class _Payment:
+    """The payment block: a shaded box of (label, value, width) fields, then how to pay.
+
+    The fields run left to right in their widths; the last one, the amount,
+    sits at the right edge of the box.
+    """
+
+    title: str
+    fields: tuple[tuple[str, str, float], ...]
+    lines: tuple[str, ...]
+
+    _BOX: ClassVar[float] = 19.0
+
+    @property
+    def height(self) -> float:
+        return 6.0 + self._BOX + (2.5 + len(self.lines) * 4.6 if self.lines else 0.0)
+
+    def draw(self, writer: _InvoiceWriter, y: float) -> float:
+        """Draw the block with its top at ``y``; returns its bottom.
+
+        The values are drawn as one row and the labels as another (one change
+        of font and colour each): a reader copying the text gets the labels
+        on one line and the values on the next, as the box reads.
+        """
+        y += 6.0
+        writer._shade(_LEFT, y, _WIDTH, self._BOX)
+        left = _LEFT + _PAY_INSET
+        amount_x = _RIGHT - _PAY_INSET - _PAY_AMOUNT_W
+        writer.text(left, y + 1.5, _WIDTH - 2 * _PAY_INSET, self.title, size=8.5, bold=True, h=4.6)
+        *fields, (amount_label, amount, _) = self.fields
+        x = left
+        for label, _, width in fields:
+            writer.text(x, y + 7.0, width - 2.0, label, size=7.5, color=_MUTED, h=4.0)
+            x += width
+        writer.text(amount_x, y + 7.0, _PAY_AMOUNT_W, amount_label, size=7.5, color=_MUTED, align="R", h=4.0)
+        x = left
+        for _, value, width in fields:
+            writer.number(x, y + 11.5, width - 2.0, value, size=10.5, bold=True, h=5.5, align="L")
+            x += width
+        writer.number(amount_x, y + 11.5, _PAY_AMOUNT_W, amount, size=10.5, bold=True, h=5.5)
+        y += self._BOX
+        if self.lines:
+            y += 2.5
+            for line in self.lines:
+                writer.text(_LEFT, y, _WIDTH, line, h=4.6)
+                y += 4.6
+        return y
+
+
 class _Closing:
-    """The block after the lines: totals, amount to pay, payment details and the note."""
+    """The block after the lines: totals, amount to pay, the payment block and the note."""
 
     _TOTAL_ROW = 5.0
     _DUE_ROW = 7.5
@@ -596,7 +857,7 @@ class _Closing:
         self,
         totals: list[tuple[str, str, bool]],
         due: tuple[str, str],
-        payment: list[str],
+        payment: _Payment | None,
         note: list[str],
     ) -> None:
         self.totals = totals
@@ -605,7 +866,7 @@ class _Closing:
         self.note = note
         height = 3.0 + len(totals) * self._TOTAL_ROW + 1.5 + self._DUE_ROW
         if payment:
-            height += 5.0 + len(payment) * 4.6
+            height += payment.height
         if note:
             height += 5.0 + 5.0 + len(note) * 4.6
         self.height = height
@@ -630,10 +891,7 @@ class _Closing:
         writer.number(due_x, y, _RIGHT - _PAD - due_x, value, size=11.0, bold=True, h=self._DUE_ROW)
         y += self._DUE_ROW
         if self.payment:
-            y += 5.0
-            for line in self.payment:
-                writer.text(_LEFT, y, _WIDTH, line, h=4.6)
-                y += 4.6
+            y = self.payment.draw(writer, y)
         if self.note:
             y += 5.0
             writer.text(_LEFT, y, _WIDTH, writer.labels.note, size=8.5, bold=True, h=5.0)
@@ -744,10 +1002,20 @@ def _percent(rate: Decimal, locale: str) -> str:
     return format_percent(rate, locale)
 
 
-def _period(start: date, last_day: date, locale: str) -> str:
-    first, last = format_date(start, locale), format_date(last_day, locale)
-    # An en dash joins numeric dates; dates written with spaces read better with spaced dash.
-    return f"{first} – {last}" if " " in first else f"{first}–{last}"
+@lru_cache(maxsize=16)
+def _device(color: tuple[int, int, int]) -> DeviceRGB:
+    """fpdf2's colour for ``color``, made once: converting on every change of colour adds up."""
+    red, green, blue = color
+    return DeviceRGB(red / 255, green / 255, blue / 255)
+
+
+def _kid(invoice: Invoice) -> str | None:
+    """The invoice's payment reference, or ``None``: an invoice whose KID cannot be made still renders."""
+    try:
+        return invoice.kid
+    except InvalidInput as error:
+        _log.warning("invoice %s: no KID printed (%s)", invoice.number, error)
+        return None
 
 
 def _digits(value: str) -> str:

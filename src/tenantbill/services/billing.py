@@ -627,13 +627,14 @@ class BillingService:
             if usage_period is not None
             else []
         )
-        billing = subscriptions.bill_due(sub, due, usage)
+        # The invoice is in the customer's locale, and so are the dates in its lines.
+        customer = seen.account(tx, sub.customer_id)
+        billing = subscriptions.bill_due(sub, due, usage, locale=customer.locale)
         invoice = None
         if billing.credit:
             tx.ledger.add(billing.adjustment(id=new_id(), at=self._ctx.now()))
         if billing.lines:
             provider = seen.account(tx, sub.provider_id)
-            customer = seen.account(tx, sub.customer_id)
             draft = billing.draft(customer)
             # The draft's party has no addresses of its own: the recipients are the customer's.
             recipients = seen.recipients.get(customer.id)

@@ -268,7 +268,15 @@ def queue_reminder(
     pdf = render_reminder(invoice, reminder, interest_rate=account.late_interest_rate)
     for address in recipients:
         key = f"reminder:{reminder.id}:{email_key(address)}"
-        message = reminder_message(invoice, reminder, recipient=address, sender=ctx.from_address, pdf=pdf)
+        message = reminder_message(
+            invoice,
+            reminder,
+            recipient=address,
+            sender=ctx.from_address,
+            pdf=pdf,
+            interest_rate=account.late_interest_rate,
+            sent_at=ctx.now(),
+        )
         queue_message(tx, ctx, key=key, recipient=address, message=message)
 
 
