@@ -142,7 +142,7 @@ def run(out: Path) -> int:
     billed = list(app.invoices.of_account(ola.id, platform.id))
     by_customer = {account.id: [i for i in billed if i.customer == account.id] for _, account in customers}
     kaffe_jan, kaffe_feb = by_customer[kaffe.id]
-    [aland_year] = by_customer[customers[1][1].id]
+    aland_year = by_customer[customers[1][1].id][0]
     clock.set(datetime(2026, 2, 10, 9, 0, tzinfo=UTC))
     # Bank files: payments found by their KID, each bank reference recorded once.
     for invoice, amount, ref in [
@@ -166,9 +166,10 @@ def run(out: Path) -> int:
     progress(f"credit note {note.number} for part of invoice {kaffe_feb.number}")
     clock.set(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
     sent = app.invoices.remind_overdue(ola.id, platform.id, on=date(2026, 3, 2))
+    numbers = {invoice.id: invoice.number for invoice in billed}
     for reminder in sent:
         progress(
-            f"reminder {reminder.number} of {reminder.invoice_id[:8]}…: fee {reminder.fee} "
+            f"reminder {reminder.number} of invoice {numbers[reminder.invoice_id]}: fee {reminder.fee} "
             f"{reminder.currency}, {reminder.amount_due} {reminder.currency} due now"
         )
     progress(f"delivered {app.billing.deliver().sent} reminder e-mail(s)")
