@@ -823,3 +823,12 @@ def test_the_way_is_chosen_when_the_module_is_imported(setup: str, expected: str
     )
 
     assert result.stdout.split() == [expected, str(expected == "fast")]
+
+
+@pytest.mark.parametrize(
+    ("locale", "label"), [("nb", "Deres ref."), ("sv", "Er referens"), ("en", "Your reference")]
+)
+def test_the_buyers_reference_is_printed_under_the_buyer(locale: str, label: str) -> None:
+    buyer = Party(name="Kunde AS", address="Storgata 1\n0155 Oslo", reference="Kari Nordmann / PO 4711")
+    text = text_of(render_invoice(make_invoice(buyer=buyer), locale=locale))
+    assert f"{label}: Kari Nordmann / PO 4711" in text

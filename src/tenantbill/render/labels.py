@@ -86,6 +86,8 @@ class Labels:
     reminder_fee: str
     late_interest: str
     """Shown when the account has a late-payment interest rate: ``{rate}`` a year."""
+    your_reference: str = "Your reference"
+    """The buyer's reference (``Party.reference``), under the buyer's address."""
 
     def cycle_name(self, name: str, months: int) -> str:
         """The printed name of a billing cycle of ``months`` months called ``name`` in English."""
@@ -93,6 +95,7 @@ class Labels:
 
 
 NB = Labels(
+    your_reference="Deres ref.",
     language="nb",
     date_pattern="dd.MM.y",
     invoice="Faktura",
@@ -157,6 +160,7 @@ NB = Labels(
 )
 
 SV = Labels(
+    your_reference="Er referens",
     language="sv",
     date_pattern="y-MM-dd",
     invoice="Faktura",
@@ -221,6 +225,7 @@ SV = Labels(
 )
 
 EN = Labels(
+    your_reference="Your reference",
     language="en",
     date_pattern="d MMM y",
     invoice="Invoice",

@@ -502,6 +502,8 @@ class _InvoiceWriter:
         lines = _lines(buyer.address)[:5]
         if buyer.org_number:
             lines.append(f"{labels.org_number} {_org_number(buyer.org_number)}")
+        if buyer.reference:
+            lines.append(f"{labels.your_reference}: {_clean(buyer.reference)}")
         for line in lines:
             self.text(_LEFT, y, width, line, size=9.0, h=4.4)
             y += 4.4
