@@ -377,3 +377,18 @@ def test_the_memory_store_gives_back_every_field_of_an_invoice() -> None:
     assert _unpack_invoice(_pack_invoice(attrs.evolve(invoice, period=None, cycle=None))) == attrs.evolve(
         invoice, period=None, cycle=None
     )
+
+
+def test_a_stored_party_has_every_field_of_a_party() -> None:
+    from tenantbill.domain.invoices import stored_party
+
+    fields = ("Kunde AS", "Gate 1", "923609016", ("a@kunde.no",), "PO 1", "SE")
+    assert stored_party(*fields) == tb.Party(*fields)
+    assert [f.name for f in attrs.fields(tb.Party)] == [
+        "name",
+        "address",
+        "org_number",
+        "emails",
+        "reference",
+        "country",
+    ]

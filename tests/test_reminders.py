@@ -269,3 +269,34 @@ def test_the_reminder_run_reminds_each_overdue_invoice_once_a_fortnight(
     assert len(again) == 3
     assert {r.fee for r in again} == {D("70.00")}
     assert len(delivered(norwegian, mailer)) == 6
+
+
+def test_a_store_failure_stops_the_run_and_the_next_run_finishes_it_once(mailer: MemoryMailer) -> None:
+    from tenantbill.memory import MemoryStore
+    from tenantbill.testing.faults import FaultyStore, InjectedFault
+
+    store = FaultyStore(MemoryStore())
+    app = tb.Tenantbill(store=store, mailer=mailer, clock=FixedClock(NOW))
+    seller = Factory(app).account(name="Acme AS", kid="mod10")
+    invoices = [issue(seller) for _ in range(4)]
+    store.fail("reminders.add", 2)  # the store fails in the middle of the first batch
+    with pytest.raises(InjectedFault):
+        app.invoices.remind_overdue(seller.owner.id, seller.account.id, on=date(2026, 3, 20))
+    store.fail("reminders.add")
+    sent = app.invoices.remind_overdue(seller.owner.id, seller.account.id, on=date(2026, 3, 20))
+    assert sorted(r.invoice_id for r in sent) == sorted(i.id for i in invoices)  # the batch left nothing
+    assert app.invoices.remind_overdue(seller.owner.id, seller.account.id, on=date(2026, 3, 20)) == []
+
+
+def test_an_invoice_paid_during_the_run_is_left_out_and_the_rest_reminded(norwegian: SignedUp) -> None:
+    invoices = [issue(norwegian) for _ in range(3)]
+    run = norwegian.app.invoices.remind_overdue
+    norwegian.app.payments.register(
+        norwegian.owner.id,
+        norwegian.account.id,
+        amount=D("1000"),
+        paid_on=date(2026, 3, 18),
+        invoice_id=invoices[1].id,
+    )
+    sent = run(norwegian.owner.id, norwegian.account.id, on=date(2026, 3, 20))
+    assert sorted(r.invoice_id for r in sent) == sorted([invoices[0].id, invoices[2].id])

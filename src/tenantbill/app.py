@@ -13,7 +13,7 @@ from tenantbill.domain.invoices import Invoice
 from tenantbill.domain.money import to_decimal
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.payments import DEFAULT_INKASSOSATS
-from tenantbill.errors import ConfigurationError, InvalidEmail, InvalidInput
+from tenantbill.errors import ConfigurationError, InvalidEmail, InvalidInput, NotFound
 from tenantbill.ports import Clock, Mailer, Store
 from tenantbill.services.access import AccessService
 from tenantbill.services.accounts import AccountService, UserService
@@ -145,12 +145,18 @@ class Tenantbill:
         self.events = EventService(self._ctx)
         """What happened, in commit order, for webhooks or a queue (a host call: no actor)."""
         self._pdf_cache: tuple[str, bytes] | None = None
+        self._reminder_cache: tuple[str, bytes] | None = None
 
     def _invoice_message(self, entry: OutboxMessage, invoice: Invoice) -> EmailMessage:
-        """The e-mail of an invoice to one recipient, with the PDF (rendered once per invoice)."""
+        """The e-mail of an invoice to one recipient, with the PDF (rendered once per invoice).
+
+        A payment reminder's entry (key ``reminder:<id>:…``) gets the reminder's e-mail.
+        """
         from tenantbill.render.mail import invoice_message
         from tenantbill.render.pdf import render_invoice
 
+        if entry.key.startswith("reminder:"):
+            return self._reminder_message(entry, invoice)
         cached = self._pdf_cache
         if cached is None or cached[0] != invoice.id:
             cached = self._pdf_cache = (invoice.id, render_invoice(invoice))
@@ -158,6 +164,34 @@ class Tenantbill:
         headers = {"Message-ID": message_id(entry.key, sender), "X-Tenantbill-Key": entry.key}
         return invoice_message(
             invoice, recipient=entry.recipient, sender=sender, pdf=cached[1], headers=headers
+        )
+
+    def _reminder_message(self, entry: OutboxMessage, invoice: Invoice) -> EmailMessage:
+        """The e-mail of a payment reminder to one recipient, with its PDF (rendered once per reminder)."""
+        from tenantbill.render.mail import reminder_message
+        from tenantbill.render.pdf import render_reminder
+
+        reminder_id = entry.key.split(":", 2)[1]
+        with self.store.transaction() as tx:
+            reminder = next((r for r in tx.reminders.of_invoice(invoice.id) if r.id == reminder_id), None)
+            account = tx.accounts.get(invoice.account_id)
+        if reminder is None or account is None:
+            raise NotFound(f"the reminder of outbox entry {entry.id} is not in the store")
+        cached = self._reminder_cache
+        if cached is None or cached[0] != reminder.id:
+            pdf = render_reminder(invoice, reminder, interest_rate=account.late_interest_rate)
+            cached = self._reminder_cache = (reminder.id, pdf)
+        sender = self._ctx.from_address
+        headers = {"Message-ID": message_id(entry.key, sender), "X-Tenantbill-Key": entry.key}
+        return reminder_message(
+            invoice,
+            reminder,
+            recipient=entry.recipient,
+            sender=sender,
+            pdf=cached[1],
+            interest_rate=account.late_interest_rate,
+            sent_at=entry.created_at,
+            headers=headers,
         )
 
     def within(self, connection: Connection) -> Tenantbill:

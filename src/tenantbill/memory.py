@@ -40,10 +40,10 @@ from tenantbill.domain.invoices import (
     InvoiceKind,
     InvoiceLine,
     LedgerEntry,
-    Party,
     Seller,
     Series,
     VatGroup,
+    stored_party,
 )
 from tenantbill.domain.keys import KeyRecord
 from tenantbill.domain.outbox import OutboxMessage
@@ -272,7 +272,7 @@ def _unpack_invoice(row: _InvoiceRow) -> Invoice:
             country,
             register,
         ),
-        bill_to=Party(party_name, party_address, party_org_number, emails, reference, party_country),
+        bill_to=stored_party(party_name, party_address, party_org_number, emails, reference, party_country),
         currency=currency,
         locale=locale,
         lines=tuple(

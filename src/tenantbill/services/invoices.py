@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -36,7 +37,15 @@ from tenantbill.domain.pages import (
 )
 from tenantbill.domain.payments import Reminder, credit_settlement
 from tenantbill.domain.policy import Action, allowed, check
-from tenantbill.errors import IdempotencyConflict, InvalidInput, InvalidInvoice, NotFound, PermissionDenied
+from tenantbill.errors import (
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidInvoice,
+    NotFound,
+    PermissionDenied,
+    StoreUnavailable,
+    TenantbillError,
+)
 from tenantbill.ports import IdempotencyRecord, Transaction
 from tenantbill.services.base import (
     Context,
@@ -47,7 +56,6 @@ from tenantbill.services.base import (
     new_id,
     shown,
 )
-from tenantbill.services.delivery import queue_message
 from tenantbill.services.payments import due_for_reminder, remind_in
 
 __all__ = ["InvoiceService", "draft_recipients", "invoice_recipients", "issue_in"]
@@ -236,6 +244,7 @@ def _issued_before(tx: Transaction, first: IdempotencyRecord, print_: str, key: 
 
 
 _REMINDER_PAGE = 200
+_REMINDERS_PER_TRANSACTION = 50
 
 
 def _day(value: object, name: str) -> date:
@@ -258,26 +267,24 @@ def _locked_for(tx: Transaction, actor_id: str, invoice_id: str, action: Action)
 def queue_reminder(
     tx: Transaction, ctx: Context, account: Account, invoice: Invoice, reminder: Reminder
 ) -> None:
-    """Queue the reminder e-mail, with the reminder PDF, to each of the invoice's recipients."""
-    from tenantbill.render.mail import reminder_message
-    from tenantbill.render.pdf import render_reminder
+    """Queue the reminder e-mail to each of the invoice's recipients.
 
-    recipients = invoice_recipients(tx, invoice)
-    if not recipients:
-        return
-    pdf = render_reminder(invoice, reminder, interest_rate=account.late_interest_rate)
-    for address in recipients:
-        key = f"reminder:{reminder.id}:{email_key(address)}"
-        message = reminder_message(
-            invoice,
-            reminder,
-            recipient=address,
-            sender=ctx.from_address,
-            pdf=pdf,
-            interest_rate=account.late_interest_rate,
-            sent_at=ctx.now(),
+    Like an invoice e-mail, it is built when it is delivered, from the stored
+    invoice and reminder (key ``reminder:<reminder id>:<address>``): the
+    reminder PDF is rendered then, not here, and the outbox holds no copy.
+    """
+    now = ctx.now()
+    for address in invoice_recipients(tx, invoice):
+        tx.outbox.add(
+            OutboxMessage(
+                id=new_id(),
+                key=f"reminder:{reminder.id}:{email_key(address)}",
+                recipient=address,
+                created_at=now,
+                next_attempt_at=now,
+                invoice_id=invoice.id,
+            )
         )
-        queue_message(tx, ctx, key=key, recipient=address, message=message)
 
 
 _STATUS_VALUES = (*(status.value for status in InvoiceStatus), "overdue")
@@ -587,8 +594,11 @@ class InvoiceService:
         An invoice is reminded when it has had no reminder, or its last one
         is at least 14 days old (:data:`~tenantbill.services.payments.REMIND_AGAIN_AFTER_DAYS`),
         so the run may be started every day: running it again on the same
-        day sends nothing new. Each invoice is reminded in a transaction of
-        its own, with the invoice locked.
+        day sends nothing new. Invoices are reminded a few at a time, each
+        locked, in one transaction; if one of them cannot be reminded (it was
+        paid meanwhile, say), that batch is done again one invoice at a time,
+        so only that one is left out. The e-mails are queued: delivering them
+        (``app.billing.deliver()``) renders the reminder PDFs.
         """
         day = None if on is None else _day(on, "on")
         if not isinstance(fee, bool):
@@ -601,27 +611,36 @@ class InvoiceService:
         while True:
             with self._ctx.store.transaction() as tx:
                 page = tx.payments.overdue(account_id, day, after=after, limit=_REMINDER_PAGE)
-            for candidate in page:
-                with self._ctx.store.transaction() as tx:
-                    invoice = tx.invoices.lock(candidate.id)
-                    assert invoice is not None
-                    if not invoice.is_overdue(day) or not due_for_reminder(
-                        tx.reminders.of_invoice(invoice.id), day
-                    ):
-                        continue
-                    reminder, new = remind_in(
-                        tx,
-                        self._ctx,
-                        invoice,
-                        on=day,
-                        fee=fee,
-                        queue=queue_reminder,
-                    )
-                if new:
-                    sent.append(reminder)
+            ids = [invoice.id for invoice in page]
+            for at in range(0, len(ids), _REMINDERS_PER_TRANSACTION):
+                batch = ids[at : at + _REMINDERS_PER_TRANSACTION]
+                try:
+                    sent += self._remind_batch(batch, day, fee)
+                except StoreUnavailable:
+                    raise
+                except TenantbillError:
+                    for invoice_id in batch:  # the batch was rolled back: one at a time
+                        with contextlib.suppress(TenantbillError):
+                            sent += self._remind_batch([invoice_id], day, fee)
             if len(page) < _REMINDER_PAGE:
                 return sent
             after = (page[-1].due_date, page[-1].id)
+
+    def _remind_batch(self, invoice_ids: list[str], day: date, fee: bool) -> list[Reminder]:
+        """Remind of these invoices, those still due a reminder on ``day``, in one transaction."""
+        sent = []
+        with self._ctx.store.transaction() as tx:
+            for invoice_id in invoice_ids:
+                invoice = tx.invoices.lock(invoice_id)
+                assert invoice is not None  # invoices are never deleted
+                if not invoice.is_overdue(day) or not due_for_reminder(
+                    tx.reminders.of_invoice(invoice_id), day
+                ):
+                    continue
+                reminder, new = remind_in(tx, self._ctx, invoice, on=day, fee=fee, queue=queue_reminder)
+                if new:
+                    sent.append(reminder)
+        return sent
 
     def ubl(self, actor_id: str, invoice_id: str) -> bytes:
         """The invoice or credit note as EHF 3.0 / Peppol BIS Billing 3.0 UBL, its PDF embedded.

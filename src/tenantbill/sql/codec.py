@@ -35,10 +35,10 @@ from tenantbill.domain.invoices import (
     InvoiceKind,
     InvoiceLine,
     LedgerEntry,
-    Party,
     Seller,
     Series,
     VatGroup,
+    stored_party,
 )
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.payments import Payment, Reminder
@@ -406,13 +406,13 @@ class Formats:
                 country=seller.get("country", "NO"),
                 business_register=seller.get("business_register", True),
             ),
-            bill_to=Party(
-                name=bill_to["name"],
-                address=bill_to["address"],
-                org_number=bill_to["org_number"],
-                emails=tuple(bill_to["emails"]),
-                reference=bill_to.get("reference"),
-                country=bill_to.get("country"),
+            bill_to=stored_party(
+                bill_to["name"],
+                bill_to["address"],
+                bill_to["org_number"],
+                tuple(bill_to["emails"]),
+                bill_to.get("reference"),
+                bill_to.get("country"),
             ),
             currency=currency,
             locale=locale,
