@@ -150,7 +150,7 @@ _VAT_WIDTH = 4
 
 
 def _code(category: VatCategory | None) -> str | None:
-    return None if category is None else category.value
+    return None if category is None else category._value_  # not .value: a descriptor, slower
 
 
 def _category(code: str | None) -> VatCategory | None:

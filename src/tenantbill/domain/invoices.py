@@ -12,6 +12,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from typing import Any
 
 import attrs
 
@@ -29,7 +30,7 @@ from tenantbill.domain.text import (
     one_line,
     optional_one_line,
 )
-from tenantbill.domain.vat import VatCategory, default_category, parse_category
+from tenantbill.domain.vat import VatCategory, parse_category
 from tenantbill.errors import InvalidInvoice, SeriesError
 
 __all__ = [
@@ -572,6 +573,7 @@ def compute_lines(
     unit = minor_unit(currency)
     issued = []
     # One loop with no call per line but InvoiceLine's: it runs for every invoice issued.
+    # (The categories are default_category's, inlined.)
     with localcontext(_EXACT):
         for index, line in enumerate(lines):
             quantity, unit_price = line.quantity, line.unit_price
@@ -580,37 +582,42 @@ def compute_lines(
                 check_amount(amount, f"the amount of line {index + 1} (quantity × unit price)")
             rounded = amount.quantize(unit, rounding=ROUND_HALF_UP)
             category = line.vat_category
-            if vat_registered is not None:
-                category = default_category(category, line.vat_rate, vat_registered=vat_registered)
+            if vat_registered is False:
+                category = _NOT_SUBJECT
+            elif vat_registered and category is None:
+                category = _STANDARD if line.vat_rate > 0 else _ZERO_RATED
             issued.append(
                 InvoiceLine(line.description, quantity, unit_price, line.vat_rate, rounded, category)
             )
     return tuple(issued)
 
 
-_VatKey = tuple[Decimal, str, VatCategory | None]
+_NOT_SUBJECT, _STANDARD, _ZERO_RATED = VatCategory.O, VatCategory.S, VatCategory.Z
+
+_VatKey = tuple[Decimal, str]
 
 
 def _vat_key(rate: Decimal, category: VatCategory | None) -> _VatKey:
-    return (rate, "" if category is None else category.value, category)
+    # The code, not the member: an enum member hashes in Python, a str in C.
+    return (rate, "" if category is None else category._value_)
 
 
 def vat_breakdown(lines: Sequence[InvoiceLine], currency: str) -> tuple[VatGroup, ...]:
     """VAT grouped per rate and category (rate ascending), each rounded once on the group's net base."""
     unit = minor_unit(currency)
-    bases: dict[_VatKey, Decimal] = {}
+    bases: dict[_VatKey, list[Any]] = {}
     with localcontext(_EXACT):
         for line in lines:
-            key = _vat_key(line.vat_rate, line.vat_category)
-            bases[key] = bases.get(key, _ZERO) + line.amount
+            category = line.vat_category
+            key = (line.vat_rate, "" if category is None else category._value_)
+            found = bases.get(key)
+            if found is None:
+                bases[key] = [line.amount, category]
+            else:
+                found[0] += line.amount
         return tuple(
-            VatGroup(
-                rate=rate,
-                base=base,
-                vat=(base * rate).quantize(unit, rounding=ROUND_HALF_UP),
-                category=category,
-            )
-            for (rate, _, category), base in sorted(bases.items(), key=lambda item: item[0][:2])
+            VatGroup(rate, base, (base * rate).quantize(unit, rounding=ROUND_HALF_UP), category)
+            for (rate, _), (base, category) in sorted(bases.items())
         )
 
 
