@@ -360,3 +360,16 @@ def test_search_filters_by_status(store: Store, team: Team) -> None:
     assert {invoice.id for invoice in page.items} == {open_.id, partly.id}
     with pytest.raises(tb.InvalidInput, match="status"):
         team.app.invoices.search(team.owner.id, team.account.id, status="unpaid")
+
+
+def test_a_kid_still_finds_its_invoice_after_the_account_changes_its_kid_method(factory: Factory) -> None:
+    seller = factory.account(kid="mod10")
+    before = issue(seller)
+    seller.app.accounts.update(seller.owner.id, seller.account.id, kid="mod11")
+    after = issue(seller)
+    assert before.kid is not None
+    assert after.kid is not None
+    assert is_valid_kid(after.kid, "mod11")
+    pay(seller, "1000", kid=before.kid)
+    pay(seller, "1000", kid=after.kid)
+    assert current(seller, before).status is current(seller, after).status is tb.InvoiceStatus.PAID

@@ -38,7 +38,7 @@ __all__ = ["REMIND_AGAIN_AFTER_DAYS", "PaymentService", "ReminderBuilder", "remi
 REMIND_AGAIN_AFTER_DAYS: Final = 14
 """A reminder run reminds an invoice again once this many days have passed since its last reminder."""
 
-_RUN_PAGE: Final = 200
+_KID_METHODS: Final = ("mod10", "mod11", "ocr")
 
 ReminderBuilder = Callable[[Transaction, Context, Account, Invoice, Reminder], None]
 """Queues the e-mails of a reminder in the caller's transaction (see ``services.invoices``)."""
@@ -91,16 +91,20 @@ def _fees_unpaid(tx: Transaction, invoice_id: str) -> Decimal:
 def _by_kid(tx: Transaction, account: Account, kid: object) -> Invoice:
     if not isinstance(kid, str):
         raise InvalidInput(f"kid is the payment reference as text, got {type(kid).__name__}")
+    wanted = kid.replace(" ", "")
+    # The account's method first; then the others, for invoices issued before the setting changed.
+    methods = sorted(_KID_METHODS, key=lambda method: method != account.kid)
+    for method in methods:
+        sequence = sequence_of(wanted, method)
+        invoice = None if sequence is None else tx.payments.invoice_by_sequence(account.id, sequence)
+        if invoice is not None and invoice.kid == wanted:
+            return invoice
     if account.kid is None:
         raise InvalidInput(
             f"account {account.id} makes no KID (set one with accounts.update(..., kid='mod10')); "
             "register the payment with invoice_id="
         )
-    sequence = sequence_of(kid, account.kid)
-    invoice = None if sequence is None else tx.payments.invoice_by_sequence(account.id, sequence)
-    if invoice is None or invoice.kid != kid.replace(" ", ""):
-        raise NotFound(f"no invoice of this account has the KID {kid[:30]!r}")
-    return invoice
+    raise NotFound(f"no invoice of this account has the KID {kid[:30]!r}")
 
 
 class PaymentService:
