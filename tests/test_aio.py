@@ -51,6 +51,11 @@ def test_the_calls_are_coroutines_with_the_same_results_and_errors() -> None:
             assert app.sync.invoices.get(owner.id, invoice.id) == invoice
             with pytest.raises(tb.PermissionDenied):
                 await app.invoices.issue("somebody", account.id, draft())
+            payment = await app.payments.register(
+                owner.id, account.id, amount=Decimal(100), paid_on=NOW.date(), invoice_id=invoice.id
+            )
+            assert await app.payments.of_invoice(owner.id, invoice.id) == [payment]
+            assert [e.type for e in await app.events.read()][-2:] == ["payment.registered", "invoice.paid"]
             with pytest.raises(AttributeError):
                 app.invoices._ctx  # noqa: B018 - private names are not offered
         finally:

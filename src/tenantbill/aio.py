@@ -32,7 +32,17 @@ from tenantbill.app import Tenantbill
 
 __all__ = ["AsyncTenantbill"]
 
-_SERVICES = ("accounts", "access", "users", "invoices", "subscriptions", "billing")
+_SERVICES = (
+    "accounts",
+    "access",
+    "users",
+    "invoices",
+    "payments",
+    "subscriptions",
+    "metering",
+    "billing",
+    "events",
+)
 
 
 class AsyncTenantbill:
@@ -54,8 +64,11 @@ class AsyncTenantbill:
     access: _AsyncService
     users: _AsyncService
     invoices: _AsyncService
+    payments: _AsyncService
     subscriptions: _AsyncService
+    metering: _AsyncService
     billing: _AsyncService
+    events: _AsyncService
 
 
 class _AsyncService:
