@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 import attrs
+from attrs import AttrsInstance
 
 from tenantbill.domain.billing import Period
 from tenantbill.domain.identity import BankAccount, OrgNumber
@@ -530,6 +531,20 @@ class EDocument:
         _check_breakdown(self)
         _check_totals(self)
 
+    def with_attachment(self, attachment: Attachment | None) -> EDocument:
+        """This document with *attachment* embedded (or none), without checking the rest again.
+
+        The attachment takes part in no rule across fields, and this document
+        was checked when it was built, so only the attachment's type is.
+        """
+        if attachment is not None and not isinstance(attachment, Attachment):
+            raise InvalidInvoice(
+                f"EDocument.attachment must be an Attachment, got {type(attachment).__name__}"
+            )
+        values = {field.name: getattr(self, field.name) for field in attrs.fields(EDocument)}
+        values["attachment"] = attachment
+        return _unchecked(EDocument, values)
+
     @property
     def is_credit_note(self) -> bool:
         """Whether this is a credit note (UBL CreditNote, type 381)."""
@@ -655,7 +670,8 @@ def _check_breakdown(document: EDocument) -> None:
     quantum = minor_unit(document.currency)
     taxable: dict[tuple[VatCategory, Decimal], Decimal] = {}
     for line in document.lines:
-        taxable[line.vat_key] = taxable.get(line.vat_key, _ZERO) + line.net_amount
+        key = line.vat_key
+        taxable[key] = taxable.get(key, _ZERO) + line.net_amount
     given: dict[tuple[VatCategory, Decimal], VatSubtotal] = {}
     for subtotal in document.vat_breakdown:
         if subtotal.vat_key in given:
@@ -827,7 +843,7 @@ def document_of(invoice: Invoice, *, credited: Invoice | None = None, pdf: bytes
         )
         sign = -1 if credit else 1
         breakdown = tuple(
-            VatSubtotal(
+            _subtotal(
                 category,
                 group.rate,
                 _signed(sign, group.base),
@@ -837,36 +853,40 @@ def document_of(invoice: Invoice, *, credited: Invoice | None = None, pdf: bytes
             for group in invoice.vat
             for category in (_category_or_default(group.category, group.rate, seller.vat_registered),)
         )
-        totals = Totals(
-            line_extension=_signed(sign, invoice.net_total),
-            tax_exclusive=_signed(sign, invoice.net_total),
-            tax=_signed(sign, invoice.vat_total),
-            tax_inclusive=_signed(sign, invoice.total),
-            payable=_signed(sign, invoice.amount_due),
-            prepaid=_signed(sign, invoice.balance_applied),
+        totals = _totals(
+            _signed(sign, invoice.net_total),
+            _signed(sign, invoice.vat_total),
+            _signed(sign, invoice.total),
+            _signed(sign, invoice.amount_due),
+            _signed(sign, invoice.balance_applied),
         )
-        return EDocument(
-            kind=invoice.kind,
-            number=invoice.number,
-            issue_date=invoice.issue_date,
-            currency=invoice.currency,
-            supplier=supplier,
-            customer=customer,
-            lines=lines,
-            vat_breakdown=breakdown,
-            totals=totals,
-            due_date=None if credit else invoice.due_date,
-            payment=None if credit else _payment_of(invoice, where),
-            payment_terms=_credit_terms(invoice) if credit else None,
-            note=invoice.note or None,
-            tax_exchange_rate=_exchange_rate_of(invoice, supplier, categories, where),
-            credited_invoice=None
+        values: dict[str, object] = {
+            "kind": invoice.kind,
+            "number": invoice.number,
+            "issue_date": invoice.issue_date,
+            "currency": invoice.currency,
+            "supplier": supplier,
+            "customer": customer,
+            "lines": lines,
+            "vat_breakdown": breakdown,
+            "totals": totals,
+            "due_date": None if credit else invoice.due_date,
+            "payment": None if credit else _payment_of(invoice, where),
+            "payment_terms": _credit_terms(invoice) if credit else None,
+            "note": invoice.note or None,
+            "tax_exchange_rate": _exchange_rate_of(invoice, supplier, categories, where),
+            "credited_invoice": None
             if credited is None
             else InvoiceReference(credited.number, credited.issue_date),
-            invoice_period=invoice.period,
-            delivery_country=customer.address.country if VatCategory.K in categories else None,
-            attachment=None if pdf is None else pdf_attachment(invoice, pdf),
-        )
+            "invoice_period": invoice.period,
+            "delivery_country": customer.address.country if VatCategory.K in categories else None,
+            "attachment": None if pdf is None else pdf_attachment(invoice, pdf),
+        }
+        if not (_is_clean(invoice.number, _NOT_XML_LINE) and _is_clean(values["note"], _NOT_XML)):
+            return EDocument(**values)  # type: ignore[arg-type]  # the full checks name what is wrong
+        document = _unchecked(EDocument, values)
+        document.__attrs_post_init__()  # the rules across fields, all of them
+        return document
     except EInvoiceError:
         raise
     except InvalidInvoice as error:
@@ -896,6 +916,47 @@ def _categories_of(invoice: Invoice) -> frozenset[VatCategory]:
     )
 
 
+# The parts of a document made from an issued invoice. Its values have the types
+# the converters make and were checked when it was issued (amounts bounded Decimals,
+# rates in [0, 1), text without control characters), so the parts are made without
+# the converters and field validators: see _unchecked. What issuing did not check is
+# checked here: text that XML cannot carry (U+FFFE, U+FFFF) or that has surrounding
+# space, and amounts with more than two decimals. A part that fails is built by its
+# constructor instead, which runs every check and names what is wrong. The rules of
+# each part and of the document (__attrs_post_init__) always run.
+
+_A = TypeVar("_A", bound=AttrsInstance)
+_FIELD_NAMES: dict[type[Any], frozenset[str]] = {}
+
+
+def _unchecked(cls: type[_A], values: dict[str, Any]) -> _A:
+    """An instance of the frozen attrs class *cls* with *values*, one per field, as given.
+
+    Converters, field validators and ``__attrs_post_init__`` do not run: the
+    caller vouches for the values and runs the class's rules itself.
+    """
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(field.name for field in attrs.fields(cls))
+    if values.keys() != names:
+        raise TypeError(f"{cls.__name__} takes the fields {sorted(names)}, got {sorted(values)}")
+    instance = object.__new__(cls)
+    for name, value in values.items():
+        object.__setattr__(instance, name, value)
+    return instance
+
+
+def _is_clean(text: object, pattern: re.Pattern[str]) -> bool:
+    """Whether *text* is None, or non-empty, stripped text in which *pattern* finds nothing."""
+    if text is None:
+        return True
+    return isinstance(text, str) and text != "" and text == text.strip() and pattern.search(text) is None
+
+
+def _in_cents(*amounts: Decimal) -> bool:
+    return all(amount == amount.quantize(_CENT) for amount in amounts)
+
+
 def _document_line(index: int, line: InvoiceLine, vat_registered: bool, credit: bool) -> DocumentLine:
     quantity, price, amount = line.quantity, line.unit_price, _signed(-1 if credit else 1, line.amount)
     if credit:  # a credit note's lines are stored negated; EHF states them positive
@@ -903,7 +964,60 @@ def _document_line(index: int, line: InvoiceLine, vat_registered: bool, credit: 
     if price < 0:  # a discount: EHF has no negative price (BR-27), so the quantity is negative
         quantity, price = -quantity, -price
     category = _category_or_default(line.vat_category, line.vat_rate, vat_registered)
-    return DocumentLine(str(index), line.description, quantity, price, amount, category, line.vat_rate)
+    description = line.description
+    if not (_is_clean(description, _NOT_XML) and _in_cents(amount)):
+        return DocumentLine(str(index), description, quantity, price, amount, category, line.vat_rate)
+    document_line = _unchecked(
+        DocumentLine,
+        {
+            "id": str(index),
+            "description": description,
+            "quantity": quantity,
+            "unit_price": price,
+            "net_amount": amount,
+            "vat_category": category,
+            "vat_rate": line.vat_rate,
+            "unit_code": "EA",
+        },
+    )
+    document_line.__attrs_post_init__()
+    return document_line
+
+
+def _subtotal(
+    category: VatCategory, rate: Decimal, taxable: Decimal, tax: Decimal, reason: str | None
+) -> VatSubtotal:
+    if not (_is_clean(reason, _NOT_XML) and _in_cents(taxable, tax)):
+        return VatSubtotal(category, rate, taxable, tax, reason)
+    subtotal = _unchecked(
+        VatSubtotal,
+        {
+            "category": category,
+            "rate": rate,
+            "taxable_amount": taxable,
+            "tax_amount": tax,
+            "exemption_reason": reason,
+        },
+    )
+    subtotal.__attrs_post_init__()
+    return subtotal
+
+
+def _totals(net: Decimal, tax: Decimal, total: Decimal, payable: Decimal, prepaid: Decimal) -> Totals:
+    if not _in_cents(net, tax, total, payable, prepaid):
+        return Totals(net, net, tax, total, payable, prepaid)
+    return _unchecked(
+        Totals,
+        {
+            "line_extension": net,
+            "tax_exclusive": net,
+            "tax": tax,
+            "tax_inclusive": total,
+            "payable": payable,
+            "prepaid": prepaid,
+            "rounding": _ZERO,
+        },
+    )
 
 
 def _supplier_of(invoice: Invoice, where: str) -> Supplier:
@@ -978,14 +1092,21 @@ def _customer_of(invoice: Invoice, categories: frozenset[VatCategory], where: st
         ) from None
     country = party.country or invoice.seller.country
     needs_vat_id = VatCategory.AE in categories or VatCategory.K in categories
+    return _customer(party.name, party.address, org, country, needs_vat_id, party.reference)
+
+
+@lru_cache(maxsize=4096)
+def _customer(
+    name: str, address: str, org: OrgNumber, country: str, needs_vat_id: bool, reference: str
+) -> Customer:
     return Customer(
-        name=party.name,
-        address=_address(party.address, country),
+        name=name,
+        address=_address(address, country),
         org_number=org,
         # Reverse charge (AE) and intra-EU supplies (K) state the buyer's VAT id: a buyer
         # liable for the VAT is registered, and its VAT id is made from its org number.
         vat_id=_vat_id(org) if needs_vat_id else None,
-        reference=party.reference,
+        reference=reference,
     )
 
 

@@ -13,13 +13,21 @@ Which seller tax schemes are written:
   (category O, BR-O-02);
 * ``TAX`` with ``Foretaksregisteret`` for a Norwegian seller in the Register
   of Business Enterprises (:attr:`Supplier.in_business_register`, NO-R-002).
+
+The parts that repeat from document to document (a line of one VAT category,
+rate, unit and currency; a VAT subtotal; the totals; an account's seller) are
+built once with lxml as templates, with placeholder texts, and copied: a copy
+is made by libxml2 in one call, where building the same elements one by one
+costs a Python call each. Every text of a copy is then set from the
+document's own values, so the text is still escaped by lxml as data.
 """
 
 from __future__ import annotations
 
 import base64
-from copy import deepcopy
+from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
 from lxml import etree
@@ -32,7 +40,6 @@ from tenantbill.domain.einvoice import (
     PostalAddress,
     Supplier,
     VatCategory,
-    VatSubtotal,
 )
 from tenantbill.domain.identity import OrgNumber
 
@@ -53,19 +60,16 @@ _CBC: Final = "{" + _CBC_NS + "}"
 _CREDIT_TRANSFER: Final = "30"
 _CENT: Final = Decimal("0.01")
 _sub: Final = etree.SubElement
+_NSMAP: Final[dict[str | None, str]] = {"cac": _CAC_NS, "cbc": _CBC_NS}
+# A copy of an element with its subtree, made by libxml2 in one call (lxml-stubs leave it out).
+_copy: Final[Callable[[_Element], _Element]] = etree._Element.__copy__  # type: ignore[attr-defined]
 
 
 def ubl(document: EDocument) -> bytes:
     """The document as UTF-8 UBL 2.1: an ``Invoice`` (type 380) or a ``CreditNote`` (type 381)."""
     credit = document.is_credit_note
-    namespace = _CREDIT_NOTE_NS if credit else _INVOICE_NS
-    root = etree.Element(
-        "{" + namespace + "}" + ("CreditNote" if credit else "Invoice"),
-        nsmap={None: namespace, "cac": _CAC_NS, "cbc": _CBC_NS},
-    )
+    root = _copy(_root(credit))
     currency = document.currency
-    _cbc(root, "CustomizationID", CUSTOMIZATION_ID)
-    _cbc(root, "ProfileID", PROFILE_ID)
     _cbc(root, "ID", document.number)
     _cbc(root, "IssueDate", document.issue_date.isoformat())
     if credit:
@@ -88,7 +92,7 @@ def ubl(document: EDocument) -> bytes:
         _cbc(reference, "IssueDate", document.credited_invoice.issue_date.isoformat())
     if document.attachment is not None:
         _attachment(root, document)
-    _supplier(_cac(root, "AccountingSupplierParty"), document.supplier, document.shows_seller_vat_id)
+    root.append(_copy(_supplier_party(document.supplier, document.shows_seller_vat_id)))
     _customer(_cac(root, "AccountingCustomerParty"), document.customer, not document.out_of_scope)
     if document.delivery_country is not None:
         location = _cac(_cac(root, "Delivery"), "DeliveryLocation")
@@ -99,9 +103,8 @@ def ubl(document: EDocument) -> bytes:
         _cbc(_cac(root, "PaymentTerms"), "Note", document.payment_terms)
     _tax_totals(root, document)
     _monetary_total(root, document)
-    shared: dict[tuple[VatCategory, Decimal], _Element] = {}
     for line in document.lines:
-        _line(root, line, currency, credit, shared)
+        _line(root, line, currency, credit)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
@@ -127,6 +130,97 @@ def _decimal(value: Decimal) -> str:
     if value == value.quantize(_CENT):
         return f"{value:.2f}"
     return f"{value.normalize():f}"
+
+
+# Templates: built once, never changed, only copied (``__copy__`` copies the whole subtree).
+
+
+def _template(name: str) -> _Element:
+    """A ``cac`` element to build a template in, under a root that declares the prefixes.
+
+    A copy appended to a document drops its own declarations of ``cac`` and
+    ``cbc``, which the document's root makes.
+    """
+    return _cac(etree.Element(_CAC + "Templates", nsmap=_NSMAP), name)
+
+
+@lru_cache(maxsize=2)
+def _root(credit: bool) -> _Element:
+    namespace = _CREDIT_NOTE_NS if credit else _INVOICE_NS
+    root = etree.Element(
+        "{" + namespace + "}" + ("CreditNote" if credit else "Invoice"),
+        nsmap={None: namespace, **_NSMAP},
+    )
+    _cbc(root, "CustomizationID", CUSTOMIZATION_ID)
+    _cbc(root, "ProfileID", PROFILE_ID)
+    return root
+
+
+@lru_cache(maxsize=256)
+def _line_template(
+    credit: bool, currency: str, category: VatCategory, rate: Decimal, unit_code: str
+) -> _Element:
+    """An invoice or credit note line; the texts of ID, quantity, amount, name and price are set per line."""
+    element = _template("CreditNoteLine" if credit else "InvoiceLine")
+    _cbc(element, "ID", "")
+    _cbc(element, "CreditedQuantity" if credit else "InvoicedQuantity", "", {"unitCode": unit_code})
+    _amount(element, "LineExtensionAmount", _CENT, currency)
+    item = _cac(element, "Item")
+    _cbc(item, "Name", "")
+    _cbc(_cac(_tax_category(item, "ClassifiedTaxCategory", category, rate), "TaxScheme"), "ID", "VAT")
+    _cbc(_cac(element, "Price"), "PriceAmount", "", {"currencyID": currency})
+    return element
+
+
+@lru_cache(maxsize=256)
+def _subtotal_template(currency: str, category: VatCategory, rate: Decimal, has_reason: bool) -> _Element:
+    """A VAT subtotal; the texts of the two amounts and of the exemption reason are set per subtotal."""
+    element = _template("TaxSubtotal")
+    _amount(element, "TaxableAmount", _CENT, currency)
+    _amount(element, "TaxAmount", _CENT, currency)
+    tax_category = _tax_category(element, "TaxCategory", category, rate)
+    if has_reason:
+        _cbc(tax_category, "TaxExemptionReason", "")
+    _cbc(_cac(tax_category, "TaxScheme"), "ID", "VAT")
+    return element
+
+
+_TOTALS: Final = (
+    "LineExtensionAmount",
+    "TaxExclusiveAmount",
+    "TaxInclusiveAmount",
+    "PrepaidAmount",
+    "PayableRoundingAmount",
+    "PayableAmount",
+)
+
+
+@lru_cache(maxsize=64)
+def _total_template(currency: str, has_prepaid: bool, has_rounding: bool) -> _Element:
+    """LegalMonetaryTotal; the amounts are set per document, in the order of :data:`_TOTALS`."""
+    element = _template("LegalMonetaryTotal")
+    for name in _TOTALS:
+        if (name != "PrepaidAmount" or has_prepaid) and (name != "PayableRoundingAmount" or has_rounding):
+            _amount(element, name, _CENT, currency)
+    return element
+
+
+@lru_cache(maxsize=64)
+def _tax_total_template(currency: str) -> _Element:
+    element = _template("TaxTotal")
+    _amount(element, "TaxAmount", _CENT, currency)
+    return element
+
+
+@lru_cache(maxsize=64)
+def _supplier_party(supplier: Supplier, show_vat_id: bool) -> _Element:
+    """AccountingSupplierParty, complete: an account's invoices share their seller."""
+    element = _template("AccountingSupplierParty")
+    _supplier(element, supplier, show_vat_id)
+    return element
+
+
+# Parts
 
 
 def _attachment(root: _Element, document: EDocument) -> None:
@@ -221,62 +315,46 @@ def _tax_category(parent: _Element, name: str, category: VatCategory, rate: Deci
 
 def _tax_totals(root: _Element, document: EDocument) -> None:
     currency = document.currency
-    total = _cac(root, "TaxTotal")
-    _amount(total, "TaxAmount", document.totals.tax, currency)
+    total = _copy(_tax_total_template(currency))
+    root.append(total)
+    total[0].text = f"{document.totals.tax:.2f}"
     for subtotal in document.vat_breakdown:
-        _subtotal(total, subtotal, currency)
+        reason = subtotal.exemption_reason
+        element = _copy(_subtotal_template(currency, subtotal.category, subtotal.rate, reason is not None))
+        total.append(element)
+        taxable, tax, category = element
+        taxable.text = f"{subtotal.taxable_amount:.2f}"
+        tax.text = f"{subtotal.tax_amount:.2f}"
+        if reason is not None:
+            category[-2].text = reason
     in_nok = document.tax_in_tax_currency
     if in_nok is not None and document.tax_currency is not None:
         _amount(_cac(root, "TaxTotal"), "TaxAmount", in_nok, document.tax_currency)
 
 
-def _subtotal(total: _Element, subtotal: VatSubtotal, currency: str) -> None:
-    element = _cac(total, "TaxSubtotal")
-    _amount(element, "TaxableAmount", subtotal.taxable_amount, currency)
-    _amount(element, "TaxAmount", subtotal.tax_amount, currency)
-    category = _tax_category(element, "TaxCategory", subtotal.category, subtotal.rate)
-    _optional(category, "TaxExemptionReason", subtotal.exemption_reason)
-    _cbc(_cac(category, "TaxScheme"), "ID", "VAT")
-
-
 def _monetary_total(root: _Element, document: EDocument) -> None:
-    totals, currency = document.totals, document.currency
-    element = _cac(root, "LegalMonetaryTotal")
-    _amount(element, "LineExtensionAmount", totals.line_extension, currency)
-    _amount(element, "TaxExclusiveAmount", totals.tax_exclusive, currency)
-    _amount(element, "TaxInclusiveAmount", totals.tax_inclusive, currency)
-    if totals.prepaid:
-        _amount(element, "PrepaidAmount", totals.prepaid, currency)
-    if totals.rounding:
-        _amount(element, "PayableRoundingAmount", totals.rounding, currency)
-    _amount(element, "PayableAmount", totals.payable, currency)
+    totals = document.totals
+    has_prepaid, has_rounding = bool(totals.prepaid), bool(totals.rounding)
+    element = _copy(_total_template(document.currency, has_prepaid, has_rounding))
+    root.append(element)
+    amounts = [totals.line_extension, totals.tax_exclusive, totals.tax_inclusive]
+    if has_prepaid:
+        amounts.append(totals.prepaid)
+    if has_rounding:
+        amounts.append(totals.rounding)
+    amounts.append(totals.payable)
+    for child, amount in zip(element, amounts, strict=True):
+        child.text = f"{amount:.2f}"
 
 
-def _line(
-    root: _Element,
-    line: DocumentLine,
-    currency: str,
-    credit: bool,
-    shared: dict[tuple[VatCategory, Decimal], _Element],
-) -> None:
-    """An invoice or credit note line.
-
-    Lines of one VAT category and rate have the same ClassifiedTaxCategory:
-    it is built for the first and copied for the others (one call instead of five).
-    """
-    element = _cac(root, "CreditNoteLine" if credit else "InvoiceLine")
-    _cbc(element, "ID", line.id)
-    quantity = "CreditedQuantity" if credit else "InvoicedQuantity"
-    _cbc(element, quantity, _decimal(line.quantity), {"unitCode": line.unit_code})
-    _amount(element, "LineExtensionAmount", line.net_amount, currency)
-    item = _cac(element, "Item")
-    _cbc(item, "Name", line.description)
-    built = shared.get(line.vat_key)
-    if built is None:
-        category = _tax_category(item, "ClassifiedTaxCategory", line.vat_category, line.vat_rate)
-        _cbc(_cac(category, "TaxScheme"), "ID", "VAT")
-        shared[line.vat_key] = category
-    else:
-        item.append(deepcopy(built))
-    price = _cac(element, "Price")
-    _cbc(price, "PriceAmount", _decimal(line.unit_price), {"currencyID": currency})
+def _line(root: _Element, line: DocumentLine, currency: str, credit: bool) -> None:
+    """An invoice or credit note line, a copy of the template for its kind, currency, VAT and unit."""
+    template = _line_template(credit, currency, line.vat_category, line.vat_rate, line.unit_code)
+    element = _copy(template)
+    root.append(element)
+    ident, quantity, amount, item, price = element
+    ident.text = line.id
+    quantity.text = _decimal(line.quantity)
+    amount.text = f"{line.net_amount:.2f}"
+    item[0].text = line.description
+    price[0].text = _decimal(line.unit_price)

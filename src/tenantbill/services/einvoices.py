@@ -9,8 +9,6 @@ rules), render the PDF and write the UBL with the PDF embedded.
 
 from __future__ import annotations
 
-import attrs
-
 from tenantbill.domain.einvoice import document_of, pdf_attachment
 from tenantbill.services.base import Context
 from tenantbill.services.invoices import InvoiceService, _viewer
@@ -37,5 +35,5 @@ def invoice_ubl(ctx: Context, actor_id: str, invoice_id: str) -> bytes:
         if invoice.credits_invoice_id is not None:  # the credited invoice is the same account's
             credited = tx.invoices.get(invoice.credits_invoice_id)
     document = document_of(invoice, credited=credited)  # checked before the PDF is rendered
-    document = attrs.evolve(document, attachment=pdf_attachment(invoice, render_invoice(invoice)))
-    return ubl(document)
+    # with_attachment does not check the document again: only the attachment is new
+    return ubl(document.with_attachment(pdf_attachment(invoice, render_invoice(invoice))))
