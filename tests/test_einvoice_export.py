@@ -515,3 +515,30 @@ def test_seller_country_and_register_are_stored_and_default_for_older_invoices(s
     del body["seller"]["country"], body["seller"]["business_register"]  # as stored before they existed
     older = SQLITE.invoice_from((*(values | {"body": json.dumps(body)}).values(), None))
     assert (older.seller.country, older.seller.business_register) == ("NO", True)
+
+
+def test_exports_from_many_threads_at_once_equal_the_ones_made_one_at_a_time(seller: SignedUp) -> None:
+    import threading
+
+    invoices = [
+        issue(seller, line(f"Tjeneste {n} – «drift»", str(n + 1), "199.50"), line("Bøker", "1", "100", "0"))
+        for n in range(12)
+    ]
+    alone = [ubl(document_of(invoice)) for invoice in invoices]
+    results: dict[int, list[bytes]] = {}
+    start = threading.Barrier(6)
+
+    def export_all(worker: int) -> None:
+        start.wait(10)
+        rounds = [[ubl(document_of(invoice)) for invoice in invoices] for _ in range(5)]
+        results[worker] = [document for made in rounds for document in made]
+
+    threads = [threading.Thread(target=export_all, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(results) == 6
+    for made in results.values():
+        assert made == alone * 5
+    assert_valid(alone[0])
