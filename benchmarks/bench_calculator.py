@@ -13,14 +13,13 @@ Run ``python benchmarks/bench_calculator.py [scale]`` to print a table.
 
 from __future__ import annotations
 
-import gc
 import statistics
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import pendulum
+from common import print_table, timed
 
 from tenantbill.billing import BillingCycle
 
@@ -38,8 +37,8 @@ def run(scale: int = 1) -> list[dict[str, object]]:
     calculator_times: list[float] = []
     pendulum_times: list[float] = []
     for _ in range(REPETITIONS):
-        calculator_times.append(_timed(lambda: _calculator_periods(pairs)))
-        pendulum_times.append(_timed(lambda: _pendulum_additions(pendulum_pairs)))
+        calculator_times.append(timed(lambda: _calculator_periods(pairs)))
+        pendulum_times.append(timed(lambda: _pendulum_additions(pendulum_pairs)))
 
     calculator_rate = count / statistics.median(calculator_times)
     pendulum_rate = count / statistics.median(pendulum_times)
@@ -82,26 +81,5 @@ def _pendulum_additions(pairs: Sequence[tuple[pendulum.Date, int]]) -> None:
         anchor.add(months=n)
 
 
-def _timed(operation: Callable[[], None]) -> float:
-    # Like timeit: keep the collector from adding its pauses to one side only.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        started = time.perf_counter()
-        operation()
-        return time.perf_counter() - started
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def _print_table(rows: list[dict[str, object]]) -> None:
-    print(f"{'benchmark':<36} {'value':>14}  {'unit':<12} target")
-    for row in rows:
-        value = row["value"]
-        shown = f"{value:,.2f}" if isinstance(value, float) and value < 100 else f"{value:,.0f}"
-        print(f"{row['name']!s:<36} {shown:>14}  {row['unit']!s:<12} {row.get('target', '')}")
-
-
 if __name__ == "__main__":
-    _print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else 1))
+    print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else 1))

@@ -26,17 +26,15 @@ Run ``python benchmarks/bench_pdf.py [scale]`` to print a table.
 
 from __future__ import annotations
 
-import gc
 import statistics
 import sys
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+from common import each, print_table, timed
 from fpdf import FPDF
 
 import tenantbill.render
@@ -85,9 +83,9 @@ def run(scale: int = 1) -> list[dict[str, object]]:
     bare: list[float] = []
     naive: list[float] = []
     for _ in range(REPETITIONS):
-        ours.append(_timed(lambda: _each(render_invoice, invoices, count)))
-        bare.append(_timed(lambda: _each(helvetica_page, contents, count)))
-        naive.append(_timed(lambda: _each(naive_table_page, contents, naive_count)))
+        ours.append(timed(lambda: each(render_invoice, invoices, count)))
+        bare.append(timed(lambda: each(helvetica_page, contents, count)))
+        naive.append(timed(lambda: each(naive_table_page, contents, naive_count)))
 
     ours_rate = count / statistics.median(ours)
     bare_rate = count / statistics.median(bare)
@@ -313,31 +311,5 @@ def naive_table_page(content: Content) -> bytes:
     return bytes(pdf.output())
 
 
-def _each(make: Callable[[T], bytes], items: Sequence[T], count: int) -> None:
-    for index in range(count):
-        make(items[index % len(items)])
-
-
-def _timed(operation: Callable[[], None]) -> float:
-    # Like timeit: keep the collector from adding its pauses to one side only.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        started = time.perf_counter()
-        operation()
-        return time.perf_counter() - started
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def _print_table(rows: list[dict[str, object]]) -> None:
-    print(f"{'benchmark':<40} {'value':>10}  {'unit':<12} target")
-    for row in rows:
-        value = row["value"]
-        shown = f"{value:,.2f}" if isinstance(value, float) and value < 100 else f"{value:,.0f}"
-        print(f"{row['name']!s:<40} {shown:>10}  {row['unit']!s:<12} {row.get('target', '')}")
-
-
 if __name__ == "__main__":
-    _print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else 1))
+    print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else 1))

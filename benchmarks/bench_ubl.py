@@ -22,14 +22,13 @@ Run ``python benchmarks/bench_ubl.py [scale]`` to print a table.
 
 from __future__ import annotations
 
-import gc
 import statistics
 import sys
-import time
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypeVar
+
+from common import each, print_table, timed
 
 import tenantbill as tb
 from tenantbill.clock import FixedClock
@@ -87,11 +86,11 @@ def run(scale: int = 1) -> list[dict[str, object]]:
     via_app: list[float] = []
     pdf_via_app: list[float] = []
     for _ in range(REPETITIONS):
-        bare.append(_timed(lambda: _each(export, invoices, count)))
-        embedded.append(_timed(lambda: _each(export_with_pdf, invoices, pdf_count)))
-        pdf_alone.append(_timed(lambda: _each(render_invoice, invoices, pdf_count)))
-        via_app.append(_timed(lambda: _each(app_ubl, invoices, pdf_count)))
-        pdf_via_app.append(_timed(lambda: _each(app_pdf, invoices, pdf_count)))
+        bare.append(timed(lambda: each(export, invoices, count)))
+        embedded.append(timed(lambda: each(export_with_pdf, invoices, pdf_count)))
+        pdf_alone.append(timed(lambda: each(render_invoice, invoices, pdf_count)))
+        via_app.append(timed(lambda: each(app_ubl, invoices, pdf_count)))
+        pdf_via_app.append(timed(lambda: each(app_pdf, invoices, pdf_count)))
 
     bare_rate = count / statistics.median(bare)
     embedded_rate = pdf_count / statistics.median(embedded)
@@ -163,31 +162,5 @@ def _issued() -> tuple[tb.Tenantbill, str, list[tb.Invoice]]:
     return app, owner.id, invoices
 
 
-def _each(make: Callable[[T], bytes], items: Sequence[T], count: int) -> None:
-    for index in range(count):
-        make(items[index % len(items)])
-
-
-def _timed(operation: Callable[[], None]) -> float:
-    # Like timeit: keep the collector from adding its pauses to one side only.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        started = time.perf_counter()
-        operation()
-        return time.perf_counter() - started
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def _print_table(rows: list[dict[str, object]]) -> None:
-    print(f"{'benchmark':<44} {'value':>10}  {'unit':<12} target")
-    for row in rows:
-        value = row["value"]
-        shown = f"{value:,.2f}" if isinstance(value, float) and value < 100 else f"{value:,.0f}"
-        print(f"{row['name']!s:<44} {shown:>10}  {row['unit']!s:<12} {row.get('target', '')}")
-
-
 if __name__ == "__main__":
-    _print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else 1))
+    print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else 1))
