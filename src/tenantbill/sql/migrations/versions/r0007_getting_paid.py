@@ -7,9 +7,9 @@ Create Date: 2027-02-01
 - ``tenantbill_accounts.settings``: the getting-paid setup as JSON (KID
   method, country, Foretaksregisteret, Swedish reminder-fee agreement, late
   interest).
-- ``tenantbill_invoices``: ``paid``, ``credited`` and ``status``, with
-  indexes for ``search(status=...)`` and overdue invoices by due date (the
-  KID is made from the invoice's sequence, so it needs no column). Existing
+- ``tenantbill_invoices``: ``paid``, ``credited`` and ``status``, with an
+  index of overdue invoices by due date (the KID is made from the
+  invoice's sequence, so it needs no column). Existing
   invoices are OPEN with nothing paid.
 - ``tenantbill_payments`` and ``tenantbill_reminders``.
 """
@@ -73,11 +73,6 @@ def upgrade() -> None:
             sa.Column("status", _Key, nullable=False, server_default="open"),
         ],
     )
-    op.create_index(
-        "ix_tenantbill_invoices_status_recent",
-        _INVOICES,
-        ["account_id", "status", "issue_date", "issued_at", "id"],
-    )
     op.create_index("ix_tenantbill_invoices_due", _INVOICES, ["account_id", "status", "due_date", "id"])
     op.create_table(
         "tenantbill_payments",
@@ -127,11 +122,7 @@ def downgrade() -> None:
     op.drop_index("uq_tenantbill_payments_reference", table_name="tenantbill_payments")
     op.drop_index("ix_tenantbill_payments_invoice", table_name="tenantbill_payments")
     op.drop_table("tenantbill_payments")
-    for name in (
-        "ix_tenantbill_invoices_due",
-        "ix_tenantbill_invoices_status_recent",
-    ):
-        op.drop_index(name, table_name=_INVOICES)
+    op.drop_index("ix_tenantbill_invoices_due", table_name=_INVOICES)
     with op.batch_alter_table(_INVOICES) as batch:
         for column in ("status", "credited", "paid"):
             batch.drop_column(column)
