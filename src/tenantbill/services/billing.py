@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
 import attrs
 
@@ -380,6 +381,40 @@ class _Seen:
             account = self.accounts[account_id] = load_account(tx, account_id)
         return account
 
+    def reading(self, tx: Transaction) -> Transaction:
+        """``tx`` for reads only, whose ``accounts.get`` answers from the accounts read already.
+
+        For :func:`draft_recipients`, which reads the customer's account that
+        the run has just read for its locale.
+        """
+        return cast(Transaction, _SeenReads(tx, self))
+
+
+class _SeenAccounts:
+    """``tx.accounts`` that answers ``get`` from :class:`_Seen` (read-only use)."""
+
+    def __init__(self, tx: Transaction, seen: _Seen) -> None:
+        self._tx = tx
+        self._seen = seen
+
+    def get(self, account_id: str) -> Account | None:
+        account = self._seen.accounts.get(account_id)
+        return account if account is not None else self._tx.accounts.get(account_id)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._tx.accounts, name)
+
+
+class _SeenReads:
+    """A transaction whose ``accounts`` is :class:`_SeenAccounts`; everything else is ``tx``'s."""
+
+    def __init__(self, tx: Transaction, seen: _Seen) -> None:
+        self._tx = tx
+        self.accounts = _SeenAccounts(tx, seen)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._tx, name)
+
 
 @attrs.define
 class _Tally:
@@ -607,6 +642,7 @@ class BillingService:
         catching up, or has a fee and a usage invoice due on the same run.
         """
         invoices: list[Invoice] = []
+        more = True
         for _ in range(_PERIODS_PER_TRANSACTION):
             due = subscription.next_due
             assert due is not None
@@ -614,8 +650,12 @@ class BillingService:
             if invoice is not None:
                 invoices.append(invoice)
             if not subscription.is_due(as_of):
-                return invoices, False
-        return invoices, True
+                more = False
+                break
+        # Saved once for the periods billed: each period's mark is written as it is billed,
+        # and nothing in this transaction reads the subscription's row in between.
+        tx.subscriptions.save(subscription)
+        return invoices, more
 
     def _bill_due(
         self, tx: Transaction, sub: Subscription, due: date, seen: _Seen
@@ -639,7 +679,7 @@ class BillingService:
             # The draft's party has no addresses of its own: the recipients are the customer's.
             recipients = seen.recipients.get(customer.id)
             if recipients is None:
-                recipients = seen.recipients[customer.id] = draft_recipients(tx, draft)
+                recipients = seen.recipients[customer.id] = draft_recipients(seen.reading(tx), draft)
             invoice = issue_in(
                 tx,
                 self._ctx,
@@ -650,5 +690,4 @@ class BillingService:
                 recipients=recipients,
             )
         tx.subscriptions.mark_billed(sub.id, due, None if invoice is None else invoice.id)
-        tx.subscriptions.save(billing.subscription)
-        return invoice, billing.subscription
+        return invoice, billing.subscription  # saved by the caller, once for its periods

@@ -221,8 +221,13 @@ def _record(ctx: Context, outcomes: list[tuple[OutboxMessage, str | None]]) -> N
     """Write the outcome of several attempts in one transaction."""
     now = ctx.now()
     with ctx.store.transaction() as tx:
-        for entry, error in outcomes:
-            tx.outbox.save(entry.after_attempt(error, now))
+        _save_outcomes(tx, outcomes, now)
+
+
+def _save_outcomes(tx: Transaction, outcomes: list[tuple[OutboxMessage, str | None]], now: datetime) -> None:
+    """Write the outcome of several attempts in the caller's transaction."""
+    for entry, error in outcomes:
+        tx.outbox.save(entry.after_attempt(error, now))
 
 
 def deliver(
@@ -244,41 +249,53 @@ def deliver(
         raise ConfigurationError(NO_MAILER)
     sent = failed = dropped = 0
     errors: list[str] = []
+    # The last outcomes of a batch are written in the transaction that claims the next batch
+    # (one commit for both); at most RECORD_EVERY are ever sent but not yet recorded.
+    unrecorded: list[tuple[OutboxMessage, str | None]] = []
     while True:
         now = ctx.now()
-        with ctx.store.transaction() as tx:
-            claimed = tx.outbox.claim(now, _BATCH, now + lease)
-            loaded, withdrawn = _load_batch(tx, claimed, now)
+        try:
+            with ctx.store.transaction() as tx:
+                _save_outcomes(tx, unrecorded, now)
+                claimed = tx.outbox.claim(now, _BATCH, now + lease)
+                loaded, withdrawn = _load_batch(tx, claimed, now)
+        except BaseException:
+            _release(ctx, [entry for entry, _ in unrecorded])
+            raise
+        for entry, error in unrecorded:
+            if error is None:
+                sent += 1
+            else:
+                failed += 1
+                errors.append(f"{entry.recipient}: {error}")
+        unrecorded = []
         if not claimed:
             return DeliveryReport(sent=sent, failed=failed, errors=tuple(errors), dropped=dropped)
         dropped += withdrawn
         recorded = 0
-        results: list[tuple[OutboxMessage, str | None]] = []
         pending: list[tuple[OutboxMessage, str | None]] = []
         try:
             for entry, invoice in loaded:
                 if entry.is_due(ctx.now()):
                     # Due again, so the lease is over: another worker may have claimed the rest.
                     break
-                result = (entry, _attempt(mailer, lambda: _build(ctx, entry, invoice, invoice_builder)))  # noqa: B023
-                results.append(result)
-                pending.append(result)
+                pending.append(
+                    (entry, _attempt(mailer, lambda: _build(ctx, entry, invoice, invoice_builder)))  # noqa: B023
+                )
                 if len(pending) == RECORD_EVERY:
                     _record(ctx, pending)
+                    for done, error in pending:
+                        if error is None:
+                            sent += 1
+                        else:
+                            failed += 1
+                            errors.append(f"{done.recipient}: {error}")
                     recorded, pending = recorded + len(pending), []
-            if pending:
-                _record(ctx, pending)
-                recorded += len(pending)
         except BaseException:
             # Sent but not recorded messages go back too: sent again later (at least once).
             _release(ctx, [entry for entry, _ in loaded[recorded:]])
             raise
-        for entry, error in results[:recorded]:
-            if error is None:
-                sent += 1
-            else:
-                failed += 1
-                errors.append(f"{entry.recipient}: {error}")
+        unrecorded = pending
 
 
 def _release(ctx: Context, claimed: list[OutboxMessage]) -> None:

@@ -10,6 +10,7 @@ backend and go through a :class:`Formats`.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
@@ -245,12 +246,14 @@ class Formats:
             detail=detail,
         )
 
-    def event_values(self, event: Event) -> Values:
+    def event_values(self, event: Event, number: str | None = None) -> Values:
+        """The columns of an event; with ``number``, its data gets ``"number"`` (an invoice just numbered)."""
+        data = event.data if number is None else {**event.data, "number": number}
         return {
             "type": event.type,
             "account_id": event.account_id,
             "at": self.instant(event.at),
-            "data": event_data_text(event.data),
+            "data": event_data_text(data),
         }
 
     def event_from(self, row: Row) -> Event:
@@ -565,18 +568,6 @@ class Formats:
     # subscriptions and usage
 
     def subscription_values(self, subscription: Subscription) -> Values:
-        plans = [
-            {
-                "on": change.on.isoformat(),
-                "code": change.plan.code,
-                "name": change.plan.name,
-                "price": str(change.plan.price),
-                "currency": change.plan.currency,
-                "months": change.plan.cycle.months,
-                "vat_rate": str(change.plan.vat_rate),
-            }
-            for change in subscription.plans
-        ]
         return {
             "id": subscription.id,
             "provider_id": subscription.provider_id,
@@ -587,7 +578,7 @@ class Formats:
             "usage_n": subscription.usage_n,
             "cancel_at": self.maybe_day(subscription.cancel_at),
             "next_due": self.maybe_day(subscription.next_due),
-            "plans": _dumps(plans),
+            "plans": _plans_text(subscription.plans),
         }
 
     def subscription_from(self, row: Row) -> Subscription:
@@ -597,7 +588,7 @@ class Formats:
             provider_id=provider_id,
             customer_id=customer_id,
             anchor=self.day_from(anchor),
-            plans=tuple(_plan_change(change) for change in _loads(plans)),
+            plans=_plans_from(plans),
             fee_anchor=self.day_from(fee_anchor),
             fee_n=fee_n,
             usage_n=usage_n,
@@ -719,6 +710,51 @@ def _period_from(value: list[str] | None) -> Period | None:
         return None
     start, end = value
     return Period(date.fromisoformat(start), date.fromisoformat(end))
+
+
+# A billing run reads and saves thousands of subscriptions on the same few plans: a plan
+# history (an immutable value) is decoded once per distinct text, and the text of a history
+# decoded here is not encoded again. The encoding is cached by identity, not equality:
+# Decimal("149") == Decimal("149.00"), but they are stored as written.
+_PLANS_CACHED = 1024
+_plans_texts: dict[int, tuple[tuple[PlanChange, ...], str]] = {}
+
+
+def _plans_text(plans: tuple[PlanChange, ...]) -> str:
+    """A subscription's plan history as the JSON text stored in ``plans``."""
+    known = _plans_texts.get(id(plans))
+    if known is not None and known[0] is plans:
+        return known[1]
+    text = _dumps(
+        [
+            {
+                "on": change.on.isoformat(),
+                "code": change.plan.code,
+                "name": change.plan.name,
+                "price": str(change.plan.price),
+                "currency": change.plan.currency,
+                "months": change.plan.cycle.months,
+                "vat_rate": str(change.plan.vat_rate),
+            }
+            for change in plans
+        ]
+    )
+    _remember(plans, text)
+    return text
+
+
+@functools.lru_cache(maxsize=_PLANS_CACHED)
+def _plans_from(text: str) -> tuple[PlanChange, ...]:
+    """A subscription's plan history from its stored JSON text (shared: its values are immutable)."""
+    plans = tuple(_plan_change(change) for change in _loads(text))
+    _remember(plans, text)
+    return plans
+
+
+def _remember(plans: tuple[PlanChange, ...], text: str) -> None:
+    if len(_plans_texts) >= _PLANS_CACHED:
+        _plans_texts.clear()
+    _plans_texts[id(plans)] = (plans, text)  # holds ``plans``, so its id is not reused meanwhile
 
 
 def _plan_change(value: Mapping[str, Any]) -> PlanChange:

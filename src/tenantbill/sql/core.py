@@ -57,7 +57,7 @@ from tenantbill.domain.accounts import (
     Role,
     User,
 )
-from tenantbill.domain.events import Event, event_data_text
+from tenantbill.domain.events import Event
 from tenantbill.domain.identity import email_key
 from tenantbill.domain.invoices import Invoice, LedgerEntry, Series
 from tenantbill.domain.keys import KeyRecord
@@ -1404,9 +1404,7 @@ class SqlEvents(Repository):
     def append_numbered(self, events: Sequence[Event], number: str) -> None:
         """Append the events of an invoice just numbered ``number`` (their data gets ``"number"``)."""
         for event in events:
-            values = self._f.event_values(event)
-            values["data"] = event_data_text({**event.data, "number": number})
-            self._pend(values)
+            self._pend(self._f.event_values(event, number))
 
     def _pend(self, values: dict[str, Any]) -> None:
         # Kept until the unit of work ends (UnitOfWork.flush_events), so a transaction writes its

@@ -96,8 +96,14 @@ class SqliteStatements(Statements):
         # SQLite cannot return the row as it was before the update: a claim reads the due
         # messages first (its transaction holds the write lock throughout), then updates them.
         self.due_one_outbox = self.compile(self.one_due_message)
-        self.claim_outbox = self.compile(_claim(self.due_messages))
         self.claim_one_outbox = self.compile(_claim(self.one_due_message))
+        # The batch just read, by ordinal (a JSON array): finding the due messages again costs more.
+        ordinals = func.json_each(bindparam("ordinals", type_=Text)).table_valued("value")
+        self.claim_outbox_ordinals = self.compile(
+            update(outbox)
+            .where(outbox.c.ordinal.in_(select(ordinals.c.value)))
+            .values(next_attempt_at=bindparam("lease_until"))
+        )
         # Which of the (subscription_id, key) pairs of a JSON array are recorded, through the unique index.
         pairs = func.json_each(bindparam("pairs", type_=Text)).table_valued("value").alias("pairs")
         self.recorded_usage_keys = self.compile(
@@ -156,12 +162,16 @@ class SqliteOutbox(SqlOutbox):
             return []
         values = self._claim_values(now, limit, lease_until, message_id)
         if message_id is None:
-            due, claim = self._q.due_outbox, self._q.claim_outbox
+            # The write lock is held from BEGIN IMMEDIATE: the rows read are the rows to claim.
+            rows = self._tx._all(self._q.due_outbox, values)
+            lease = values["lease_until"]
+            if rows:
+                claimed = {"ordinals": json.dumps([row[0] for row in rows]), "lease_until": lease}
+                self._tx._run(self._q.claim_outbox_ordinals, claimed)
         else:
-            due, claim = self._q.due_one_outbox, self._q.claim_one_outbox
-        rows = self._tx._all(due, values)
-        if rows:
-            self._tx._run(claim, values)
+            rows = self._tx._all(self._q.due_one_outbox, values)
+            if rows:
+                self._tx._run(self._q.claim_one_outbox, values)
         return [attrs.evolve(self._f.outbox_from(row), next_attempt_at=lease_until) for row in rows]
 
 
