@@ -169,8 +169,15 @@ def _pack_invoice(invoice: Invoice) -> _InvoiceRow:
     seller, party, period, cycle = invoice.seller, invoice.bill_to, invoice.period, invoice.cycle
     lines: list[Any] = []
     for line in invoice.lines:
-        lines += (line.description, line.quantity, line.unit_price, line.vat_rate, line.amount)
-        lines.append(_code(line.vat_category))
+        category = line.vat_category
+        lines += (
+            line.description,
+            line.quantity,
+            line.unit_price,
+            line.vat_rate,
+            line.amount,
+            None if category is None else category._value_,
+        )
     vat: list[Any] = []
     for group in invoice.vat:
         vat += (group.rate, group.base, group.vat, _code(group.category))
