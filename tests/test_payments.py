@@ -373,3 +373,11 @@ def test_a_kid_still_finds_its_invoice_after_the_account_changes_its_kid_method(
     pay(seller, "1000", kid=before.kid)
     pay(seller, "1000", kid=after.kid)
     assert current(seller, before).status is current(seller, after).status is tb.InvoiceStatus.PAID
+
+
+def test_a_page_of_overdue_invoices_is_a_sequence_of_them(team: Team) -> None:
+    issued = [issue(team) for _ in range(3)]
+    page = team.app.invoices.overdue(team.owner.id, team.account.id, as_of=date(2026, 4, 1))
+    assert len(page) == 3
+    assert [invoice.id for invoice in page] == [invoice.id for invoice in page.items]
+    assert page[0].id in {invoice.id for invoice in issued}

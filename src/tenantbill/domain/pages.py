@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Generic, TypeVar
 
@@ -33,10 +34,22 @@ _PREFIX = "i1."
 
 @attrs.frozen
 class Page(Generic[T]):
-    """One page of a listing: ``items``, and ``next_cursor`` for the next page (``None`` at the end)."""
+    """One page of a listing: ``items``, and ``next_cursor`` for the next page (``None`` at the end).
+
+    A page is also a sequence of its items: ``len(page)``, ``for item in page``, ``page[0]``.
+    """
 
     items: tuple[T, ...]
     next_cursor: str | None = None
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> T:
+        return self.items[index]
 
 
 def check_limit(limit: object, most: int = MAX_LIMIT) -> int:
