@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -50,8 +51,13 @@ def shown(value: object) -> str:
 
 
 def new_id() -> str:
-    """A fresh random identifier: 128 bits as 32 hex digits (the shape of a UUID4's hex)."""
-    return os.urandom(16).hex()
+    """A fresh identifier: 32 hex digits, the milliseconds since 1970 (48 bits) then 80 random bits.
+
+    As a UUIDv7 does: ids made later sort later, so a table's and an index's
+    new rows go at the end of their B-tree instead of all over it, and 80
+    random bits still cannot be guessed.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 PLACEHOLDER_SENDER = "tenantbill <no-reply@tenantbill.invalid>"
