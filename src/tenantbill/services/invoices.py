@@ -54,9 +54,16 @@ from tenantbill.services.base import (
     is_id,
     load_account,
     new_id,
-    shown,
 )
-from tenantbill.services.payments import due_for_reminder, remind_in
+from tenantbill.services.payments import (
+    check_day,
+    due_for_reminder,
+    locked_invoice,
+    remind_in,
+)
+from tenantbill.services.payments import (
+    hidden_invoice as _hidden_invoice,
+)
 
 __all__ = ["InvoiceService", "draft_recipients", "invoice_recipients", "issue_in"]
 
@@ -247,23 +254,6 @@ _REMINDER_PAGE = 200
 _REMINDERS_PER_TRANSACTION = 50
 
 
-def _day(value: object, name: str) -> date:
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise InvalidInput(f"{name} is a date (datetime.date), got {type(value).__name__}")
-    return value
-
-
-def _locked_for(tx: Transaction, actor_id: str, invoice_id: str, action: Action) -> Invoice:
-    """The invoice, locked, if the actor's role on the issuing account allows ``action``; else hidden."""
-    found = tx.invoices.get(invoice_id) if is_id(invoice_id) else None
-    membership = tx.memberships.get(found.account_id, actor_id) if found and is_id(actor_id) else None
-    if found is None or not allowed(membership, action):
-        raise _hidden_invoice(invoice_id)
-    locked = tx.invoices.lock(found.id)
-    assert locked is not None  # invoices are never deleted
-    return locked
-
-
 def queue_reminder(
     tx: Transaction, ctx: Context, account: Account, invoice: Invoice, reminder: Reminder
 ) -> None:
@@ -299,14 +289,6 @@ def _status_filter(status: object) -> str | None:
         return status
     raise InvalidInput(
         f"status is one of {', '.join(_STATUS_VALUES)} (or a tenantbill.InvoiceStatus), got {status!r:.40}"
-    )
-
-
-def _hidden_invoice(invoice_id: object) -> PermissionDenied:
-    """The one answer for an invoice id the actor may not use, whether or not it exists."""
-    return PermissionDenied(
-        f"you cannot use invoice {shown(invoice_id)}: it does not exist or belongs to an account "
-        "where your role does not allow it"
     )
 
 
@@ -547,7 +529,7 @@ class InvoiceService:
         in the account's time zone). Credit notes are never overdue. ``limit``
         is 1 to 500; pass the page's ``next_cursor`` as ``cursor`` for the next.
         """
-        day = None if as_of is None else _day(as_of, "as_of")
+        day = None if as_of is None else check_day(as_of, "as_of")
         limit = check_limit(limit)
         after = None if cursor is None else read_due_cursor(cursor)
         with self._ctx.store.transaction() as tx:
@@ -569,11 +551,11 @@ class InvoiceService:
         note, an invoice with nothing left to pay, or one not yet overdue.
         OWNER, MEMBER and BILLING users may remind.
         """
-        day = None if on is None else _day(on, "on")
+        day = None if on is None else check_day(on, "on")
         if not isinstance(fee, bool):
             raise InvalidInput(f"fee is True or False, got {fee!r:.40}")
         with self._ctx.store.transaction() as tx:
-            invoice = _locked_for(tx, actor_id, invoice_id, Action.REGISTER_PAYMENTS)
+            invoice = locked_invoice(tx, actor_id, invoice_id, Action.REGISTER_PAYMENTS)
             account = load_account(tx, invoice.account_id)
             day = day or local_date(self._ctx.now(), account.timezone)
             reminder, _ = remind_in(
@@ -600,7 +582,7 @@ class InvoiceService:
         so only that one is left out. The e-mails are queued: delivering them
         (``app.billing.deliver()``) renders the reminder PDFs.
         """
-        day = None if on is None else _day(on, "on")
+        day = None if on is None else check_day(on, "on")
         if not isinstance(fee, bool):
             raise InvalidInput(f"fee is True or False, got {fee!r:.40}")
         with self._ctx.store.transaction() as tx:

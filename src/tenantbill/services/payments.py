@@ -33,7 +33,15 @@ from tenantbill.errors import InvalidInput, NotFound, PermissionDenied
 from tenantbill.ports import Transaction
 from tenantbill.services.base import Context, authorize, is_id, load_account, new_id, shown
 
-__all__ = ["REMIND_AGAIN_AFTER_DAYS", "PaymentService", "ReminderBuilder", "remind_in"]
+__all__ = [
+    "REMIND_AGAIN_AFTER_DAYS",
+    "PaymentService",
+    "ReminderBuilder",
+    "check_day",
+    "hidden_invoice",
+    "locked_invoice",
+    "remind_in",
+]
 
 REMIND_AGAIN_AFTER_DAYS: Final = 14
 """A reminder run reminds an invoice again once this many days have passed since its last reminder."""
@@ -44,7 +52,8 @@ ReminderBuilder = Callable[[Transaction, Context, Account, Invoice, Reminder], N
 """Queues the e-mails of a reminder in the caller's transaction (see ``services.invoices``)."""
 
 
-def _hidden(invoice_id: object) -> PermissionDenied:
+def hidden_invoice(invoice_id: object) -> PermissionDenied:
+    """The one answer for an invoice id the actor may not use, whether or not it exists."""
     return PermissionDenied(
         f"you cannot use invoice {shown(invoice_id)}: it does not exist or belongs to an account "
         "where your role does not allow it"
@@ -58,7 +67,8 @@ def _amount(value: object) -> Decimal:
     return amount
 
 
-def _day(value: object, name: str) -> date:
+def check_day(value: object, name: str) -> date:
+    """``value`` if it is a date (not a datetime); else :class:`InvalidInput` naming ``name``."""
     if isinstance(value, datetime) or not isinstance(value, date):
         raise InvalidInput(f"{name} is a date (datetime.date), got {type(value).__name__}")
     return value
@@ -68,14 +78,14 @@ def _reference(value: object) -> str | None:
     return optional_one_line(value, "the payment's bank reference", max_length=NAME_MAX)
 
 
-def _locked_invoice(tx: Transaction, actor_id: str, invoice_id: str, action: Action) -> Invoice:
+def locked_invoice(tx: Transaction, actor_id: str, invoice_id: str, action: Action) -> Invoice:
     """The invoice, locked, if the actor's role on the issuing account allows ``action``; else hidden."""
     found = tx.invoices.get(invoice_id) if is_id(invoice_id) else None
     membership = None
     if found is not None and is_id(actor_id):
         membership = tx.memberships.get(found.account_id, actor_id)
     if found is None or not allowed(membership, action):
-        raise _hidden(invoice_id)
+        raise hidden_invoice(invoice_id)
     locked = tx.invoices.lock(found.id)
     assert locked is not None  # invoices are never deleted
     return locked
@@ -141,7 +151,7 @@ class PaymentService:
         invoice of the account.
         """
         amount = _amount(amount)
-        paid_on = _day(paid_on, "paid_on")
+        paid_on = check_day(paid_on, "paid_on")
         reference = _reference(reference)
         if (invoice_id is None) == (kid is None):
             raise InvalidInput("give the invoice the payment is for: invoice_id= or kid= (one of them)")
@@ -157,7 +167,7 @@ class PaymentService:
             else:
                 found = tx.invoices.get(invoice_id) if is_id(invoice_id) else None
             if found is None or found.account_id != account_id:
-                raise _hidden(invoice_id)
+                raise hidden_invoice(invoice_id)
             invoice = tx.invoices.lock(found.id)
             assert invoice is not None
             if invoice.is_credit_note:
@@ -230,7 +240,7 @@ class PaymentService:
                 tx.memberships.get(invoice.account_id, actor_id) if invoice and is_id(actor_id) else None
             )
             if invoice is None or not allowed(membership, Action.VIEW_INVOICES):
-                raise _hidden(invoice_id)
+                raise hidden_invoice(invoice_id)
             return tx.payments.of_invoice(invoice.id)
 
 
