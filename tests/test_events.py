@@ -89,6 +89,19 @@ def test_each_change_records_its_event(app: tb.Tenantbill) -> None:
     assert events[7].data["customer_id"] == buyer_account.id
 
 
+def test_the_issued_event_carries_the_number_as_issued_whatever_the_prefix(app: tb.Tenantbill) -> None:
+    # On PostgreSQL the number goes into the event's JSON text on the server: quotes, backslashes
+    # and letters beyond ASCII in the prefix must come back as they are.
+    owner, account = app.accounts.sign_up(name="Acme AS", email="kari@acme.no")
+    app.invoices.configure_series(owner.id, account.id, prefix='Å"\\ø-', width=3)
+    invoice = app.invoices.issue(owner.id, account.id, draft("c1"))
+    (event,) = [e for e in app.events.read() if e.type == "invoice.issued"]
+    assert invoice.number == 'Å"\\ø-001'
+    assert event.data["number"] == invoice.number
+    assert event.data["invoice_id"] == invoice.id
+    assert event.data["customer"] == "c1"
+
+
 def test_read_pages_by_position(app: tb.Tenantbill) -> None:
     owner, account = app.accounts.sign_up(name="Acme AS", email="kari@acme.no")
     ids = [app.invoices.issue(owner.id, account.id, draft()).id for _ in range(7)]

@@ -70,6 +70,11 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _json_member(key: str, value: Any) -> str:
+    """``"key":value`` as :func:`~tenantbill.domain.events.event_data_text` writes a member."""
+    return f"{json.dumps(key)}:{json.dumps(value, sort_keys=True, separators=(',', ':'))}"
+
+
 @attrs.frozen
 class Formats:
     """How a backend stores dates, instants and flags, and how they come back."""
@@ -254,6 +259,25 @@ class Formats:
             "account_id": event.account_id,
             "at": self.instant(event.at),
             "data": event_data_text(data),
+        }
+
+    def event_values_around_number(self, event: Event) -> Values:
+        """The columns of an event whose data gets the number of an invoice being numbered, on the server.
+
+        The JSON text of the data with ``"number"`` (keys sorted, as
+        :meth:`event_values` writes it) comes in two parts, ``data_head`` up
+        to the number's value and ``data_tail`` after it: the server puts the
+        number's JSON string between them.
+        """
+        data = {key: value for key, value in event.data.items() if key != "number"}
+        before = [(key, value) for key, value in sorted(data.items()) if key < "number"]
+        after = [(key, value) for key, value in sorted(data.items()) if key > "number"]
+        return {
+            "type": event.type,
+            "account_id": event.account_id,
+            "at": self.instant(event.at),
+            "data_head": "{" + "".join(f"{_json_member(key, value)}," for key, value in before) + '"number":',
+            "data_tail": "".join(f",{_json_member(key, value)}" for key, value in after) + "}",
         }
 
     def event_from(self, row: Row) -> Event:

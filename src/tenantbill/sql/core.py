@@ -547,7 +547,9 @@ class Statements:
         )
         self.invoice_by_number = sql(
             self.invoice_with_logo.where(
-                invoices.c.account_id == bindparam("account_id"), invoices.c.number == bindparam("number")
+                invoices.c.account_id == bindparam("account_id"),
+                invoices.c.sequence.in_([bindparam(f"s{k}") for k in range(_SEQUENCE_DIGITS)]),
+                invoices.c.number == bindparam("number"),
             )
             .order_by(invoices.c.sequence.desc())
             .limit(1)
@@ -1138,8 +1140,38 @@ class SqlInvoices(Repository):
         return [f.invoice_from(row) for row in self._tx._all(sql, values)]
 
     def by_number(self, account_id: str, number: str) -> Invoice | None:
-        row = self._tx._one(self._q.invoice_by_number, {"account_id": account_id, "number": number})
+        candidates = sequence_candidates(number)
+        if not candidates:
+            return None
+        values: dict[str, Any] = {"account_id": account_id, "number": number}
+        # Unused places repeat the last candidate: one compiled statement for every number.
+        values.update({f"s{k}": candidates[min(k, len(candidates) - 1)] for k in range(_SEQUENCE_DIGITS)})
+        row = self._tx._one(self._q.invoice_by_number, values)
         return None if row is None else self._f.invoice_from(row)
+
+
+_SEQUENCE_DIGITS = 19
+"""The most digits a sequence has (a BIGINT)."""
+_SEQUENCE_MAX = 2**63 - 1
+
+
+def sequence_candidates(number: str) -> list[int]:
+    """The sequences an invoice numbered ``number`` may have: the values of the digits it ends with.
+
+    A number is its series' prefix, then the sequence's digits zero-padded
+    (see :meth:`~tenantbill.domain.invoices.Series.format`); a prefix may end
+    with digits too, so each run of final digits is a candidate ("INV-0042":
+    2 and 42; "20260001": 1, 260001, 6260001, 26260001 …).
+    """
+    candidates: list[int] = []
+    for length in range(1, min(len(number), _SEQUENCE_DIGITS) + 1):
+        digits = number[-length:]
+        if not ("0" <= digits[0] <= "9"):  # ASCII digits only: Series.format writes str(int)
+            break
+        value = int(digits)
+        if 0 < value <= _SEQUENCE_MAX and value not in candidates:
+            candidates.append(value)
+    return candidates
 
 
 class SqlPayments(Repository):

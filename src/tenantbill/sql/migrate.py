@@ -71,7 +71,7 @@ __all__ = [
     "upgrade",
 ]
 
-HEAD = "0007"
+HEAD = "0008"
 """The revision that :mod:`tenantbill.sql.schema` (what SqlStore creates) corresponds to."""
 
 BASELINE = "0001"

@@ -179,11 +179,10 @@ def _issue_statement(messages: int, appended: int = 0) -> ClauseElement:
                 sa_cast(bindparam(f"e{k}_type"), events.c.type.type),
                 sa_cast(bindparam(f"e{k}_account_id"), events.c.account_id.type),
                 sa_cast(bindparam(f"e{k}_at"), events.c.at.type),
-                sa_cast(
-                    sa_cast(bindparam(f"e{k}_data"), postgresql.JSONB())
-                    + func.jsonb_build_object("number", issued.c.number),
-                    Text(),
-                ),
+                # The data's JSON text around the number's JSON string: no JSON parsed on the server.
+                sa_cast(bindparam(f"e{k}_data_head"), Text())
+                .concat(sa_cast(func.to_json(issued.c.number), Text()))
+                .concat(sa_cast(bindparam(f"e{k}_data_tail"), Text())),
             )
             .select_from(issued)
             .join(locked, true())
@@ -435,7 +434,9 @@ class PostgresUnitOfWork(UnitOfWork):
         for k, message in enumerate(messages):
             values.update({f"m{k}_{name}": value for name, value in self._f.outbox_values(message).items()})
         for k, new in enumerate(appended):
-            values.update({f"e{k}_{name}": value for name, value in self._f.event_values(new).items()})
+            values.update(
+                {f"e{k}_{name}": value for name, value in self._f.event_values_around_number(new).items()}
+            )
         if invoice.seller.logo is not None:  # the picture first, on its own: kept even if the issue fails
             digest = hashlib.sha256(invoice.seller.logo).hexdigest()
             self._execute(self._q.insert_blob, {"digest": digest, "data": invoice.seller.logo})

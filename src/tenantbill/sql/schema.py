@@ -17,6 +17,8 @@ references consistent.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -195,6 +197,12 @@ blobs = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+
+def _where(condition: str) -> dict[str, Any]:
+    """The keyword arguments of a partial index, on both dialects."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
+
+
 invoices = Table(
     "tenantbill_invoices",
     metadata,
@@ -214,7 +222,7 @@ invoices = Table(
     Column("balance_applied", _Amount, nullable=False),
     Column("amount_due", _Amount, nullable=False),
     Column("customer", _Key),
-    Column("credits_invoice_id", _Key, index=True),
+    Column("credits_invoice_id", _Key),
     Column("credits_number", _Key),
     Column("subscription_id", _Key),
     Column("note", Text, nullable=False),
@@ -226,15 +234,34 @@ invoices = Table(
     Column("paid", _Amount, nullable=False, server_default="0"),
     Column("credited", _Amount, nullable=False, server_default="0"),
     Column("status", _Key, nullable=False, server_default="open"),
+    # Also how by_number finds a number: by the sequence its digits may end with.
     UniqueConstraint("account_id", "sequence"),
-    # app.invoices.search reads a page, newest first, from one of these (keyset: no OFFSET, no COUNT);
-    # by_number finds a number with the last.
+    # app.invoices.search reads a page, newest first, from one of these (keyset: no OFFSET, no COUNT).
+    # Every index is written while the account's series is locked: those of a customer key or a
+    # credited invoice keep only the rows that have one (a lookup always names a value).
     Index("ix_tenantbill_invoices_recent", "account_id", "issue_date", "issued_at", "id"),
     Index(
-        "ix_tenantbill_invoices_customer_recent", "account_id", "customer", "issue_date", "issued_at", "id"
+        "ix_tenantbill_invoices_customer_recent",
+        "account_id",
+        "customer",
+        "issue_date",
+        "issued_at",
+        "id",
+        **_where("customer IS NOT NULL"),
     ),
-    Index("ix_tenantbill_invoices_received", "customer", "issue_date", "issued_at", "id"),
-    Index("ix_tenantbill_invoices_number", "account_id", "number"),
+    Index(
+        "ix_tenantbill_invoices_received",
+        "customer",
+        "issue_date",
+        "issued_at",
+        "id",
+        **_where("customer IS NOT NULL"),
+    ),
+    Index(
+        "ix_tenantbill_invoices_credits_invoice_id",
+        "credits_invoice_id",
+        **_where("credits_invoice_id IS NOT NULL"),
+    ),
     # Overdue invoices by due date (app.invoices.overdue, the reminder run). A search by status
     # reads the recent index above and keeps the matches: no index of its own to keep up on
     # every insert.

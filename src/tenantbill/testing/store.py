@@ -403,6 +403,10 @@ def issue(store: Store, invoice: Invoice, messages: Sequence[OutboxMessage] = ()
     return run(store, lambda tx: tx.invoices.add_numbered(invoice, messages))
 
 
+def _save_series(tx: Transaction, series: Series) -> None:
+    tx.invoices.save_series(series)
+
+
 def series_or_none(tx: Transaction, account_id: str) -> Series | None:
     try:
         return tx.invoices.series(account_id)
@@ -1577,6 +1581,26 @@ class InvoicesContract(StoreContract):
         run(store, lambda tx: tx.invoices.save_series(plain))
         assert issue(store, make_invoice(account.id)).number == str(10**15)
         assert run(store, lambda tx: [tx.invoices.get(i.id) for i in stored]) == stored
+
+    def test_by_number_finds_every_number_whatever_its_prefix_ends_with(self, store: Store) -> None:
+        account = add_account(store)
+        made = []
+        for series in (
+            Series(account.id, next_sequence=1, prefix="2026", width=4),  # "20260001": digits end the prefix
+            Series(account.id, next_sequence=7, prefix="", width=1, last_used=1),
+            Series(account.id, next_sequence=42, prefix="F-9", width=20, last_used=7),
+            Series(account.id, next_sequence=10**15, prefix="Å", width=1, last_used=42),
+        ):
+            run(store, partial(_save_series, series=series))
+            made.append(issue(store, make_invoice(account.id)))
+        assert [i.number for i in made] == ["20260001", "7", "F-9" + "0" * 18 + "42", f"Å{10**15}"]
+
+        def by_number(number: str) -> Invoice | None:
+            return run(store, lambda tx: tx.invoices.by_number(account.id, number))
+
+        assert [by_number(i.number) for i in made] == made
+        for missing in ("2026000", "0001", "20260002", "F-942", "", "٧", "9" * 40, "F-9" + "0" * 30 + "42"):
+            assert by_number(missing) is None, missing
 
     def test_the_series_read_in_a_transaction_is_the_one_it_numbered_from_and_saved(
         self, store: Store
