@@ -33,6 +33,7 @@ __all__ = [
     "OwnerCannotLeave",
     "PermissionDenied",
     "SeriesError",
+    "StaleRead",
     "StoreUnavailable",
     "TenantbillError",
     "number_taken",
@@ -183,6 +184,19 @@ class StoreUnavailable(TenantbillError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_store_unavailable, (str(self), self.retryable))
+
+
+class StaleRead(TenantbillError):
+    """A unit of work answered from what its store had read before, and that has changed since.
+
+    Raised by a store only to a caller that asked for such an answer
+    (``memberships.with_account(..., recent=True)``), before anything of the
+    unit of work is written: nothing was stored, and the caller runs the unit
+    of work again, asking for a fresh read. tenantbill's own calls do so.
+    """
+
+    retryable = True
+    """Always ``True``: nothing of the unit of work was written."""
 
 
 def _store_unavailable(message: str, retryable: bool) -> StoreUnavailable:

@@ -538,7 +538,9 @@ class _MemoryMemberships(_MemoryPart):
         membership: Membership | None = self._s._get("memberships", (account_id, user_id))
         return membership
 
-    def with_account(self, account_id: str, user_id: str) -> tuple[Account | None, Membership | None]:
+    def with_account(
+        self, account_id: str, user_id: str, *, recent: bool = False
+    ) -> tuple[Account | None, Membership | None]:
         return self._tx.accounts.get(account_id), self.get(account_id, user_id)
 
     def of_account(self, account_id: str) -> list[Membership]:

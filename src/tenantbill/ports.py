@@ -222,8 +222,18 @@ class Memberships(Protocol):
         """The user's membership on the account, or ``None``."""
         ...
 
-    def with_account(self, account_id: str, user_id: str) -> tuple[Account | None, Membership | None]:
-        """The account and the user's membership on it (each ``None`` if there is none), in one read."""
+    def with_account(
+        self, account_id: str, user_id: str, *, recent: bool = False
+    ) -> tuple[Account | None, Membership | None]:
+        """The account and the user's membership on it (each ``None`` if there is none), in one read.
+
+        With ``recent=True`` the store may answer with what it read before
+        (a store that does not keep such answers reads, as without it). It
+        must then make sure, in this unit of work and before it writes
+        anything or ends, that neither row has changed since; if one has, it
+        raises :class:`~tenantbill.errors.StaleRead` and writes nothing, and
+        the caller runs the unit of work again without ``recent``.
+        """
         ...
 
     def of_account(self, account_id: str) -> list[Membership]:

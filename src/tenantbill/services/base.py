@@ -121,14 +121,18 @@ def authorize(tx: Transaction, actor_id: str, account_id: str, action: Action) -
     return membership
 
 
-def authorized_account(tx: Transaction, actor_id: str, account_id: str, action: Action) -> Account:
+def authorized_account(
+    tx: Transaction, actor_id: str, account_id: str, action: Action, *, recent: bool = False
+) -> Account:
     """The account, if the actor's membership allows ``action`` on it; else raise, as :func:`authorize`.
 
-    One read for both (the hot path of issuing).
+    One read for both (the hot path of issuing); with ``recent``, an answer
+    the store may have kept (see ``Memberships.with_account``: the caller
+    runs the unit of work again on :class:`~tenantbill.errors.StaleRead`).
     """
     if not is_id(actor_id) or not is_id(account_id):
         check(None, action, account_id=_named(account_id))
-    account, membership = tx.memberships.with_account(account_id, actor_id)
+    account, membership = tx.memberships.with_account(account_id, actor_id, recent=recent)
     check(membership, action, account_id=account_id)
     if account is None:  # pragma: no cover - a membership has its account
         raise NotFound(f"there is no account {shown(account_id)}")

@@ -43,6 +43,7 @@ from tenantbill.errors import (
     InvalidInvoice,
     NotFound,
     PermissionDenied,
+    StaleRead,
     StoreUnavailable,
     TenantbillError,
 )
@@ -353,8 +354,16 @@ class InvoiceService:
         wait for it and return its invoice.
         """
         key = None if idempotency_key is None else idempotency_key_of(idempotency_key)
+        try:
+            return self._issue(actor_id, account_id, draft, key, recent=True)
+        except StaleRead:  # the account or the membership changed since the store read them: nothing written
+            return self._issue(actor_id, account_id, draft, key, recent=False)
+
+    def _issue(
+        self, actor_id: str, account_id: str, draft: InvoiceDraft, key: str | None, *, recent: bool
+    ) -> Invoice:
         with self._ctx.store.transaction() as tx:
-            account = authorized_account(tx, actor_id, account_id, Action.ISSUE_INVOICES)
+            account = authorized_account(tx, actor_id, account_id, Action.ISSUE_INVOICES, recent=recent)
             fields, recipients = _prepare(tx, self._ctx, account, draft)
             if key is None:
                 return _finish(tx, self._ctx, fields, recipients)

@@ -270,17 +270,7 @@ class Statements:
             .values(owner_id=bindparam("owner_id"))
         )
         self.get_membership = sql(select(memberships).where(*membership_key))
-        self.account_and_membership = sql(
-            select(accounts, memberships)
-            .select_from(
-                accounts.outerjoin(
-                    memberships,
-                    (memberships.c.account_id == accounts.c.id)
-                    & (memberships.c.user_id == bindparam("user_id")),
-                )
-            )
-            .where(accounts.c.id == bindparam("account_id"))
-        )
+        self.account_and_membership = sql(account_and_membership())
         self.memberships_of_account = sql(
             select(memberships)
             .where(memberships.c.account_id == bindparam("account_id"))
@@ -664,6 +654,20 @@ class Statements:
         return Sql(statement, self.dialect, self.schema)
 
 
+def account_and_membership() -> Select[Any]:
+    """The account ``:account_id`` with the membership of ``:user_id`` on it (all ``NULL`` if none)."""
+    return (
+        select(accounts, memberships)
+        .select_from(
+            accounts.outerjoin(
+                memberships,
+                (memberships.c.account_id == accounts.c.id) & (memberships.c.user_id == bindparam("user_id")),
+            )
+        )
+        .where(accounts.c.id == bindparam("account_id"))
+    )
+
+
 class UnitOfWork:
     """The unit of work of a :class:`~tenantbill.sql.store.SqlStore`: a :class:`tenantbill.ports.Transaction`.
 
@@ -978,7 +982,10 @@ class SqlMemberships(Repository):
         row = self._tx._one(self._q.get_membership, {"account_id": account_id, "user_id": user_id})
         return None if row is None else self._f.membership_from(row)
 
-    def with_account(self, account_id: str, user_id: str) -> tuple[Account | None, Membership | None]:
+    def with_account(
+        self, account_id: str, user_id: str, *, recent: bool = False
+    ) -> tuple[Account | None, Membership | None]:
+        # A read here is as cheap as a cached answer would be (see PostgresMemberships).
         row = self._tx._one(self._q.account_and_membership, {"account_id": account_id, "user_id": user_id})
         if row is None:
             return None, None

@@ -46,8 +46,10 @@ from sqlalchemy import (
     case,
     create_engine,
     event,
+    exists,
     func,
     insert,
+    literal_column,
     select,
     text,
     true,
@@ -60,14 +62,16 @@ from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.selectable import Exists
 from sqlalchemy.types import TypeEngine
 
 from tenantbill._lazy import repository
+from tenantbill.domain.accounts import Account, Membership
 from tenantbill.domain.events import Event
 from tenantbill.domain.invoices import Invoice, Series
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.subscriptions import Usage
-from tenantbill.errors import NotFound
+from tenantbill.errors import NotFound, StaleRead
 from tenantbill.ports import Transaction
 from tenantbill.sql.codec import POSTGRESQL
 from tenantbill.sql.core import (
@@ -75,13 +79,15 @@ from tenantbill.sql.core import (
     SqlAccounts,
     SqlEvents,
     SqlInvoices,
+    SqlMemberships,
     SqlMetering,
     SqlOutbox,
     Statements,
     UnitOfWork,
+    account_and_membership,
     first_of_each_key,
 )
-from tenantbill.sql.schema import events, invoices, outbox, series, usage
+from tenantbill.sql.schema import accounts, events, invoices, memberships, outbox, series, usage
 from tenantbill.sql.store import _SCHEMA_LOCK_KEY, SqlStore, create_tables, first_line
 
 __all__ = ["PostgresStore"]
@@ -96,6 +102,12 @@ _USAGE_LOCK_CLASS = 0x7E4A_B112
 """The first key of the advisory locks on usage buckets (the two-key form: apart from one-key locks)."""
 _USAGE_LOCK_BUCKETS = 256
 """Subscriptions share this many usage locks: a batch holds at most this many."""
+
+_KNOWN_AT_MOST = 4096
+"""How many (account, user) answers of ``with_account`` a store keeps for ``recent=True``."""
+
+Stamps = tuple[str, str]
+"""The versions of an account's row and a membership's row: their ``xmin`` (the transaction that wrote it)."""
 
 _DRIVER_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 """psycopg's errors for a lost or refused connection, a server shutting down or starting up, and the like."""
@@ -119,7 +131,10 @@ class PostgresStatements(Statements):
         )
         self.claim_outbox = self.compile(_claim(self.due_messages))
         self.claim_one_outbox = self.compile(_claim(self.one_due_message))
-        self._issue: dict[tuple[int, int], Sql] = {}
+        self._issue: dict[tuple[int, int, bool], Sql] = {}
+        self.account_and_membership_stamped = self.compile(_stamped(account_and_membership()))
+        self.known: dict[tuple[str, str], tuple[Account, Membership, Stamps]] = {}
+        """What ``with_account`` read, per (account, user), with the rows' versions (PostgresMemberships)."""
         # Held until the transaction ends. A SELECT, but it must run in the transaction: marked a write.
         self.lock_events = self.compile(select(func.pg_advisory_xact_lock(_EVENTS_LOCK_KEY)))
         self.lock_events.writes = True
@@ -134,16 +149,50 @@ class PostgresStatements(Statements):
         self.lock_usage_buckets.writes = True  # a lock held until the transaction ends: begin it first
         self.insert_usage_batch = self.compile(_insert_usage_batch())
 
-    def issue(self, messages: int, events: int = 0) -> Sql:
-        """The one-statement issue with ``messages`` e-mails and ``events`` events, compiled on first use."""
-        statement = self._issue.get((messages, events))
+    def issue(self, messages: int, events: int = 0, checked: bool = False) -> Sql:
+        """The one-statement issue with ``messages`` e-mails and ``events`` events, compiled on first use.
+
+        ``checked``: it numbers only if the account's and the membership's
+        rows are still the versions given (``stamp_*``; see PostgresMemberships).
+        """
+        key = (messages, events, checked)
+        statement = self._issue.get(key)
         if statement is None:
-            compiled = self.compile(_issue_statement(messages, events))
-            statement = self._issue.setdefault((messages, events), compiled)
+            statement = self._issue.setdefault(key, self.compile(_issue_statement(messages, events, checked)))
         return statement
 
+    def remember(self, account: Account, membership: Membership, stamps: Stamps) -> None:
+        """Keep what ``with_account`` read for a member."""
+        key = (account.id, membership.user_id)
+        known = self.known
+        if len(known) >= _KNOWN_AT_MOST and key not in known:
+            known.clear()
+        known[key] = (account, membership, stamps)
 
-def _issue_statement(messages: int, appended: int = 0) -> ClauseElement:
+
+def _stamped(read: Select[Any]) -> Select[Any]:
+    """The read of an account and a membership, with both rows' versions (``xmin``, as text) after them."""
+    return read.add_columns(
+        sa_cast(literal_column(f"{accounts.name}.xmin"), Text()),
+        sa_cast(literal_column(f"{memberships.name}.xmin"), Text()),
+    )
+
+
+def _still_current() -> Exists:
+    """Whether the account's and the membership's rows are still the versions ``stamp_*`` (``_stamped``)."""
+    return exists(
+        select(literal_column("1"))
+        .select_from(accounts.join(memberships, memberships.c.account_id == accounts.c.id))
+        .where(
+            accounts.c.id == bindparam("key_account_id"),
+            memberships.c.user_id == bindparam("stamp_user_id"),
+            sa_cast(literal_column(f"{accounts.name}.xmin"), Text()) == bindparam("stamp_account"),
+            sa_cast(literal_column(f"{memberships.name}.xmin"), Text()) == bindparam("stamp_membership"),
+        )
+    )
+
+
+def _issue_statement(messages: int, appended: int = 0, checked: bool = False) -> ClauseElement:
     """Number, insert and queue an invoice with ``messages`` e-mails, in one statement.
 
     ``WITH allocated AS (UPDATE series …), issued AS (INSERT INTO invoices …
@@ -153,7 +202,7 @@ def _issue_statement(messages: int, appended: int = 0) -> ClauseElement:
     key queued already is skipped, as ``outbox.add`` does), and all of it
     commits or none. Outbox parameters are named ``m<k>_<column>``.
     """
-    issued = _allocate_and_insert().cte("issued")
+    issued = _allocate_and_insert(checked).cte("issued")
     final = select(issued.c.sequence, issued.c.number)
     if messages:
         given = [c for c in outbox.c if c.name != "ordinal"]
@@ -198,17 +247,20 @@ def _issue_statement(messages: int, appended: int = 0) -> ClauseElement:
     return final
 
 
-def _allocate_and_insert() -> Insert:
+def _allocate_and_insert(checked: bool = False) -> Insert:
     """Take the next number of the series and insert the invoice with it, in one statement.
 
     ``WITH allocated AS (UPDATE series … RETURNING …) INSERT INTO invoices …
     SELECT …, allocated.last_used, <the number> FROM allocated RETURNING
     sequence, number``. The number is formatted as ``Series.format`` does:
     the prefix, then the digits zero-padded to the width (never cut).
+    ``checked``: only if the account and membership rows are as read (see
+    :func:`_still_current`); otherwise nothing is numbered or inserted.
     """
     allocated = (
         update(series)
         .where(series.c.account_id == bindparam("key_account_id"))
+        .where(_still_current() if checked else true())
         .values(next_sequence=series.c.next_sequence + 1, last_used=series.c.next_sequence)
         .returning(series.c.last_used, series.c.prefix, series.c.width)
         .cte("allocated")
@@ -285,6 +337,36 @@ class PostgresAccounts(SqlAccounts):
         # is never dropped under a claim that is being made.
         self._tx._run(self._q.lock_owner, {"kind": kind, "number": number})
         super().release_number(kind, number, account_id)
+
+
+class PostgresMemberships(SqlMemberships):
+    """``with_account(recent=True)`` may answer with what this store read before, checked at the write.
+
+    The store keeps each member's answer with the versions of the two rows
+    (PostgreSQL's ``xmin``: the transaction that wrote the row version; any
+    change of a row makes a new version). Asked with ``recent=True`` before
+    the unit of work has begun its transaction, it answers from what it kept,
+    and the unit of work checks the versions before anything it writes: the
+    one statement that issues checks them itself (no round trip), and before
+    any other statement, or when the unit of work ends, one read checks them.
+    If a row changed, :class:`StaleRead` is raised and nothing is written.
+    """
+
+    __slots__ = ()
+    _q: PostgresStatements
+    _tx: PostgresUnitOfWork
+
+    def with_account(
+        self, account_id: str, user_id: str, *, recent: bool = False
+    ) -> tuple[Account | None, Membership | None]:
+        tx = self._tx
+        if recent and not tx.begun and tx.recent is None:
+            known = self._q.known.get((account_id, user_id))
+            if known is not None:
+                tx.recent = (account_id, user_id, known[2])
+                return known[0], known[1]
+        found = tx._read_stamped(account_id, user_id)
+        return found[0], found[1]
 
 
 class PostgresInvoices(SqlInvoices):
@@ -404,6 +486,51 @@ class PostgresUnitOfWork(UnitOfWork):
     _q: PostgresStatements
     events_locked = False
     """Whether this unit of work holds the lock of event appends (taken when it writes its events)."""
+    recent: tuple[str, str, Stamps] | None = None
+    """The (account, user) of an answer ``with_account`` gave from what the store kept: not checked yet."""
+
+    @repository
+    def memberships(self) -> PostgresMemberships:
+        return PostgresMemberships(self)
+
+    def _run(self, sql: Sql, values: Mapping[str, Any]) -> Any:
+        if self.recent is not None:
+            self.check_recent()
+        return super()._run(sql, values)
+
+    def _run_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self.recent is not None:
+            self.check_recent()
+        super()._run_many(sql, rows)
+
+    def check_recent(self) -> None:
+        """Raise :class:`StaleRead` if the account or membership answered from what was kept has changed."""
+        if self.recent is None:
+            return
+        account_id, user_id, stamps = self.recent
+        self.recent = None
+        _account, membership, now = self._read_stamped(account_id, user_id)
+        if membership is None or now != stamps:
+            raise StaleRead(f"account {account_id!r} or its member {user_id!r} changed since they were read")
+
+    def _read_stamped(
+        self, account_id: str, user_id: str
+    ) -> tuple[Account | None, Membership | None, Stamps]:
+        """The account, the membership and their rows' versions, read now; kept for ``recent`` answers."""
+        key = {"account_id": account_id, "user_id": user_id}
+        row = self._one(self._q.account_and_membership_stamped, key)
+        if row is None:
+            self._q.known.pop((account_id, user_id), None)
+            return None, None, ("", "")
+        width = len(accounts.c)
+        account = self._f.account_from(row[:width])
+        found = None if row[width] is None else self._f.membership_from(row[width:-2])
+        stamps = (row[-2], row[-1] or "")
+        if found is None:
+            self._q.known.pop((account_id, user_id), None)
+        else:
+            self._q.remember(account, found, stamps)
+        return account, found, stamps
 
     @repository
     def events(self) -> PostgresEvents:
@@ -433,6 +560,15 @@ class PostgresUnitOfWork(UnitOfWork):
         values["key_account_id"] = invoice.account_id
         for k, message in enumerate(messages):
             values.update({f"m{k}_{name}": value for name, value in self._f.outbox_values(message).items()})
+        recent, self.recent = self.recent, None
+        if recent is not None:
+            account_id, user_id, stamps = recent
+            if account_id != invoice.account_id:  # pragma: no cover - issued on the account read
+                self.recent = recent
+                self.check_recent()
+            else:
+                values.update(stamp_user_id=user_id, stamp_account=stamps[0], stamp_membership=stamps[1])
+        checked = recent is not None and "stamp_user_id" in values
         for k, new in enumerate(appended):
             values.update(
                 {f"e{k}_{name}": value for name, value in self._f.event_values_around_number(new).items()}
@@ -441,8 +577,12 @@ class PostgresUnitOfWork(UnitOfWork):
             digest = hashlib.sha256(invoice.seller.logo).hexdigest()
             self._execute(self._q.insert_blob, {"digest": digest, "data": invoice.seller.logo})
             values["seller_logo"] = digest
-        row = self._execute_alone(self._q.issue(len(messages), len(appended)), values).fetchone()
+        row = self._execute_alone(self._q.issue(len(messages), len(appended), checked), values).fetchone()
         if row is None:
+            if checked:  # (or there is no series: the caller's fresh read will say so)
+                assert recent is not None
+                self._q.known.pop(recent[:2], None)
+                raise StaleRead(f"account {invoice.account_id!r} or its member changed since they were read")
             raise NotFound(f"no invoice series {invoice.account_id!r}")
         self._sealed = True
         return invoice.numbered(row[0], row[1])
@@ -541,6 +681,7 @@ class PostgresStore(SqlStore):
                 try:
                     yield tx
                     tx.flush_events()
+                    tx.check_recent()
                 except BaseException as error:
                     failed = True
                     if tx.begun:

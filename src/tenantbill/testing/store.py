@@ -121,6 +121,7 @@ from tenantbill.errors import (
     NotFound,
     NumberTaken,
     OrgNumberTaken,
+    StaleRead,
 )
 from tenantbill.ports import DuplicateId, IdempotencyRecord, Store, Transaction
 
@@ -401,6 +402,10 @@ def add_account(store: Store, **changes: Any) -> Account:
 def issue(store: Store, invoice: Invoice, messages: Sequence[OutboxMessage] = ()) -> Invoice:
     """``invoice`` numbered and stored in a unit of work of its own."""
     return run(store, lambda tx: tx.invoices.add_numbered(invoice, messages))
+
+
+def _save_account(tx: Transaction, account: Account) -> None:
+    tx.accounts.save(account)
 
 
 def _save_series(tx: Transaction, series: Series) -> None:
@@ -1020,6 +1025,73 @@ class MembershipsContract(StoreContract):
         )
         assert run(store, lambda tx: tx.memberships.with_account(account.id, outsider.id)) == (account, None)
         assert run(store, lambda tx: tx.memberships.with_account("nowhere", owner.id)) == (None, None)
+
+    def test_a_recent_answer_is_checked_before_anything_is_written_on_it(self, store: Store) -> None:
+        # A store may answer with_account(recent=True) from what it read before; once a row has
+        # changed, a unit of work that writes on such an answer raises StaleRead and writes nothing.
+        owner, member = make_user(), make_user()
+        account = make_account(owner)
+
+        def fill(tx: Transaction) -> None:
+            tx.accounts.add(account)
+            tx.memberships.add(Membership(account.id, owner.id, Role.OWNER))
+            tx.memberships.add(Membership(account.id, member.id, Role.BILLING))
+
+        run(store, fill)
+
+        def issue_on(user_id: str, recent: bool) -> tuple[Account | None, Membership | None, Invoice | None]:
+            def work(tx: Transaction) -> tuple[Account | None, Membership | None, Invoice | None]:
+                found, membership = tx.memberships.with_account(account.id, user_id, recent=recent)
+                made = tx.invoices.add_numbered(make_invoice(account.id)) if membership else None
+                return found, membership, made
+
+            return run(store, work)
+
+        def issue_with_retry(user_id: str) -> tuple[Account | None, Membership | None, Invoice | None]:
+            try:
+                return issue_on(user_id, recent=True)
+            except StaleRead:
+                assert run(store, lambda tx: tx.invoices.series(account.id)) == series
+                return issue_on(user_id, recent=False)
+
+        series = run(store, lambda tx: tx.invoices.series(account.id))
+        found, _, made = issue_with_retry(owner.id)  # read, and kept by a store that keeps answers
+        assert (found, made and made.sequence) == (account, 1)
+        series = run(store, lambda tx: tx.invoices.series(account.id))
+        renamed = attrs.evolve(account, name="Renamed AS")
+        run(store, lambda tx: tx.accounts.save(renamed))
+        found, _, made = issue_with_retry(owner.id)
+        assert (found, made and made.sequence) == (renamed, 2)
+
+        assert issue_with_retry(member.id)[1] == Membership(account.id, member.id, Role.BILLING)
+        series = run(store, lambda tx: tx.invoices.series(account.id))
+        run(store, lambda tx: tx.memberships.remove(account.id, member.id))
+        assert issue_with_retry(member.id)[1:] == (None, None)
+        assert run(store, lambda tx: tx.invoices.series(account.id)) == series
+
+        # Any other write, and the end of a unit of work that only read, check it too.
+        audited = AuditEvent(account.id, T0, owner.id, "checked", account.id, "")
+
+        def audit_on_answer(tx: Transaction) -> Account | None:
+            found = tx.memberships.with_account(account.id, owner.id, recent=True)[0]
+            tx.audit.add(audited)
+            return found
+
+        def only_read(tx: Transaction) -> Account | None:
+            return tx.memberships.with_account(account.id, owner.id, recent=True)[0]
+
+        for name, work in (("first", audit_on_answer), ("second", only_read)):
+            run(store, lambda tx: tx.memberships.with_account(account.id, owner.id))  # read (and kept)
+            current = attrs.evolve(account, name=f"{name.title()} AS")
+            run(store, partial(_save_account, account=current))
+            try:
+                assert run(store, work) == current
+            except StaleRead:
+                if work is audit_on_answer:
+                    assert run(store, lambda tx: tx.audit.of_account(account.id)) == []
+            else:
+                if work is audit_on_answer:
+                    assert run(store, lambda tx: tx.audit.of_account(account.id)) == [audited]
 
     # removal
 
