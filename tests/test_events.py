@@ -7,6 +7,7 @@ taken out of commit order.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -100,6 +101,28 @@ def test_the_issued_event_carries_the_number_as_issued_whatever_the_prefix(app: 
     assert event.data["number"] == invoice.number
     assert event.data["invoice_id"] == invoice.id
     assert event.data["customer"] == "c1"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"invoice_id": "i1", "total": "10.00"},
+        {},
+        {"a": "\x00number\x00", "z": ["\x00number\x00", {"number": 1}]},  # the mark's text in values
+        {"number": "ignored", "zz": 'ø"\\'},
+    ],
+)
+def test_event_text_split_around_the_number_is_the_text_with_the_number(data: dict[str, Any]) -> None:
+    # PostgreSQL's issuing statement puts the number between the two parts on the server.
+    from tenantbill.domain.events import event_data_text
+    from tenantbill.sql.codec import POSTGRESQL
+
+    event = Event(type="invoice.issued", account_id="a1", at=T0, data=data)
+    values = POSTGRESQL.event_values_around_number(event)
+    number = 'Å"\\-001'
+    joined = values["data_head"] + json.dumps(number) + values["data_tail"]
+    assert joined == event_data_text({**data, "number": number})
+    assert json.loads(joined) == {**data, "number": number}
 
 
 def test_read_pages_by_position(app: tb.Tenantbill) -> None:

@@ -70,6 +70,11 @@ def _same(value: Any) -> Any:
     return value
 
 
+_NUMBER_MARK = "\x00number\x00"
+"""Where the number goes in an event's JSON text (see ``Formats.event_values_around_number``)."""
+_NUMBER_MARK_JSON = json.dumps(_NUMBER_MARK)
+
+
 def _json_member(key: str, value: Any) -> str:
     """``"key":value`` as :func:`~tenantbill.domain.events.event_data_text` writes a member."""
     return f"{json.dumps(key)}:{json.dumps(value, sort_keys=True, separators=(',', ':'))}"
@@ -269,15 +274,19 @@ class Formats:
         to the number's value and ``data_tail`` after it: the server puts the
         number's JSON string between them.
         """
-        data = {key: value for key, value in event.data.items() if key != "number"}
-        before = [(key, value) for key, value in sorted(data.items()) if key < "number"]
-        after = [(key, value) for key, value in sorted(data.items()) if key > "number"]
+        text = event_data_text({**event.data, "number": _NUMBER_MARK})
+        head, _, tail = text.partition(_NUMBER_MARK_JSON)
+        if _NUMBER_MARK_JSON in tail:  # the mark's text is in a value too: member by member instead
+            data = {key: value for key, value in event.data.items() if key != "number"}
+            head = "{" + "".join(f"{_json_member(k, v)}," for k, v in sorted(data.items()) if k < "number")
+            head += '"number":'
+            tail = "".join(f",{_json_member(k, v)}" for k, v in sorted(data.items()) if k > "number") + "}"
         return {
             "type": event.type,
             "account_id": event.account_id,
             "at": self.instant(event.at),
-            "data_head": "{" + "".join(f"{_json_member(key, value)}," for key, value in before) + '"number":',
-            "data_tail": "".join(f",{_json_member(key, value)}" for key, value in after) + "}",
+            "data_head": head,
+            "data_tail": tail,
         }
 
     def event_from(self, row: Row) -> Event:
