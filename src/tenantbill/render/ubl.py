@@ -24,7 +24,7 @@ document's own values, so the text is still escaped by lxml as data.
 
 from __future__ import annotations
 
-import base64
+import binascii
 from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
@@ -57,6 +57,7 @@ _CAC_NS: Final = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateCo
 _CBC_NS: Final = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 _CAC: Final = "{" + _CAC_NS + "}"
 _CBC: Final = "{" + _CBC_NS + "}"
+_EMBEDDED_END: Final = b"</cbc:EmbeddedDocumentBinaryObject>"
 _CREDIT_TRANSFER: Final = "30"
 _CENT: Final = Decimal("0.01")
 _sub: Final = etree.SubElement
@@ -105,7 +106,10 @@ def ubl(document: EDocument) -> bytes:
     _monetary_total(root, document)
     for line in document.lines:
         _line(root, line, currency, credit)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    if document.attachment is None:
+        return xml
+    return _with_content(xml, document.attachment.content)
 
 
 def _cbc(parent: _Element, name: str, text: str, attributes: dict[str, str] | None = None) -> None:
@@ -233,7 +237,22 @@ def _attachment(root: _Element, document: EDocument) -> None:
         _CBC + "EmbeddedDocumentBinaryObject",
         {"mimeCode": attachment.mime_code, "filename": attachment.filename},
     )
-    embedded.text = base64.b64encode(attachment.content)  # ASCII bytes: no decoding, no re-encoding
+    embedded.text = ""  # written as a start and an end tag, between which _with_content puts the base64
+
+
+def _with_content(xml: bytes, content: bytes) -> bytes:
+    """*xml* with the base64 of *content* put into its (empty) EmbeddedDocumentBinaryObject.
+
+    The base64 of a PDF is most of the document: handed to lxml as text it
+    would be checked, copied into the tree, scanned for characters to escape
+    and copied again into the output. Its alphabet (``A-Z a-z 0-9 + / =``)
+    needs no escaping, so it is joined into the serialized bytes instead,
+    byte for byte what lxml would write. The end tag is found unambiguously:
+    a document has one attachment, and ``<`` in any text or attribute value
+    is written as ``&lt;``, so nothing else can look like the tag.
+    """
+    end = xml.index(_EMBEDDED_END)
+    return b"".join((xml[:end], binascii.b2a_base64(content, newline=False), xml[end:]))
 
 
 def _endpoint(party: _Element, scheme: str, identifier: str) -> None:
