@@ -69,20 +69,12 @@ _copy: Final[Callable[[_Element], _Element]] = etree._Element.__copy__  # type: 
 def ubl(document: EDocument) -> bytes:
     """The document as UTF-8 UBL 2.1: an ``Invoice`` (type 380) or a ``CreditNote`` (type 381)."""
     credit = document.is_credit_note
-    root = _copy(_root(credit))
     currency = document.currency
-    _cbc(root, "ID", document.number)
-    _cbc(root, "IssueDate", document.issue_date.isoformat())
-    if credit:
-        _cbc(root, "CreditNoteTypeCode", "381")
-    else:
-        if document.due_date is not None:
-            _cbc(root, "DueDate", document.due_date.isoformat())
-        _cbc(root, "InvoiceTypeCode", "380")
-    _optional(root, "Note", document.note)
-    _cbc(root, "DocumentCurrencyCode", currency)
-    _optional(root, "TaxCurrencyCode", document.tax_currency)
-    _cbc(root, "BuyerReference", document.buyer_reference)
+    due = None if credit or document.due_date is None else document.due_date.isoformat()
+    note = document.note or None
+    template, slots = _root(credit, due is not None, note is not None, currency, document.tax_currency)
+    texts = (document.number, document.issue_date.isoformat(), due, note, document.buyer_reference)
+    root = _filled(template, slots, [text for text in texts if text is not None])
     if document.invoice_period is not None:
         period = _cac(root, "InvoicePeriod")
         _cbc(period, "StartDate", document.invoice_period.start.isoformat())
@@ -94,7 +86,7 @@ def ubl(document: EDocument) -> bytes:
     if document.attachment is not None:
         _attachment(root, document)
     root.append(_copy(_supplier_party(document.supplier, document.shows_seller_vat_id)))
-    _customer(_cac(root, "AccountingCustomerParty"), document.customer, not document.out_of_scope)
+    _customer(root, document.customer, not document.out_of_scope)
     if document.delivery_country is not None:
         location = _cac(_cac(root, "Delivery"), "DeliveryLocation")
         _country(_cac(location, "Address"), document.delivery_country)
@@ -148,8 +140,29 @@ def _template(name: str) -> _Element:
     return _cac(etree.Element(_CAC + "Templates", nsmap=_NSMAP), name)
 
 
-@lru_cache(maxsize=2)
-def _root(credit: bool) -> _Element:
+def _slotted(template: _Element) -> tuple[_Element, tuple[int, ...]]:
+    """*template* and the positions in its ``iter()`` (document order) of its empty texts.
+
+    A template leaves empty exactly the texts that are set per document; an
+    element without text has none (``None``), and every other text is given.
+    """
+    return template, tuple(index for index, element in enumerate(template.iter()) if element.text == "")
+
+
+def _filled(template: _Element, slots: tuple[int, ...], texts: list[str]) -> _Element:
+    """A copy of *template* with *texts* set, in document order, into its empty texts at *slots*."""
+    element = _copy(template)
+    elements = list(element.iter())
+    for slot, text in zip(slots, texts, strict=True):
+        elements[slot].text = text
+    return element
+
+
+@lru_cache(maxsize=64)
+def _root(
+    credit: bool, due: bool, note: bool, currency: str, tax_currency: str | None
+) -> tuple[_Element, tuple[int, ...]]:
+    """The root and the header up to BuyerReference; ID, dates, note and reference are set per document."""
     namespace = _CREDIT_NOTE_NS if credit else _INVOICE_NS
     root = etree.Element(
         "{" + namespace + "}" + ("CreditNote" if credit else "Invoice"),
@@ -157,7 +170,21 @@ def _root(credit: bool) -> _Element:
     )
     _cbc(root, "CustomizationID", CUSTOMIZATION_ID)
     _cbc(root, "ProfileID", PROFILE_ID)
-    return root
+    _cbc(root, "ID", "")
+    _cbc(root, "IssueDate", "")
+    if credit:
+        _cbc(root, "CreditNoteTypeCode", "381")
+    else:
+        if due:
+            _cbc(root, "DueDate", "")
+        _cbc(root, "InvoiceTypeCode", "380")
+    if note:
+        _cbc(root, "Note", "")
+    _cbc(root, "DocumentCurrencyCode", currency)
+    if tax_currency:
+        _cbc(root, "TaxCurrencyCode", tax_currency)
+    _cbc(root, "BuyerReference", "")
+    return _slotted(root)
 
 
 @lru_cache(maxsize=256)
@@ -300,28 +327,101 @@ def _supplier(parent: _Element, supplier: Supplier, show_vat_id: bool) -> None:
     _legal_entity(party, supplier.name, org)
 
 
-def _customer(parent: _Element, customer: Customer, show_vat_id: bool) -> None:
-    party = _cac(parent, "Party")
-    org, endpoint = customer.org_number, customer.endpoint
+def _customer(root: _Element, customer: Customer, show_vat_id: bool) -> None:
+    """AccountingCustomerParty, a copy of the template for its shape, its texts set in document order."""
+    org, endpoint, address = customer.org_number, customer.endpoint, customer.address
+    scheme: str | None
+    identifier: str | None
     if endpoint is not None:
-        _endpoint(party, endpoint.scheme, endpoint.identifier)
+        scheme, identifier = endpoint.scheme, endpoint.identifier
     elif org is not None:
-        _endpoint(party, ORG_NUMBER_SCHEMES[org.country], org.value)
-    _address(party, customer.address)
-    if show_vat_id and customer.vat_id is not None:
-        _tax_scheme(party, customer.vat_id, "VAT")
-    _legal_entity(party, customer.name, org)
+        scheme, identifier = ORG_NUMBER_SCHEMES[org.country], org.value
+    else:
+        scheme = identifier = None
+    vat_id = customer.vat_id if show_vat_id else None
+    legal_scheme = None if org is None else ORG_NUMBER_SCHEMES[org.country]
+    texts = (
+        identifier,
+        address.street or None,
+        address.additional_street or None,
+        address.city or None,
+        address.postal_zone or None,
+        address.line or None,
+        vat_id,
+        customer.name,
+        None if org is None else org.value,
+    )
+    template, slots = _customer_template(
+        scheme, *(text is not None for text in texts[1:7]), address.country, legal_scheme
+    )
+    root.append(_filled(template, slots, [text for text in texts if text is not None]))
+
+
+@lru_cache(maxsize=256)
+def _customer_template(
+    scheme: str | None,
+    street: bool,
+    additional_street: bool,
+    city: bool,
+    postal_zone: bool,
+    line: bool,
+    vat_id: bool,
+    country: str,
+    legal_scheme: str | None,
+) -> tuple[_Element, tuple[int, ...]]:
+    """AccountingCustomerParty with the elements a buyer of this shape has, and where its texts go.
+
+    The positions are those in ``iter()`` (document order) of the elements
+    whose text is set per document, left empty here: the endpoint, the
+    address fields, the VAT id, the name and the org number, those present.
+    """
+    element = _template("AccountingCustomerParty")
+    party = _cac(element, "Party")
+    if scheme is not None:
+        _endpoint(party, scheme, "")
+    address = _cac(party, "PostalAddress")
+    for name, present in (
+        ("StreetName", street),
+        ("AdditionalStreetName", additional_street),
+        ("CityName", city),
+        ("PostalZone", postal_zone),
+    ):
+        if present:
+            _cbc(address, name, "")
+    if line:
+        _cbc(_cac(address, "AddressLine"), "Line", "")
+    _country(address, country)
+    if vat_id:
+        _tax_scheme(party, "", "VAT")
+    legal = _cac(party, "PartyLegalEntity")
+    _cbc(legal, "RegistrationName", "")
+    if legal_scheme is not None:
+        _cbc(legal, "CompanyID", "", {"schemeID": legal_scheme})
+    return _slotted(element)
 
 
 def _payment_means(root: _Element, document: EDocument) -> None:
     payment = document.payment
     assert payment is not None
-    means = _cac(root, "PaymentMeans")
+    due_date = document.due_date  # a CreditNote has no DueDate: its payment means states it
+    due = due_date.isoformat() if document.is_credit_note and due_date is not None else None
+    kid = payment.kid or None
+    template, slots = _payment_template(due is not None, kid is not None)
+    texts = [text for text in (due, kid) if text is not None]
+    root.append(_filled(template, slots, [*texts, payment.account.value]))
+
+
+@lru_cache(maxsize=8)
+def _payment_template(due: bool, kid: bool) -> tuple[_Element, tuple[int, ...]]:
+    """PaymentMeans: credit transfer; the due date, the KID and the account are set per document."""
+    means = _template("PaymentMeans")
     _cbc(means, "PaymentMeansCode", _CREDIT_TRANSFER)
-    if document.is_credit_note and document.due_date is not None:
-        _cbc(means, "PaymentDueDate", document.due_date.isoformat())  # a CreditNote has no DueDate
-    _optional(means, "PaymentID", payment.kid)
-    _cbc(_cac(means, "PayeeFinancialAccount"), "ID", payment.account.value)
+    if due:
+        _cbc(means, "PaymentDueDate", "")
+    if kid:
+        _cbc(means, "PaymentID", "")
+    _cbc(_cac(means, "PayeeFinancialAccount"), "ID", "")
+    return _slotted(means)
 
 
 def _tax_category(parent: _Element, name: str, category: VatCategory, rate: Decimal) -> _Element:
