@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, Final, Self, TypeVar
 
 import attrs
@@ -736,7 +737,7 @@ def _check_totals(document: EDocument) -> None:
 
 
 def _sum(items: Iterable[object], name: str) -> Decimal:
-    return sum((getattr(item, name) for item in items), _ZERO)
+    return sum(map(attrgetter(name), items), _ZERO)
 
 
 def _key_text(key: tuple[VatCategory, Decimal]) -> str:
@@ -915,7 +916,10 @@ def _category_or_default(category: VatCategory | None, rate: Decimal, vat_regist
 def _categories_of(invoice: Invoice) -> frozenset[VatCategory]:
     registered = invoice.seller.vat_registered
     return frozenset(
-        _category_or_default(line.vat_category, line.vat_rate, registered) for line in invoice.lines
+        default_category(None, line.vat_rate, vat_registered=registered)
+        if line.vat_category is None
+        else line.vat_category
+        for line in invoice.lines
     )
 
 

@@ -123,8 +123,9 @@ def _amount(parent: _Element, name: str, amount: Decimal, currency: str) -> None
 
 def _decimal(value: Decimal) -> str:
     """A quantity, price or percent: two decimals when they hold it exactly, else all its digits."""
-    if value == value.quantize(_CENT):
-        return f"{value:.2f}"
+    cents = value.quantize(_CENT)
+    if cents == value:
+        return str(cents)  # exponent -2: the digits of f"{value:.2f}", at half the cost
     return f"{value.normalize():f}"
 
 
@@ -191,15 +192,18 @@ def _root(
 def _line_template(
     credit: bool, currency: str, category: VatCategory, rate: Decimal, unit_code: str
 ) -> _Element:
-    """An invoice or credit note line; the texts of ID, quantity, amount, name and price are set per line."""
+    """An invoice or credit note line; the texts of ID, quantity, amount, name and price are set per line.
+
+    They have no text node here, not even an empty one: setting a text then only adds one.
+    """
     element = _template("CreditNoteLine" if credit else "InvoiceLine")
-    _cbc(element, "ID", "")
-    _cbc(element, "CreditedQuantity" if credit else "InvoicedQuantity", "", {"unitCode": unit_code})
-    _amount(element, "LineExtensionAmount", _CENT, currency)
+    _sub(element, _CBC + "ID")
+    _sub(element, _CBC + ("CreditedQuantity" if credit else "InvoicedQuantity"), {"unitCode": unit_code})
+    _sub(element, _CBC + "LineExtensionAmount", {"currencyID": currency})
     item = _cac(element, "Item")
-    _cbc(item, "Name", "")
+    _sub(item, _CBC + "Name")
     _cbc(_cac(_tax_category(item, "ClassifiedTaxCategory", category, rate), "TaxScheme"), "ID", "VAT")
-    _cbc(_cac(element, "Price"), "PriceAmount", "", {"currencyID": currency})
+    _sub(_cac(element, "Price"), _CBC + "PriceAmount", {"currencyID": currency})
     return element
 
 
@@ -257,14 +261,29 @@ def _supplier_party(supplier: Supplier, show_vat_id: bool) -> _Element:
 def _attachment(root: _Element, document: EDocument) -> None:
     attachment = document.attachment
     assert attachment is not None
-    reference = _cac(root, "AdditionalDocumentReference")
-    _cbc(reference, "ID", document.number)
-    embedded = _sub(
+    reference = _copy(_attachment_template(attachment.mime_code))
+    root.append(reference)
+    ident, holder = reference
+    ident.text = document.number
+    holder[0].set("filename", attachment.filename)
+
+
+@lru_cache(maxsize=8)
+def _attachment_template(mime_code: str) -> _Element:
+    """AdditionalDocumentReference; its ID and the filename are set per document.
+
+    The EmbeddedDocumentBinaryObject has an empty text, so that it is written
+    as a start and an end tag, between which :func:`_with_content` puts the base64.
+    """
+    reference = _template("AdditionalDocumentReference")
+    _sub(reference, _CBC + "ID")
+    _cbc(
         _cac(reference, "Attachment"),
-        _CBC + "EmbeddedDocumentBinaryObject",
-        {"mimeCode": attachment.mime_code, "filename": attachment.filename},
+        "EmbeddedDocumentBinaryObject",
+        "",
+        {"mimeCode": mime_code, "filename": ""},
     )
-    embedded.text = ""  # written as a start and an end tag, between which _with_content puts the base64
+    return reference
 
 
 def _with_content(xml: bytes, content: bytes) -> bytes:
@@ -279,7 +298,8 @@ def _with_content(xml: bytes, content: bytes) -> bytes:
     is written as ``&lt;``, so nothing else can look like the tag.
     """
     end = xml.index(_EMBEDDED_END)
-    return b"".join((xml[:end], binascii.b2a_base64(content, newline=False), xml[end:]))
+    view = memoryview(xml)
+    return b"".join((view[:end], binascii.b2a_base64(content, newline=False), view[end:]))
 
 
 def _endpoint(party: _Element, scheme: str, identifier: str) -> None:
