@@ -207,17 +207,17 @@ def _line_template(
     return element
 
 
-@lru_cache(maxsize=256)
-def _subtotal_template(currency: str, category: VatCategory, rate: Decimal, has_reason: bool) -> _Element:
+def _subtotal(
+    parent: _Element, currency: str, category: VatCategory, rate: Decimal, has_reason: bool
+) -> None:
     """A VAT subtotal; the texts of the two amounts and of the exemption reason are set per subtotal."""
-    element = _template("TaxSubtotal")
+    element = _cac(parent, "TaxSubtotal")
     _amount(element, "TaxableAmount", _CENT, currency)
     _amount(element, "TaxAmount", _CENT, currency)
     tax_category = _tax_category(element, "TaxCategory", category, rate)
     if has_reason:
         _cbc(tax_category, "TaxExemptionReason", "")
     _cbc(_cac(tax_category, "TaxScheme"), "ID", "VAT")
-    return element
 
 
 _TOTALS: Final = (
@@ -240,10 +240,13 @@ def _total_template(currency: str, has_prepaid: bool, has_rounding: bool) -> _El
     return element
 
 
-@lru_cache(maxsize=64)
-def _tax_total_template(currency: str) -> _Element:
+@lru_cache(maxsize=256)
+def _tax_total_template(currency: str, groups: tuple[tuple[VatCategory, Decimal, bool], ...]) -> _Element:
+    """TaxTotal with a subtotal per (category, rate, whether it gives a reason): copied in one call."""
     element = _template("TaxTotal")
     _amount(element, "TaxAmount", _CENT, currency)
+    for category, rate, has_reason in groups:
+        _subtotal(element, currency, category, rate, has_reason)
     return element
 
 
@@ -453,14 +456,14 @@ def _tax_category(parent: _Element, name: str, category: VatCategory, rate: Deci
 
 
 def _tax_totals(root: _Element, document: EDocument) -> None:
-    currency = document.currency
-    total = _copy(_tax_total_template(currency))
+    breakdown = document.vat_breakdown
+    groups = tuple((group.category, group.rate, group.exemption_reason is not None) for group in breakdown)
+    total = _copy(_tax_total_template(document.currency, groups))
     root.append(total)
-    total[0].text = f"{document.totals.tax:.2f}"
-    for subtotal in document.vat_breakdown:
+    children = iter(total)
+    next(children).text = f"{document.totals.tax:.2f}"
+    for element, subtotal in zip(children, breakdown, strict=True):
         reason = subtotal.exemption_reason
-        element = _copy(_subtotal_template(currency, subtotal.category, subtotal.rate, reason is not None))
-        total.append(element)
         taxable, tax, category = element
         taxable.text = f"{subtotal.taxable_amount:.2f}"
         tax.text = f"{subtotal.tax_amount:.2f}"
