@@ -14,12 +14,18 @@ Which seller tax schemes are written:
 * ``TAX`` with ``Foretaksregisteret`` for a Norwegian seller in the Register
   of Business Enterprises (:attr:`Supplier.in_business_register`, NO-R-002).
 
-The parts that repeat from document to document (a line of one VAT category,
-rate, unit and currency; a VAT subtotal; the totals; an account's seller) are
-built once with lxml as templates, with placeholder texts, and copied: a copy
-is made by libxml2 in one call, where building the same elements one by one
-costs a Python call each. Every text of a copy is then set from the
-document's own values, so the text is still escaped by lxml as data.
+The parts that repeat from document to document (the header of one kind and
+currency; a buyer's party of one shape; the payment means; a line of one VAT
+category, rate, unit and currency; the VAT totals of one grouping; the
+totals; an account's seller) are built once with lxml as templates, with
+placeholder texts, and copied: a copy is made by libxml2 in one call, where
+building the same elements one by one costs a Python call each. Every text
+of a copy is then set from the document's own values, so the text is still
+escaped by lxml as data.
+
+The one exception is an attachment's base64, which is most of a document
+with a PDF: it is joined into the serialized bytes (see :func:`_with_content`),
+since its alphabet never needs escaping.
 """
 
 from __future__ import annotations
