@@ -356,6 +356,22 @@ def test_embedded_pdf_is_an_additional_document_reference() -> None:
     assert text(root, "cac:AdditionalDocumentReference/cbc:ID") == "1001"
 
 
+@pytest.mark.parametrize(
+    "filename", ["faktura-1001.pdf", "a&b <c> \"d\" 'e' <cbc:EmbeddedDocumentBinaryObject>.pdf"]
+)
+@pytest.mark.parametrize("note", [None, "</cbc:EmbeddedDocumentBinaryObject> & <x/>"])
+def test_embedded_content_is_what_lxml_writes_for_it(filename: str, note: str | None) -> None:
+    """The base64 joined into the serialized document is byte for byte what lxml writes as its text."""
+    xml = ubl(plain_invoice(note=note, attachment=Attachment(filename, PDF * 300)))
+
+    root = etree.fromstring(xml)
+    (embedded,) = root.xpath("//cbc:EmbeddedDocumentBinaryObject", namespaces=NS)
+    assert embedded.text == base64.b64encode(PDF * 300).decode()
+    assert embedded.get("filename") == filename
+    assert root.findtext("cbc:Note", namespaces=NS) == note
+    assert etree.tostring(root, xml_declaration=True, encoding="UTF-8") == xml
+
+
 def test_prepaid_balance_and_ore_rounding_reach_the_amount_due() -> None:
     invoice = plain_invoice(prepaid=Decimal("200.00"), rounding=Decimal("-0.28"))
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, Final, Self, TypeVar
 
 import attrs
@@ -668,15 +669,18 @@ def _check_vat(document: EDocument) -> None:
 
 def _check_breakdown(document: EDocument) -> None:
     quantum = minor_unit(document.currency)
+    # Keyed by (category, rate) as given: equal Decimals hash alike (0.25 and 0.250 are one key),
+    # as their vat_key makes them, without normalizing every line's rate.
     taxable: dict[tuple[VatCategory, Decimal], Decimal] = {}
     for line in document.lines:
-        key = line.vat_key
+        key = line.vat_category, line.vat_rate
         taxable[key] = taxable.get(key, _ZERO) + line.net_amount
     given: dict[tuple[VatCategory, Decimal], VatSubtotal] = {}
     for subtotal in document.vat_breakdown:
-        if subtotal.vat_key in given:
-            raise InvalidInvoice(f"the VAT breakdown has {_key_text(subtotal.vat_key)} twice")
-        given[subtotal.vat_key] = subtotal
+        key = subtotal.category, subtotal.rate
+        if key in given:
+            raise InvalidInvoice(f"the VAT breakdown has {_key_text(key)} twice")
+        given[key] = subtotal
     if set(given) != set(taxable):
         missing = ", ".join(_key_text(key) for key in taxable if key not in given) or "none"
         extra = ", ".join(_key_text(key) for key in given if key not in taxable) or "none"
@@ -733,12 +737,12 @@ def _check_totals(document: EDocument) -> None:
 
 
 def _sum(items: Iterable[object], name: str) -> Decimal:
-    return sum((getattr(item, name) for item in items), _ZERO)
+    return sum(map(attrgetter(name), items), _ZERO)
 
 
 def _key_text(key: tuple[VatCategory, Decimal]) -> str:
     category, rate = key
-    return f"VAT category {category.value} at {rate * 100:f} %"
+    return f"VAT category {category.value} at {rate.normalize() * 100:f} %"
 
 
 # Helpers for a caller that has only the lines
@@ -912,7 +916,10 @@ def _category_or_default(category: VatCategory | None, rate: Decimal, vat_regist
 def _categories_of(invoice: Invoice) -> frozenset[VatCategory]:
     registered = invoice.seller.vat_registered
     return frozenset(
-        _category_or_default(line.vat_category, line.vat_rate, registered) for line in invoice.lines
+        default_category(None, line.vat_rate, vat_registered=registered)
+        if line.vat_category is None
+        else line.vat_category
+        for line in invoice.lines
     )
 
 
@@ -958,30 +965,46 @@ def _in_cents(*amounts: Decimal) -> bool:
 
 
 def _document_line(index: int, line: InvoiceLine, vat_registered: bool, credit: bool) -> DocumentLine:
-    quantity, price, amount = line.quantity, line.unit_price, _signed(-1 if credit else 1, line.amount)
+    quantity, price, rate = line.quantity, line.unit_price, line.vat_rate
+    amount = _signed(-1 if credit else 1, line.amount)
     if credit:  # a credit note's lines are stored negated; EHF states them positive
         quantity = -quantity
     if price < 0:  # a discount: EHF has no negative price (BR-27), so the quantity is negative
         quantity, price = -quantity, -price
-    category = _category_or_default(line.vat_category, line.vat_rate, vat_registered)
+    category = line.vat_category
+    if category is None:
+        category = default_category(None, rate, vat_registered=vat_registered)
     description = line.description
-    if not (_is_clean(description, _NOT_XML) and _in_cents(amount)):
-        return DocumentLine(str(index), description, quantity, price, amount, category, line.vat_rate)
-    document_line = _unchecked(
-        DocumentLine,
-        {
-            "id": str(index),
-            "description": description,
-            "quantity": quantity,
-            "unit_price": price,
-            "net_amount": amount,
-            "vat_category": category,
-            "vat_rate": line.vat_rate,
-            "unit_code": "EA",
-        },
-    )
+    if amount != amount.quantize(_CENT) or not _is_clean(description, _NOT_XML):
+        return DocumentLine(str(index), description, quantity, price, amount, category, rate)
+    # Set field by field (see _LINE_FIELDS): half the time of a dict through _unchecked, once a line.
+    document_line = _new(DocumentLine)
+    _set(document_line, "id", str(index))
+    _set(document_line, "description", description)
+    _set(document_line, "quantity", quantity)
+    _set(document_line, "unit_price", price)
+    _set(document_line, "net_amount", amount)
+    _set(document_line, "vat_category", category)
+    _set(document_line, "vat_rate", rate)
+    _set(document_line, "unit_code", "EA")
     document_line.__attrs_post_init__()
     return document_line
+
+
+_new: Final = object.__new__
+_set: Final = object.__setattr__
+_LINE_FIELDS: Final = (
+    "id",
+    "description",
+    "quantity",
+    "unit_price",
+    "net_amount",
+    "vat_category",
+    "vat_rate",
+    "unit_code",
+)
+if tuple(field.name for field in attrs.fields(DocumentLine)) != _LINE_FIELDS:  # pragma: no cover
+    raise TypeError(f"_document_line sets the fields {_LINE_FIELDS} of DocumentLine, which has others")
 
 
 def _subtotal(

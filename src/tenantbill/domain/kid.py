@@ -27,6 +27,7 @@ never get the same reference, whatever their customer numbers.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Final, Literal
 
 from tenantbill.errors import InvalidInput
@@ -99,6 +100,14 @@ def make_kid(method: KidMethod, *, customer_number: int | None, sequence: int) -
 
 def invoice_kid(method: str, customer: str | None, sequence: int) -> str:
     """The reference of the invoice with ``sequence`` to ``customer`` (a key, or ``None``)."""
+    if type(method) is str and type(sequence) is int and (customer is None or type(customer) is str):
+        return _invoice_kid(method, customer, sequence)
+    return _invoice_kid.__wrapped__(method, customer, sequence)  # unhashable: the checks say what is wrong
+
+
+@lru_cache(maxsize=1024)
+def _invoice_kid(method: str, customer: str | None, sequence: int) -> str:
+    """:func:`invoice_kid`, remembered: an invoice's PDF, e-mail and e-invoice each state its KID."""
     number = None if customer is None or not customer.strip() else customer_number(customer)
     return make_kid(_method(method), customer_number=number, sequence=sequence)
 

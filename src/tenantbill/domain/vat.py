@@ -21,6 +21,10 @@ class VatCategory(enum.Enum):
     G = "G"  # export outside the EU
     O = "O"  # noqa: E741 - not subject to VAT; the code is the name
 
+    # A member is equal only to itself, so its identity hash will do: Enum's own hashes the
+    # name in Python, and categories are keys of sets, dicts and caches on every export.
+    __hash__ = object.__hash__
+
     @property
     def needs_exemption_reason(self) -> bool:
         """Whether the VAT breakdown must say why no VAT is charged (BR-E-10, BR-AE-10, BR-IC-10, …)."""
