@@ -26,7 +26,7 @@ from tenantbill.domain.invoices import (
 )
 from tenantbill.domain.keys import fingerprint, idempotency_key_of
 from tenantbill.domain.money import normalize_currency, round_money, to_decimal
-from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.outbox import OutboxMessage, reminder_key
 from tenantbill.domain.pages import (
     Page,
     check_limit,
@@ -268,7 +268,7 @@ def queue_reminder(
         tx.outbox.add(
             OutboxMessage(
                 id=new_id(),
-                key=f"reminder:{reminder.id}:{email_key(address)}",
+                key=reminder_key(reminder.id, email_key(address)),
                 recipient=address,
                 created_at=now,
                 next_attempt_at=now,
