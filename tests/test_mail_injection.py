@@ -575,3 +575,51 @@ def test_the_outbox_path_keeps_the_invitation_bytes(store: Store) -> None:
         str(got["Subject"])
         == "Du er invitert til Acme =?utf-8?q?x=0D=0ABcc:_someone@example.net?= " + "Ø" * 40  # nb account
     )
+
+
+def _stdlib_encoded(name: str, text: str) -> str:
+    from email.header import Header
+
+    from tenantbill.render import headers
+
+    encoded = Header(text, "utf-8", maxlinelen=headers._ENCODED_WIDTH, header_name=name)
+    return encoded.encode(linesep="\n")
+
+
+_HEADER_TEXT = st.text(
+    alphabet=st.sampled_from(
+        [*"abcXYZ019 -!*+/_=?.,:;<>@\"'()", "å", "ø", "Æ", "é", "ß", "—", "€", "中", "文", "🙂", "\u00a0"]
+    ),
+    min_size=1,
+    max_size=240,
+)
+
+
+@given(name=st.sampled_from(["Subject", "From", "To", "X-Tenantbill-Something-Long"]), text=_HEADER_TEXT)
+@settings(max_examples=400, deadline=None)
+def test_encoded_words_are_those_of_the_standard_library(name: str, text: str) -> None:
+    from tenantbill.render import headers
+
+    value = headers.one_line(text)
+    if value:
+        assert headers._encoded(name, value) == _stdlib_encoded(name, value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Purring på faktura 2026-00017 fra Skyhost AS",
+        "Betalningspåminnelse för faktura 2026-00017 från Skyhost AS",
+        "Ålesund Rør & Søn AS — " * 5,
+        "中文" * 40,
+        "🙂" * 30,
+        "ø",
+        "a" * 200 + "ø",
+    ],
+)
+def test_encoded_words_of_subjects_and_names_are_those_of_the_standard_library(text: str) -> None:
+    from tenantbill.render import headers
+
+    for name in ("Subject", "From", "To"):
+        assert headers._encoded_words(name, text) is not None
+        assert headers._encoded(name, text) == _stdlib_encoded(name, text)

@@ -19,7 +19,7 @@ from tenantbill.services.access import AccessService
 from tenantbill.services.accounts import AccountService, UserService
 from tenantbill.services.base import Context
 from tenantbill.services.billing import BillingService, SubscriptionService
-from tenantbill.services.delivery import message_id
+from tenantbill.services.delivery import Reminding, message_id
 from tenantbill.services.events import EventService
 from tenantbill.services.invoices import InvoiceService
 from tenantbill.services.metering import MeteringService
@@ -147,16 +147,19 @@ class Tenantbill:
         self._pdf_cache: tuple[str, bytes] | None = None
         self._reminder_cache: tuple[str, bytes] | None = None
 
-    def _invoice_message(self, entry: OutboxMessage, invoice: Invoice) -> EmailMessage:
+    def _invoice_message(
+        self, entry: OutboxMessage, invoice: Invoice, reminding: Reminding | None = None
+    ) -> EmailMessage:
         """The e-mail of an invoice to one recipient, with the PDF (rendered once per invoice).
 
-        A payment reminder's entry (key ``reminder:<id>:…``) gets the reminder's e-mail.
+        A payment reminder's entry (key ``reminder:<id>:…``) gets the reminder's e-mail,
+        built from what delivery read with the claim (``reminding``).
         """
         from tenantbill.render.mail import invoice_message
         from tenantbill.render.pdf import render_invoice
 
-        if entry.key.startswith("reminder:"):
-            return self._reminder_message(entry, invoice)
+        if reminding is not None or entry.key.startswith("reminder:"):
+            return self._reminder_message(entry, invoice, reminding)
         cached = self._pdf_cache
         if cached is None or cached[0] != invoice.id:
             cached = self._pdf_cache = (invoice.id, render_invoice(invoice))
@@ -166,15 +169,16 @@ class Tenantbill:
             invoice, recipient=entry.recipient, sender=sender, pdf=cached[1], headers=headers
         )
 
-    def _reminder_message(self, entry: OutboxMessage, invoice: Invoice) -> EmailMessage:
+    def _reminder_message(
+        self, entry: OutboxMessage, invoice: Invoice, reminding: Reminding | None
+    ) -> EmailMessage:
         """The e-mail of a payment reminder to one recipient, with its PDF (rendered once per reminder)."""
         from tenantbill.render.mail import reminder_message
         from tenantbill.render.pdf import render_reminder
 
-        reminder_id = entry.key.split(":", 2)[1]
-        with self.store.transaction() as tx:
-            reminder = next((r for r in tx.reminders.of_invoice(invoice.id) if r.id == reminder_id), None)
-            account = tx.accounts.get(invoice.account_id)
+        reminder = account = None
+        if reminding is not None:
+            reminder, account = reminding.reminder, reminding.account
         if reminder is None or account is None:
             raise NotFound(f"the reminder of outbox entry {entry.id} is not in the store")
         cached = self._reminder_cache

@@ -15,6 +15,8 @@ __all__ = [
     "invitation_key",
     "invitation_of_key",
     "invitation_withdrawn",
+    "reminder_key",
+    "reminder_of_key",
 ]
 
 LEASE = timedelta(minutes=10)
@@ -120,6 +122,22 @@ def invitation_of_key(key: str) -> str | None:
         return None
     invitation_id, colon, _ = key[len(_INVITATION) :].partition(":")
     return invitation_id if colon and invitation_id else None
+
+
+_REMINDER = "reminder:"
+
+
+def reminder_key(reminder_id: str, address_key: str) -> str:
+    """The idempotency key of a payment reminder's e-mail to one address (``address_key``, lower case)."""
+    return f"{_REMINDER}{reminder_id}:{address_key}"
+
+
+def reminder_of_key(key: str) -> str | None:
+    """The id of the payment reminder an outbox key belongs to, or ``None`` for other messages."""
+    if not key.startswith(_REMINDER):
+        return None
+    reminder_id, colon, _ = key[len(_REMINDER) :].partition(":")
+    return reminder_id if colon and reminder_id else None
 
 
 def invitation_withdrawn(invitation: Invitation | None, now: datetime) -> str | None:

@@ -39,8 +39,16 @@ from email.utils import getaddresses
 
 import attrs
 
+from tenantbill.domain.accounts import Account
 from tenantbill.domain.invoices import Invoice
-from tenantbill.domain.outbox import LEASE, OutboxMessage, invitation_of_key, invitation_withdrawn
+from tenantbill.domain.outbox import (
+    LEASE,
+    OutboxMessage,
+    invitation_of_key,
+    invitation_withdrawn,
+    reminder_of_key,
+)
+from tenantbill.domain.payments import Reminder
 from tenantbill.errors import ConfigurationError, InvalidInput
 from tenantbill.ports import Mailer, Transaction
 from tenantbill.render.headers import mailbox, parse_mailbox
@@ -51,6 +59,7 @@ __all__ = [
     "NO_MAILER",
     "DeliveryReport",
     "MessageBuilder",
+    "Reminding",
     "deliver",
     "deliver_now",
     "drop_queued",
@@ -59,8 +68,29 @@ __all__ = [
     "queue_message",
 ]
 
-MessageBuilder = Callable[[OutboxMessage, Invoice], EmailMessage]
-"""Builds the e-mail of an invoice outbox entry at delivery time."""
+MessageBuilder = Callable[[OutboxMessage, Invoice, "Reminding | None"], EmailMessage]
+"""Builds the e-mail of an invoice outbox entry at delivery time.
+
+It is given the entry, its invoice and, for a payment reminder's e-mail
+(key ``reminder:<id>:<address>``), what was read for it with the claim.
+"""
+
+
+@attrs.frozen
+class Reminding:
+    """What a payment reminder's e-mail is built from besides its invoice, read with the claim.
+
+    ``reminder`` is ``None`` if the store has no reminder of the entry's key;
+    ``account`` is the issuing account (its late-payment interest), ``None``
+    if it is not in the store.
+    """
+
+    reminder: Reminder | None
+    account: Account | None
+
+
+Loaded = tuple[OutboxMessage, Invoice | None, Reminding | None]
+"""A claimed message with what it is built from."""
 
 RECORD_EVERY = 25
 """Outcomes written per transaction: a crash re-sends at most this many (same Message-ID)."""
@@ -147,14 +177,18 @@ def _sender_of(message: EmailMessage, fallback: str) -> str:
 
 
 def _build(
-    ctx: Context, entry: OutboxMessage, invoice: Invoice | None, builder: MessageBuilder | None
+    ctx: Context,
+    entry: OutboxMessage,
+    invoice: Invoice | None,
+    reminding: Reminding | None,
+    builder: MessageBuilder | None,
 ) -> EmailMessage:
     if entry.payload is not None:
         payload = _with_sender(entry.payload, ctx.sender)
         message = BytesParser(policy=email.policy.default).parsebytes(payload)
         assert isinstance(message, EmailMessage)
     elif invoice is not None and builder is not None:
-        message = builder(entry, invoice)
+        message = builder(entry, invoice, reminding)
     else:  # pragma: no cover - an invoice entry always has its invoice and a builder
         raise RuntimeError(f"outbox entry {entry.id} has neither a payload nor an invoice")
     present = {name.lower() for name, _ in message.raw_items()}
@@ -188,21 +222,45 @@ def _withdrawn(tx: Transaction, entry: OutboxMessage, now: datetime) -> str | No
     return invitation_withdrawn(tx.invitations.get(invitation_id), now)
 
 
-def _load_batch(
-    tx: Transaction, entries: list[OutboxMessage], now: datetime
-) -> tuple[list[tuple[OutboxMessage, Invoice | None]], int]:
-    """The claimed messages to send, each with its invoice; those withdrawn are dropped here (counted)."""
+def _load_batch(tx: Transaction, entries: list[OutboxMessage], now: datetime) -> tuple[list[Loaded], int]:
+    """The claimed messages to send, each with what it is built from; those withdrawn are dropped (counted).
+
+    An invoice e-mail gets its invoice; a payment reminder's e-mail also its
+    reminder and the issuing account, all read here in the claim's
+    transaction (each invoice's reminders and each account once a batch).
+    """
     invoices: dict[str, Invoice | None] = {}
-    kept: list[OutboxMessage] = []
+    reminders: dict[str, Reminder] = {}
+    reminded: set[str] = set()
+    accounts: dict[str, Account | None] = {}
+    loaded: list[Loaded] = []
     for entry in entries:
         reason = _withdrawn(tx, entry, now)
         if reason is not None:
             tx.outbox.save(entry.withdrawn(reason, now))
             continue
-        kept.append(entry)
-        if entry.invoice_id is not None and entry.invoice_id not in invoices:
-            invoices[entry.invoice_id] = tx.invoices.get(entry.invoice_id)
-    return [(entry, invoices.get(entry.invoice_id or "")) for entry in kept], len(entries) - len(kept)
+        invoice_id = entry.invoice_id
+        if invoice_id is None:
+            loaded.append((entry, None, None))
+            continue
+        if invoice_id in invoices:
+            invoice = invoices[invoice_id]
+        else:
+            invoice = invoices[invoice_id] = tx.invoices.get(invoice_id)
+        reminder_id = reminder_of_key(entry.key)
+        if reminder_id is None or invoice is None:
+            loaded.append((entry, invoice, None))
+            continue
+        if invoice_id not in reminded:
+            reminded.add(invoice_id)
+            reminders.update((reminder.id, reminder) for reminder in tx.reminders.of_invoice(invoice_id))
+        account_id = invoice.account_id
+        if account_id in accounts:
+            account = accounts[account_id]
+        else:
+            account = accounts[account_id] = tx.accounts.get(account_id)
+        loaded.append((entry, invoice, Reminding(reminders.get(reminder_id), account)))
+    return loaded, len(entries) - len(loaded)
 
 
 def _attempt(mailer: Mailer, build: Callable[[], EmailMessage]) -> str | None:
@@ -275,12 +333,18 @@ def deliver(
         recorded = 0
         pending: list[tuple[OutboxMessage, str | None]] = []
         try:
-            for entry, invoice in loaded:
+            for entry, invoice, reminding in loaded:
                 if entry.is_due(ctx.now()):
                     # Due again, so the lease is over: another worker may have claimed the rest.
                     break
                 pending.append(
-                    (entry, _attempt(mailer, lambda: _build(ctx, entry, invoice, invoice_builder)))  # noqa: B023
+                    (
+                        entry,
+                        _attempt(
+                            mailer,
+                            lambda: _build(ctx, entry, invoice, reminding, invoice_builder),  # noqa: B023
+                        ),
+                    )
                 )
                 if len(pending) == RECORD_EVERY:
                     _record(ctx, pending)
@@ -293,7 +357,7 @@ def deliver(
                     recorded, pending = recorded + len(pending), []
         except BaseException:
             # Sent but not recorded messages go back too: sent again later (at least once).
-            _release(ctx, [entry for entry, _ in loaded[recorded:]])
+            _release(ctx, [entry for entry, _, _ in loaded[recorded:]])
             raise
         unrecorded = pending
 
@@ -337,9 +401,9 @@ def deliver_now(ctx: Context, outbox_id: str) -> None:
             loaded, _ = _load_batch(tx, claimed, now)
         if not loaded:
             return  # another worker has it, it is waiting for a retry, or it was withdrawn
-        [(entry, _)] = loaded
+        [(entry, _, _)] = loaded
         try:
-            _record(ctx, [(entry, _attempt(mailer, lambda: _build(ctx, entry, None, None)))])
+            _record(ctx, [(entry, _attempt(mailer, lambda: _build(ctx, entry, None, None, None)))])
         except BaseException:
             _release(ctx, claimed)
             raise

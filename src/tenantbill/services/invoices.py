@@ -26,7 +26,7 @@ from tenantbill.domain.invoices import (
 )
 from tenantbill.domain.keys import fingerprint, idempotency_key_of
 from tenantbill.domain.money import normalize_currency, round_money, to_decimal
-from tenantbill.domain.outbox import OutboxMessage
+from tenantbill.domain.outbox import OutboxMessage, reminder_key
 from tenantbill.domain.pages import (
     Page,
     check_limit,
@@ -269,7 +269,7 @@ def queue_reminder(
         tx.outbox.add(
             OutboxMessage(
                 id=new_id(),
-                key=f"reminder:{reminder.id}:{email_key(address)}",
+                key=reminder_key(reminder.id, email_key(address)),
                 recipient=address,
                 created_at=now,
                 next_attempt_at=now,
@@ -620,15 +620,26 @@ class InvoiceService:
     def _remind_batch(self, invoice_ids: list[str], day: date, fee: bool) -> list[Reminder]:
         """Remind of these invoices, those still due a reminder on ``day``, in one transaction."""
         sent = []
+        account: Account | None = None  # read once: the invoices are all the run's account's
         with self._ctx.store.transaction() as tx:
             for invoice_id in invoice_ids:
                 invoice = tx.invoices.lock(invoice_id)
                 assert invoice is not None  # invoices are never deleted
-                if not invoice.is_overdue(day) or not due_for_reminder(
-                    tx.reminders.of_invoice(invoice_id), day
-                ):
+                earlier = tx.reminders.of_invoice(invoice_id)
+                if not invoice.is_overdue(day) or not due_for_reminder(earlier, day):
                     continue
-                reminder, new = remind_in(tx, self._ctx, invoice, on=day, fee=fee, queue=queue_reminder)
+                if account is None or account.id != invoice.account_id:
+                    account = load_account(tx, invoice.account_id)
+                reminder, new = remind_in(
+                    tx,
+                    self._ctx,
+                    invoice,
+                    on=day,
+                    fee=fee,
+                    queue=queue_reminder,
+                    earlier=earlier,
+                    account=account,
+                )
                 if new:
                     sent.append(reminder)
         return sent

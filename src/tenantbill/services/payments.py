@@ -91,9 +91,11 @@ def locked_invoice(tx: Transaction, actor_id: str, invoice_id: str, action: Acti
     return locked
 
 
-def _fees_unpaid(tx: Transaction, invoice_id: str) -> Decimal:
-    """Reminder fees charged on the invoice and not paid yet."""
-    charged = sum((reminder.fee for reminder in tx.reminders.of_invoice(invoice_id)), Decimal(0))
+def _fees_unpaid(tx: Transaction, invoice_id: str, reminders: Sequence[Reminder] | None = None) -> Decimal:
+    """Reminder fees charged on the invoice and not paid yet (``reminders``: its reminders, if read)."""
+    if reminders is None:
+        reminders = tx.reminders.of_invoice(invoice_id)
+    charged = sum((reminder.fee for reminder in reminders), Decimal(0))
     paid = sum((payment.fees for payment in tx.payments.of_invoice(invoice_id)), Decimal(0))
     return charged - paid
 
@@ -252,25 +254,31 @@ def remind_in(
     on: date,
     fee: bool,
     queue: ReminderBuilder,
+    earlier: Sequence[Reminder] | None = None,
+    account: Account | None = None,
 ) -> tuple[Reminder, bool]:
     """Remind of a locked, overdue invoice on ``on``, in the caller's transaction; and whether it is new.
 
     A second reminder of one invoice on one day is the first one (nothing new
     is sent). The fee is what the law lets this reminder carry
     (:func:`~tenantbill.domain.payments.reminder_fee`) when ``fee`` is true.
+    ``earlier`` (the invoice's reminders) and ``account`` (the issuing
+    account) are read here unless the caller read them in this transaction.
     """
     check_remindable(invoice, on)
-    earlier = tx.reminders.of_invoice(invoice.id)
+    if earlier is None:
+        earlier = tx.reminders.of_invoice(invoice.id)
     for sent in earlier:
         if sent.sent_on == on:
             return sent, False
-    account = load_account(tx, invoice.account_id)
+    if account is None or account.id != invoice.account_id:
+        account = load_account(tx, invoice.account_id)
     charge = Decimal(0)
     if fee:
         charge = reminder_fee(
             invoice, account, on=on, earlier_fees=[r.fee for r in earlier], inkassosats=ctx.inkassosats
         )
-    fees_before = _fees_unpaid(tx, invoice.id)
+    fees_before = _fees_unpaid(tx, invoice.id, earlier)
     reminder = Reminder(
         invoice_id=invoice.id,
         sent_on=on,
