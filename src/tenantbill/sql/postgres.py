@@ -62,6 +62,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import Exists
 from sqlalchemy.types import TypeEngine
 
@@ -214,14 +215,14 @@ def _issue_statement(messages: int, appended: int = 0, checked: bool = False) ->
             postgresql.insert(outbox)
             .from_select([c.name for c in given], rows[0] if messages == 1 else union_all(*rows))
             .on_conflict_do_nothing(index_elements=["key"])  # as outbox.add: a key queued already is skipped
-            .returning(outbox.c.id)
             .cte("queued")
         )
         final = final.add_cte(queued)
     if appended:
         # The events, each row joined with the row of the lock that serializes appends: the lock
         # is taken before any position is, and held until the statement commits.
-        locked = select(func.pg_advisory_xact_lock(_EVENTS_LOCK_KEY).label("locked")).cte("events_locked")
+        key: ColumnClause[Any] = literal_column(str(_EVENTS_LOCK_KEY))  # in the text, not a parameter
+        locked = select(func.pg_advisory_xact_lock(key).label("locked")).cte("events_locked")
         given = [c for c in events.c if c.name != "position"]
         event_rows = [
             select(
@@ -240,7 +241,6 @@ def _issue_statement(messages: int, appended: int = 0, checked: bool = False) ->
         recorded = (
             postgresql.insert(events)
             .from_select([c.name for c in given], event_rows[0] if appended == 1 else union_all(*event_rows))
-            .returning(events.c.position)
             .cte("recorded")
         )
         final = final.add_cte(recorded)
@@ -261,14 +261,14 @@ def _allocate_and_insert(checked: bool = False) -> Insert:
         update(series)
         .where(series.c.account_id == bindparam("key_account_id"))
         .where(_still_current() if checked else true())
-        .values(next_sequence=series.c.next_sequence + 1, last_used=series.c.next_sequence)
+        .values(next_sequence=series.c.next_sequence + literal_column("1"), last_used=series.c.next_sequence)
         .returning(series.c.last_used, series.c.prefix, series.c.width)
         .cte("allocated")
     )
     digits = sa_cast(allocated.c.last_used, Text())
     padded = case(
         (func.length(digits) >= allocated.c.width, digits),
-        else_=func.lpad(digits, allocated.c.width, "0"),
+        else_=func.lpad(digits, allocated.c.width, literal_column("'0'")),
     )
     given = [c for c in invoices.c if c.name not in ("sequence", "number")]
     rows = select(
