@@ -110,6 +110,9 @@ _KNOWN_AT_MOST = 4096
 Stamps = tuple[str, str]
 """The versions of an account's row and a membership's row: their ``xmin`` (the transaction that wrote it)."""
 
+Known = dict[tuple[str, str], tuple[Account, Membership, Stamps]]
+"""What a store read with ``with_account``, per (account, user), with the rows' versions."""
+
 _DRIVER_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 """psycopg's errors for a lost or refused connection, a server shutting down or starting up, and the like."""
 
@@ -134,8 +137,6 @@ class PostgresStatements(Statements):
         self.claim_one_outbox = self.compile(_claim(self.one_due_message))
         self._issue: dict[tuple[int, int, bool], Sql] = {}
         self.account_and_membership_stamped = self.compile(_stamped(account_and_membership()))
-        self.known: dict[tuple[str, str], tuple[Account, Membership, Stamps]] = {}
-        """What ``with_account`` read, per (account, user), with the rows' versions (PostgresMemberships)."""
         # Held until the transaction ends. A SELECT, but it must run in the transaction: marked a write.
         self.lock_events = self.compile(select(func.pg_advisory_xact_lock(_EVENTS_LOCK_KEY)))
         self.lock_events.writes = True
@@ -161,14 +162,6 @@ class PostgresStatements(Statements):
         if statement is None:
             statement = self._issue.setdefault(key, self.compile(_issue_statement(messages, events, checked)))
         return statement
-
-    def remember(self, account: Account, membership: Membership, stamps: Stamps) -> None:
-        """Keep what ``with_account`` read for a member."""
-        key = (account.id, membership.user_id)
-        known = self.known
-        if len(known) >= _KNOWN_AT_MOST and key not in known:
-            known.clear()
-        known[key] = (account, membership, stamps)
 
 
 def _stamped(read: Select[Any]) -> Select[Any]:
@@ -360,8 +353,8 @@ class PostgresMemberships(SqlMemberships):
         self, account_id: str, user_id: str, *, recent: bool = False
     ) -> tuple[Account | None, Membership | None]:
         tx = self._tx
-        if recent and not tx.begun and tx.recent is None:
-            known = self._q.known.get((account_id, user_id))
+        if recent and tx.known is not None and not tx.begun and tx.recent is None:
+            known = tx.known.get((account_id, user_id))
             if known is not None:
                 tx.recent = (account_id, user_id, known[2])
                 return known[0], known[1]
@@ -488,6 +481,21 @@ class PostgresUnitOfWork(UnitOfWork):
     """Whether this unit of work holds the lock of event appends (taken when it writes its events)."""
     recent: tuple[str, str, Stamps] | None = None
     """The (account, user) of an answer ``with_account`` gave from what the store kept: not checked yet."""
+    known: Known | None = None
+    """What the store read with ``with_account`` (PostgresStore.transaction gives its own; else none kept)."""
+
+    def _forget(self, account_id: str, user_id: str) -> None:
+        if self.known is not None:
+            self.known.pop((account_id, user_id), None)
+
+    def _remember(self, account: Account, membership: Membership, stamps: Stamps) -> None:
+        """Keep what ``with_account`` read for a member, for the store's next ``recent`` answer."""
+        key, known = (account.id, membership.user_id), self.known
+        if known is None:
+            return
+        if len(known) >= _KNOWN_AT_MOST and key not in known:
+            known.clear()
+        known[key] = (account, membership, stamps)
 
     @repository
     def memberships(self) -> PostgresMemberships:
@@ -520,16 +528,16 @@ class PostgresUnitOfWork(UnitOfWork):
         key = {"account_id": account_id, "user_id": user_id}
         row = self._one(self._q.account_and_membership_stamped, key)
         if row is None:
-            self._q.known.pop((account_id, user_id), None)
+            self._forget(account_id, user_id)
             return None, None, ("", "")
         width = len(accounts.c)
         account = self._f.account_from(row[:width])
         found = None if row[width] is None else self._f.membership_from(row[width:-2])
         stamps = (row[-2], row[-1] or "")
         if found is None:
-            self._q.known.pop((account_id, user_id), None)
+            self._forget(account_id, user_id)
         else:
-            self._q.remember(account, found, stamps)
+            self._remember(account, found, stamps)
         return account, found, stamps
 
     @repository
@@ -581,7 +589,7 @@ class PostgresUnitOfWork(UnitOfWork):
         if row is None:
             if checked:  # (or there is no series: the caller's fresh read will say so)
                 assert recent is not None
-                self._q.known.pop(recent[:2], None)
+                self._forget(*recent[:2])
                 raise StaleRead(f"account {invoice.account_id!r} or its member changed since they were read")
             raise NotFound(f"no invoice series {invoice.account_id!r}")
         self._sealed = True
@@ -659,6 +667,11 @@ class PostgresStore(SqlStore):
     statements_class = PostgresStatements
     unit_of_work_class = PostgresUnitOfWork
 
+    def __init__(self, url: str | Engine, *, schema: str | None = None, echo: bool = False) -> None:
+        super().__init__(url, schema=schema, echo=echo)
+        self._known: Known = {}
+        """This store's ``with_account`` answers, for ``recent=True`` (see PostgresMemberships)."""
+
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """Open a transaction: committed when the block ends, rolled back if it raises."""
@@ -678,6 +691,7 @@ class PostgresStore(SqlStore):
                 # begins the transaction: a transaction that only reads costs no BEGIN and no COMMIT.
                 begin = partial(setattr, driver, "autocommit", False)
                 tx = PostgresUnitOfWork(cursor, statements, self._log, begin, self._unavailable)
+                tx.known = self._known
                 try:
                     yield tx
                     tx.flush_events()
