@@ -86,6 +86,22 @@ def test_a_member_removed_elsewhere_can_no_longer_issue(apps: tuple[tb.Tenantbil
     assert a.invoices.series(owner.id, account.id).next_sequence == 2
 
 
+def test_a_member_given_the_right_elsewhere_can_issue_at_once(
+    apps: tuple[tb.Tenantbill, tb.Tenantbill],
+) -> None:
+    # A refusal on a kept answer is checked too: the BILLING role kept by a is not the last word.
+    a, b = apps
+    owner, account = a.accounts.sign_up(name="Acme AS", email="kari@acme.no")
+    per = member(a, owner.id, account.id, tb.Role.BILLING)
+    with pytest.raises(tb.PermissionDenied):
+        a.invoices.issue(per, account.id, DRAFT)  # read, and kept by a
+    b.access.transfer_ownership(owner.id, account.id, per)
+    assert a.invoices.issue(per, account.id, DRAFT).sequence == 1
+    with pytest.raises(tb.PermissionDenied):  # and the former owner is now a MEMBER: still allowed
+        a.invoices.issue(per + "x", account.id, DRAFT)
+    assert a.invoices.issue(owner.id, account.id, DRAFT).sequence == 2
+
+
 def test_a_stale_answer_numbers_nothing(apps: tuple[tb.Tenantbill, tb.Tenantbill]) -> None:
     # The store's side of it: the answer given is the one kept, and the issue on it raises
     # StaleRead without taking a number; asked again without recent, it reads.

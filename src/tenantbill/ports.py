@@ -230,9 +230,11 @@ class Memberships(Protocol):
         With ``recent=True`` the store may answer with what it read before
         (a store that does not keep such answers reads, as without it). It
         must then make sure, in this unit of work and before it writes
-        anything or ends, that neither row has changed since; if one has, it
-        raises :class:`~tenantbill.errors.StaleRead` and writes nothing, and
-        the caller runs the unit of work again without ``recent``.
+        anything or ends (also when it ends with a
+        :class:`~tenantbill.errors.TenantbillError`), that neither row has
+        changed since; if one has, it raises
+        :class:`~tenantbill.errors.StaleRead` and writes nothing, and the
+        caller runs the unit of work again without ``recent``.
         """
         ...
 

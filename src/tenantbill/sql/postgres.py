@@ -72,7 +72,7 @@ from tenantbill.domain.events import Event
 from tenantbill.domain.invoices import Invoice, Series
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.subscriptions import Usage
-from tenantbill.errors import NotFound, StaleRead
+from tenantbill.errors import NotFound, StaleRead, TenantbillError
 from tenantbill.ports import Transaction
 from tenantbill.sql.codec import POSTGRESQL
 from tenantbill.sql.core import (
@@ -702,6 +702,10 @@ class PostgresStore(SqlStore):
                         self._roll_back(connection)
                     if isinstance(error, _DRIVER_ERRORS):  # not from the unit of work's statements
                         self._reraise(error, "running a statement", True)
+                    if tx.recent is not None and isinstance(error, TenantbillError):
+                        # Refused on an answer kept from before (say, a role since changed):
+                        # StaleRead if it has changed, so that the caller reads it again.
+                        tx.check_recent()
                     raise
                 finally:
                     tx.closed = True

@@ -121,6 +121,7 @@ from tenantbill.errors import (
     NotFound,
     NumberTaken,
     OrgNumberTaken,
+    PermissionDenied,
     StaleRead,
 )
 from tenantbill.ports import DuplicateId, IdempotencyRecord, Store, Transaction
@@ -1079,6 +1080,23 @@ class MembershipsContract(StoreContract):
 
         def only_read(tx: Transaction) -> Account | None:
             return tx.memberships.with_account(account.id, owner.id, recent=True)[0]
+
+        seen: list[Account | None] = []
+
+        def refuse_on_answer(tx: Transaction) -> None:
+            seen.append(tx.memberships.with_account(account.id, owner.id, recent=True)[0])
+            raise PermissionDenied("refused on the answer")
+
+        run(store, lambda tx: tx.memberships.with_account(account.id, owner.id))  # read (and kept)
+        current = attrs.evolve(account, name="Third AS")
+        run(store, partial(_save_account, account=current))
+        try:
+            run(store, refuse_on_answer)
+        except StaleRead:  # refused on an answer that had changed: the caller reads again
+            pass
+        except PermissionDenied:
+            assert seen[-1] == current  # refused on the current answer
+        run(store, partial(_save_account, account=account))
 
         for name, work in (("first", audit_on_answer), ("second", only_read)):
             run(store, lambda tx: tx.memberships.with_account(account.id, owner.id))  # read (and kept)
