@@ -118,10 +118,7 @@ def invitation_key(invitation_id: str, token_hash: str) -> str:
 
 def invitation_of_key(key: str) -> str | None:
     """The id of the invitation an outbox key belongs to, or ``None`` for other messages."""
-    if not key.startswith(_INVITATION):
-        return None
-    invitation_id, colon, _ = key[len(_INVITATION) :].partition(":")
-    return invitation_id if colon and invitation_id else None
+    return _id_in_key(_INVITATION, key)
 
 
 _REMINDER = "reminder:"
@@ -134,10 +131,15 @@ def reminder_key(reminder_id: str, address_key: str) -> str:
 
 def reminder_of_key(key: str) -> str | None:
     """The id of the payment reminder an outbox key belongs to, or ``None`` for other messages."""
-    if not key.startswith(_REMINDER):
+    return _id_in_key(_REMINDER, key)
+
+
+def _id_in_key(prefix: str, key: str) -> str | None:
+    """The id between ``prefix`` and the next ``:`` of an outbox key, or ``None`` if it is not one such."""
+    if not key.startswith(prefix):
         return None
-    reminder_id, colon, _ = key[len(_REMINDER) :].partition(":")
-    return reminder_id if colon and reminder_id else None
+    found, colon, _ = key[len(prefix) :].partition(":")
+    return found if colon and found else None
 
 
 def invitation_withdrawn(invitation: Invitation | None, now: datetime) -> str | None:

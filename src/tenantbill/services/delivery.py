@@ -320,12 +320,7 @@ def deliver(
         except BaseException:
             _release(ctx, [entry for entry, _ in unrecorded])
             raise
-        for entry, error in unrecorded:
-            if error is None:
-                sent += 1
-            else:
-                failed += 1
-                errors.append(f"{entry.recipient}: {error}")
+        sent, failed = _tally(unrecorded, sent, failed, errors)
         unrecorded = []
         if not claimed:
             return DeliveryReport(sent=sent, failed=failed, errors=tuple(errors), dropped=dropped)
@@ -348,18 +343,22 @@ def deliver(
                 )
                 if len(pending) == RECORD_EVERY:
                     _record(ctx, pending)
-                    for done, error in pending:
-                        if error is None:
-                            sent += 1
-                        else:
-                            failed += 1
-                            errors.append(f"{done.recipient}: {error}")
+                    sent, failed = _tally(pending, sent, failed, errors)
                     recorded, pending = recorded + len(pending), []
         except BaseException:
             # Sent but not recorded messages go back too: sent again later (at least once).
             _release(ctx, [entry for entry, _, _ in loaded[recorded:]])
             raise
         unrecorded = pending
+
+
+def _tally(
+    outcomes: list[tuple[OutboxMessage, str | None]], sent: int, failed: int, errors: list[str]
+) -> tuple[int, int]:
+    """``sent`` and ``failed`` with ``outcomes`` counted in; each failure's line added to ``errors``."""
+    failures = [f"{entry.recipient}: {error}" for entry, error in outcomes if error is not None]
+    errors.extend(failures)
+    return sent + len(outcomes) - len(failures), failed + len(failures)
 
 
 def _release(ctx: Context, claimed: list[OutboxMessage]) -> None:

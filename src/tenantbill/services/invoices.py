@@ -568,12 +568,7 @@ class InvoiceService:
             account = load_account(tx, invoice.account_id)
             day = day or local_date(self._ctx.now(), account.timezone)
             reminder, _ = remind_in(
-                tx,
-                self._ctx,
-                invoice,
-                on=day,
-                fee=fee,
-                queue=queue_reminder,
+                tx, self._ctx, invoice, on=day, fee=fee, queue=queue_reminder, account=account
             )
             return reminder
 

@@ -568,15 +568,14 @@ class PostgresUnitOfWork(UnitOfWork):
         values["key_account_id"] = invoice.account_id
         for k, message in enumerate(messages):
             values.update({f"m{k}_{name}": value for name, value in self._f.outbox_values(message).items()})
-        recent, self.recent = self.recent, None
-        if recent is not None:
-            account_id, user_id, stamps = recent
-            if account_id != invoice.account_id:  # pragma: no cover - issued on the account read
-                self.recent = recent
-                self.check_recent()
-            else:
-                values.update(stamp_user_id=user_id, stamp_account=stamps[0], stamp_membership=stamps[1])
-        checked = recent is not None and "stamp_user_id" in values
+        recent = self.recent
+        if recent is not None and recent[0] != invoice.account_id:  # pragma: no cover - issued where read
+            self.check_recent()  # an answer about another account: checked by a read of its own
+            recent = None
+        self.recent = None
+        if recent is not None:  # checked by the statement itself
+            _account_id, user_id, stamps = recent
+            values.update(stamp_user_id=user_id, stamp_account=stamps[0], stamp_membership=stamps[1])
         for k, new in enumerate(appended):
             values.update(
                 {f"e{k}_{name}": value for name, value in self._f.event_values_around_number(new).items()}
@@ -585,10 +584,10 @@ class PostgresUnitOfWork(UnitOfWork):
             digest = hashlib.sha256(invoice.seller.logo).hexdigest()
             self._execute(self._q.insert_blob, {"digest": digest, "data": invoice.seller.logo})
             values["seller_logo"] = digest
-        row = self._execute_alone(self._q.issue(len(messages), len(appended), checked), values).fetchone()
+        statement = self._q.issue(len(messages), len(appended), checked=recent is not None)
+        row = self._execute_alone(statement, values).fetchone()
         if row is None:
-            if checked:  # (or there is no series: the caller's fresh read will say so)
-                assert recent is not None
+            if recent is not None:  # (or there is no series: the caller's fresh read will say so)
                 self._forget(*recent[:2])
                 raise StaleRead(f"account {invoice.account_id!r} or its member changed since they were read")
             raise NotFound(f"no invoice series {invoice.account_id!r}")
