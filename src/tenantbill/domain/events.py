@@ -31,13 +31,14 @@ EVENT_TYPES = frozenset(
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+_TEXT = frozenset({str})
 
 
 def _data(value: Mapping[str, Any]) -> Mapping[str, Any]:
     # What a store gives back must equal what it was given: flat data of plain values
     # (what tenantbill writes) is copied as it is; anything else goes through JSON once.
     copy = dict(value)
-    if _PLAIN.issuperset(map(type, copy.values())) and all(type(key) is str for key in copy):
+    if _PLAIN.issuperset(map(type, copy.values())) and _TEXT.issuperset(map(type, copy)):
         return copy
     result: dict[str, Any] = json.loads(event_data_text(copy))
     return result
@@ -65,7 +66,10 @@ class Event:
 
 def event_data_text(data: Mapping[str, Any]) -> str:
     """``data`` as the JSON text a store keeps (keys sorted)."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return _encode(data)
+
+
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 def event_data_from(text: str) -> dict[str, Any]:

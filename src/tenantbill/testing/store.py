@@ -113,6 +113,7 @@ from tenantbill.domain.invoices import (
 from tenantbill.domain.outbox import OutboxMessage
 from tenantbill.domain.payments import Payment, Reminder
 from tenantbill.domain.subscriptions import Plan, PlanChange, Subscription, Usage
+from tenantbill.domain.vat import VatCategory
 from tenantbill.errors import (
     AlreadyBilled,
     AlreadyMember,
@@ -1956,6 +1957,35 @@ class InvoicesContract(StoreContract):
         assert str(found.balance_applied) == "100.00"
         assert found.kind is InvoiceKind.INVOICE
         assert found.issued_at.utcoffset() == timedelta(0)
+
+    def test_line_text_and_vat_categories_round_trip_as_data(self, store: Store) -> None:
+        # Lines and VAT groups are written as JSON text: quotes, backslashes, control
+        # characters, line separators and text that looks like JSON must come back as given.
+        texts = [
+            '"}],"vat":[{"rate":"9"',
+            'C:\\tmp\\"x"',
+            "tab\there\nnew\x01\x1f",
+            "\u2028\u2029 ✓ 🧾",
+            "null",
+        ]
+        lines = tuple(
+            InvoiceLine(text, Decimal("1"), Decimal("10.00"), Decimal("0.25"), Decimal("10.00"), category)
+            for text, category in zip(
+                texts, (None, VatCategory.S, VatCategory.Z, VatCategory.E, VatCategory.O), strict=True
+            )
+        )
+        vat = (
+            VatGroup(Decimal("0.25"), Decimal("10.00"), Decimal("2.50")),
+            VatGroup(Decimal("0.25"), Decimal("10.00"), Decimal("2.50"), VatCategory.S),
+            VatGroup(Decimal("0"), Decimal("30.00"), Decimal("0.00"), VatCategory.E),
+        )
+        invoice = issue(store, make_invoice(add_account(store).id, lines=lines, vat=vat))
+        found = run(store, lambda tx: tx.invoices.get(invoice.id))
+        assert found == invoice
+        assert found is not None
+        assert [line.description for line in found.lines] == texts
+        assert [line.vat_category for line in found.lines] == [line.vat_category for line in lines]
+        assert [group.category for group in found.vat] == [None, VatCategory.S, VatCategory.E]
 
     def test_invoice_without_period_cycle_customer_or_logo_round_trips(self, store: Store) -> None:
         invoice = make_invoice(
