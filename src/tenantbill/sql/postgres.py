@@ -88,6 +88,7 @@ from tenantbill.sql.core import (
     account_and_membership,
     first_of_each_key,
 )
+from tenantbill.sql.prepared import NotNative, Prepared, run_prepared
 from tenantbill.sql.schema import accounts, events, invoices, memberships, outbox, series, usage
 from tenantbill.sql.store import _SCHEMA_LOCK_KEY, SqlStore, create_tables, first_line
 
@@ -136,6 +137,7 @@ class PostgresStatements(Statements):
         self.claim_outbox = self.compile(_claim(self.due_messages))
         self.claim_one_outbox = self.compile(_claim(self.one_due_message))
         self._issue: dict[tuple[int, int, bool], Sql] = {}
+        self._prepared: dict[Sql, Prepared] = {}
         self.account_and_membership_stamped = self.compile(_stamped(account_and_membership()))
         # Held until the transaction ends. A SELECT, but it must run in the transaction: marked a write.
         self.lock_events = self.compile(select(func.pg_advisory_xact_lock(_EVENTS_LOCK_KEY)))
@@ -162,6 +164,13 @@ class PostgresStatements(Statements):
         if statement is None:
             statement = self._issue.setdefault(key, self.compile(_issue_statement(messages, events, checked)))
         return statement
+
+    def prepared(self, statement: Sql) -> Prepared:
+        """``statement`` as libpq's prepared statement (:mod:`tenantbill.sql.prepared`), made once."""
+        found = self._prepared.get(statement)
+        if found is None:
+            found = self._prepared.setdefault(statement, Prepared(statement))
+        return found
 
 
 def _stamped(read: Select[Any]) -> Select[Any]:
@@ -585,7 +594,7 @@ class PostgresUnitOfWork(UnitOfWork):
             self._execute(self._q.insert_blob, {"digest": digest, "data": invoice.seller.logo})
             values["seller_logo"] = digest
         statement = self._q.issue(len(messages), len(appended), checked=recent is not None)
-        row = self._execute_alone(statement, values).fetchone()
+        row = self._execute_alone(statement, values)
         if row is None:
             if recent is not None:  # (or there is no series: the caller's fresh read will say so)
                 self._forget(*recent[:2])
@@ -594,21 +603,27 @@ class PostgresUnitOfWork(UnitOfWork):
         self._sealed = True
         return invoice.numbered(row[0], row[1])
 
-    def _execute_alone(self, sql: Sql, values: Mapping[str, Any]) -> Any:
-        """Run a write that commits itself: if the connection fails under it, the outcome is unknown."""
+    def _execute_alone(self, sql: Sql, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Run a write that commits itself and return its first row.
+
+        If the connection fails under it, the outcome is unknown.
+        """
         driver = self._cursor.connection
         if driver.closed or _has_input(driver.fileno()):
             # Closed by the server since it left the pool (which checked it): nothing is sent.
             lost = psycopg.OperationalError("the server closed the connection before the statement was sent")
             self._raise(lost, True)
-        parameters = sql.parameters(values)
         if self._log is not None:
-            self._log.info("%s\n[compiled once] %r", sql.text, parameters)
+            self._log.info("%s\n[compiled once] %r", sql.text, sql.parameters(values))
         try:
-            self._cursor.execute(sql.text, parameters)
+            try:
+                return run_prepared(driver, self._q.prepared(sql), values)
+            except NotNative:  # (nothing sent) a value or a connection for psycopg's own cursor
+                self._cursor.execute(sql.text, sql.parameters(values))
+                row: tuple[Any, ...] | None = self._cursor.fetchone()
+                return row
         except _DRIVER_ERRORS as error:
             self._raise(error, _refused(error))
-        return self._cursor
 
     def _raise(self, error: BaseException, retryable: bool) -> NoReturn:
         unavailable = self._unavailable(

@@ -1,0 +1,174 @@
+"""The issuing statement as a prepared statement of libpq's own, run without psycopg's cursor.
+
+Issuing an invoice on PostgreSQL is one statement that commits on its own
+(see :mod:`tenantbill.sql.postgres`). Its client-side cost is most of what
+issuing costs when many processes issue at once, and psycopg's cursor (the
+query conversion, the adapters, the generators that wait for the answer) is a
+third of that. So this one statement goes through psycopg's documented libpq
+layer (:attr:`psycopg.Connection.pgconn`) instead: prepared once per
+connection under a name of its own, then run with its parameters as text, the
+server converting each by the cast the statement puts on it.
+
+The blocking libpq call releases the GIL, as psycopg's own waiting does; a
+``KeyboardInterrupt`` arrives once the server has answered, so the outcome of
+a statement that commits on its own is always known.
+
+A value of a type not written here (or a connection whose encoding is not
+UTF-8) leaves the statement to psycopg's cursor, as every other statement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import weakref
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+from tenantbill.sql.core import Sql
+
+__all__ = ["Prepared", "run_prepared"]
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+class NotNative(Exception):
+    """A parameter this module does not write as text: the caller runs the statement through psycopg."""
+
+
+class Prepared:
+    """A compiled statement (pyformat, as SQLAlchemy compiles it for psycopg) in libpq's terms.
+
+    ``command``: the text with ``$1``, ``$2``… (a name used twice is one
+    parameter, as psycopg makes it); ``names``: the parameter of each number;
+    ``name``: the prepared statement's, from a digest of the text.
+    """
+
+    __slots__ = ("command", "defaults", "name", "names", "usable")
+
+    def __init__(self, sql: Sql) -> None:
+        numbers: dict[str, int] = {}
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(1) is None:
+                return "%"
+            return f"${numbers.setdefault(match.group(1), len(numbers) + 1)}"
+
+        self.command = _PLACEHOLDER.sub(number, sql.text).encode()
+        self.names = tuple(numbers)
+        self.defaults = sql.defaults
+        # Named after its text: the same name is the same statement, on any store sharing the connection.
+        self.name = b"tenantbill_" + hashlib.sha256(self.command).hexdigest()[:24].encode()
+        self.usable = True
+        """False once the server has described a result this module does not read (psycopg runs it)."""
+
+    def parameters(self, values: Mapping[str, Any]) -> list[bytes | None]:
+        """Each parameter as text (``None`` for NULL); :class:`NotNative` if one cannot be."""
+        defaults = self.defaults
+        text: list[bytes | None] = []
+        append = text.append
+        for name in self.names:
+            value = values[name] if name in values else defaults[name]
+            kind = type(value)
+            if kind is str:  # most of them: inline
+                if "\x00" in value:  # as psycopg refuses it: libpq would cut the text short there
+                    raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+                append(value.encode())
+            elif value is None:
+                append(None)
+            else:
+                write = _WRITERS.get(kind)
+                if write is None:
+                    raise NotNative(f"{name}: {kind.__name__}")
+                append(write(value))
+        return text
+
+
+def _instant(value: datetime) -> bytes:
+    if value.utcoffset() is None:  # a naive instant: psycopg's own rules, not guessed here
+        raise NotNative("a datetime without a time zone")
+    return value.isoformat().encode()
+
+
+_WRITERS: dict[type, Callable[[Any], bytes]] = {
+    bool: lambda value: b"true" if value else b"false",
+    int: lambda value: str(value).encode(),
+    Decimal: lambda value: str(value).encode(),
+    date: lambda value: value.isoformat().encode(),
+    datetime: _instant,
+}
+"""How each type but ``str`` is written as text (exact types: a subclass goes to psycopg)."""
+
+_PREPARED: weakref.WeakKeyDictionary[Any, set[bytes] | None] = weakref.WeakKeyDictionary()
+"""The statements prepared on each psycopg connection (``None``: the connection is not UTF-8)."""
+
+
+def run_prepared(driver: Any, statement: Prepared, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """Run ``statement`` on ``driver`` (a psycopg connection at rest); its first row, if any.
+
+    Raises :class:`NotNative` before anything is sent if it cannot be run
+    here, and psycopg's own error classes for what the server answers.
+    """
+    prepared = _PREPARED.get(driver, ())
+    if prepared is None or not statement.usable:
+        raise NotNative("the connection's encoding is not UTF-8, or the result has other types")
+    parameters = statement.parameters(values)
+    if not prepared:
+        if driver.info.encoding != "utf-8":
+            _PREPARED[driver] = None
+            raise NotNative("the connection's encoding is not UTF-8")
+        prepared = _PREPARED[driver] = set()
+    pgconn = driver.pgconn
+    for attempt in (1, 2):
+        if statement.name not in prepared:
+            _check(driver, pgconn.prepare(statement.name, statement.command))
+            described = pgconn.describe_prepared(statement.name)
+            _check(driver, described)
+            if not all(described.ftype(i) in _READ for i in range(described.nfields)):
+                statement.usable = False  # (prepared, and never run here)
+                raise NotNative("the result has columns other than integers and text")
+            prepared.add(statement.name)
+        result = pgconn.exec_prepared(statement.name, parameters)
+        if result.status == pq.ExecStatus.TUPLES_OK:
+            if result.ntuples == 0:
+                return None
+            return _row(result)
+        if attempt == 1 and result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000":
+            prepared.discard(statement.name)  # deallocated since (DEALLOCATE ALL): nothing ran
+            continue
+        _check(driver, result)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _row(result: Any) -> tuple[Any, ...]:
+    """The first row, its integers as ``int`` and the rest as ``str``."""
+    row: list[Any] = []
+    for column in range(result.nfields):
+        value = result.get_value(0, column)
+        if value is None:
+            row.append(None)
+        elif result.ftype(column) in _INTEGERS:
+            row.append(int(value))
+        else:
+            row.append(value.decode())
+    return tuple(row)
+
+
+_INTEGERS = frozenset({20, 21, 23})  # int8, int2, int4
+_READ = _INTEGERS | {25, 1043}  # and text, varchar: read as str
+
+
+def _check(driver: Any, result: Any) -> None:
+    """Raise what psycopg would for a failed ``result``."""
+    if result.status in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+        return
+    sqlstate = result.error_field(pq.DiagnosticField.SQLSTATE)
+    message = (result.error_message or driver.pgconn.error_message).decode("utf-8", "replace")
+    if sqlstate is None:  # no answer from the server: the connection is lost
+        raise psycopg.OperationalError(message.strip() or "the connection to the server was lost")
+    raise psycopg.errors.lookup(sqlstate.decode())(message.strip(), info=result, encoding="utf-8")

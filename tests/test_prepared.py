@@ -1,0 +1,169 @@
+"""The issuing statement as libpq's own prepared statement (``tenantbill.sql.prepared``), on PostgreSQL.
+
+It must behave as psycopg's cursor would: the same values stored, the same
+errors raised, and psycopg's cursor taking over (before anything is sent)
+wherever it cannot: a value of another type, a connection not in UTF-8, a
+result of other types. A statement deallocated under it is prepared again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+psycopg = pytest.importorskip("psycopg")
+sa = pytest.importorskip("sqlalchemy")
+
+import tenantbill as tb  # noqa: E402
+from support import fresh_postgres_database  # noqa: E402
+from tenantbill.clock import FixedClock  # noqa: E402
+from tenantbill.memory import MemoryMailer  # noqa: E402
+from tenantbill.sql import SqlStore  # noqa: E402
+from tenantbill.sql.core import Sql  # noqa: E402
+from tenantbill.sql.prepared import NotNative, Prepared, run_prepared  # noqa: E402
+
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    server = os.environ.get("TENANTBILL_PG_URL")
+    if not server:
+        pytest.skip("TENANTBILL_PG_URL is not set: run the suite with `python3 dev.py test`")
+    with fresh_postgres_database(server) as url:
+        yield url
+
+
+@pytest.fixture
+def driver(url: str) -> Iterator[Any]:
+    """A psycopg connection at rest (autocommit), as the store's pooled ones are."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    connection = psycopg.connect(
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username,
+        password=parsed.password,
+        dbname=parsed.database,
+        autocommit=True,
+    )
+    yield connection
+    connection.close()
+
+
+def _sql(text: str) -> Sql:
+    from sqlalchemy.dialects.postgresql import psycopg as dialect
+
+    return Sql(sa.text(text), dialect.dialect())
+
+
+def _prepared_names(connection: Any) -> list[str]:
+    rows = connection.exec_driver_sql(
+        "SELECT name FROM pg_prepared_statements WHERE starts_with(name, 'tenantbill_')"
+    )
+    return [row[0] for row in rows]
+
+
+def _app(store: SqlStore) -> tb.Tenantbill:
+    return tb.Tenantbill(store=store, mailer=MemoryMailer(), clock=FixedClock(AT))
+
+
+def _draft(description: str = "Support") -> tb.InvoiceDraft:
+    line = tb.Line(description=description, quantity=Decimal("2"), unit_price=Decimal("950"))
+    return tb.InvoiceDraft(bill_to=tb.Party(name="Kunde AS"), lines=[line])
+
+
+def test_placeholders_become_numbered_parameters_and_a_name_used_twice_is_one() -> None:
+    statement = Prepared(_sql("SELECT :a || :b, :a, '100%' AS pct"))
+    assert statement.command == b"SELECT $1 || $2, $1, '100%' AS pct"
+    assert statement.names == ("a", "b")
+    assert statement.name.startswith(b"tenantbill_")
+    assert Prepared(_sql("SELECT :a || :b, :a, '100%' AS pct")).name == statement.name
+    assert Prepared(_sql("SELECT :a")).name != statement.name
+
+
+def test_values_are_written_as_text_and_other_types_are_left_to_psycopg() -> None:
+    statement = Prepared(_sql("SELECT :s, :i, :f, :d, :t, :m, :n"))
+    values = {
+        "s": "Bøker «x»",
+        "i": 12,
+        "f": True,
+        "d": date(2026, 3, 2),
+        "t": AT,
+        "m": Decimal("1.50"),
+        "n": None,
+    }
+    assert statement.parameters(values) == [
+        "Bøker «x»".encode(),
+        b"12",
+        b"true",
+        b"2026-03-02",
+        b"2026-03-02T09:00:00+00:00",
+        b"1.50",
+        None,
+    ]
+    for other in (1.5, b"bytes", datetime(2026, 3, 2, 9, 0), [1]):
+        with pytest.raises(NotNative):
+            statement.parameters({**values, "m": other})
+
+
+def test_text_with_nul_is_refused_as_psycopg_refuses_it() -> None:
+    with pytest.raises(psycopg.DataError, match="NUL"):
+        Prepared(_sql("SELECT :s")).parameters({"s": "a\x00b"})
+
+
+def test_a_server_error_is_psycopgs_own_with_its_diagnostics(driver: Any) -> None:
+    statement = Prepared(_sql("SELECT 1 / CAST(:x AS integer)"))
+    with pytest.raises(psycopg.errors.DivisionByZero) as raised:
+        run_prepared(driver, statement, {"x": 0})
+    assert raised.value.sqlstate == "22012"
+    assert raised.value.diag.message_primary == "division by zero"
+    assert run_prepared(driver, statement, {"x": 1}) == (1,)
+
+
+def test_a_result_of_other_types_is_left_to_psycopg_and_nothing_runs(driver: Any) -> None:
+    driver.execute("CREATE TABLE stamped (at timestamptz)")
+    statement = Prepared(_sql("INSERT INTO stamped VALUES (CAST(:at AS timestamptz)) RETURNING at"))
+    with pytest.raises(NotNative):
+        run_prepared(driver, statement, {"at": AT})
+    with pytest.raises(NotNative):  # and it is not prepared again
+        run_prepared(driver, statement, {"at": AT})
+    assert driver.execute("SELECT count(*) FROM stamped").fetchone() == (0,)
+
+
+def test_issuing_uses_one_prepared_statement_and_goes_on_after_deallocate_all(url: str) -> None:
+    engine = sa.create_engine(url, pool_size=1, max_overflow=0)
+    store = SqlStore(engine)
+    app = _app(store)
+    owner, account = app.accounts.sign_up(name="Acme AS", email="ola@acme.example")
+    assert app.invoices.issue(owner.id, account.id, _draft()).number == "1"
+    with engine.connect() as connection:  # the store's one pooled connection
+        assert len(_prepared_names(connection)) == 1
+        connection.exec_driver_sql("DEALLOCATE ALL")
+    assert app.invoices.issue(owner.id, account.id, _draft("Bøker «x» ✓")).number == "2"
+    with engine.connect() as connection:
+        assert len(_prepared_names(connection)) == 1
+    second = app.invoices.by_number(owner.id, account.id, "2")
+    assert [line.description for line in second.lines] == ["Bøker «x» ✓"]
+    store.close()
+    engine.dispose()
+
+
+def test_a_connection_not_in_utf8_issues_through_psycopgs_cursor(url: str) -> None:
+    engine = sa.create_engine(url, pool_size=1, max_overflow=0, connect_args={"client_encoding": "LATIN1"})
+    store = SqlStore(engine)
+    app = _app(store)
+    owner, account = app.accounts.sign_up(name="Acme AS", email="ola@acme.example")
+    invoice = app.invoices.issue(owner.id, account.id, _draft("Bøker"))
+    assert invoice.number == "1"
+    assert app.invoices.get(owner.id, invoice.id).lines[0].description == "Bøker"
+    with engine.connect() as connection:
+        assert _prepared_names(connection) == []
+    store.close()
+    engine.dispose()
