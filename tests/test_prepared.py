@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -86,6 +87,14 @@ def test_placeholders_become_numbered_parameters_and_a_name_used_twice_is_one() 
     assert statement.name.startswith(b"tenantbill_")
     assert Prepared(_sql("SELECT :a || :b, :a, '100%' AS pct")).name == statement.name
     assert Prepared(_sql("SELECT :a")).name != statement.name
+
+
+def test_a_placeholder_not_understood_leaves_the_statement_to_psycopg(driver: Any) -> None:
+    # (No statement SQLAlchemy compiles for tenantbill has such a name.)
+    statement = Prepared(SimpleNamespace(text="SELECT %(odd-name)s", defaults={}))  # type: ignore[arg-type]
+    assert not statement.usable
+    with pytest.raises(NotNative):
+        run_prepared(driver, statement, {})
 
 
 def test_values_are_written_as_text_and_other_types_are_left_to_psycopg() -> None:

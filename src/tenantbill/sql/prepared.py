@@ -64,8 +64,9 @@ class Prepared:
         self.defaults = sql.defaults
         # Named after its text: the same name is the same statement, on any store sharing the connection.
         self.name = b"tenantbill_" + hashlib.sha256(self.command).hexdigest()[:24].encode()
-        self.usable = True
-        """False once the server has described a result this module does not read (psycopg runs it)."""
+        # False if a placeholder was not understood, or once the server has described a
+        # result this module does not read: psycopg's cursor runs it.
+        self.usable = b"%(" not in self.command
 
     def parameters(self, values: Mapping[str, Any]) -> list[bytes | None]:
         """Each parameter as text (``None`` for NULL); :class:`NotNative` if one cannot be."""
