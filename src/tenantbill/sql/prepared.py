@@ -1,13 +1,14 @@
 """The issuing statement as a prepared statement of libpq's own, run without psycopg's cursor.
 
 Issuing an invoice on PostgreSQL is one statement that commits on its own
-(see :mod:`tenantbill.sql.postgres`). Its client-side cost is most of what
-issuing costs when many processes issue at once, and psycopg's cursor (the
-query conversion, the adapters, the generators that wait for the answer) is a
-third of that. So this one statement goes through psycopg's documented libpq
-layer (:attr:`psycopg.Connection.pgconn`) instead: prepared once per
-connection under a name of its own, then run with its parameters as text, the
-server converting each by the cast the statement puts on it.
+(see :mod:`tenantbill.sql.postgres`). When many processes issue at once on
+the cores the server uses too, the client's CPU per invoice is what limits
+them, and psycopg's cursor (the query conversion, the adapters, the
+generators that wait for the answer) is about a quarter of it. So this one
+statement goes through psycopg's documented libpq layer
+(:attr:`psycopg.Connection.pgconn`) instead: prepared once per connection
+under a name of its own, then run with its parameters as text, the server
+converting each by the cast the statement puts on it.
 
 The blocking libpq call releases the GIL, as psycopg's own waiting does; a
 ``KeyboardInterrupt`` arrives once the server has answered, so the outcome of
@@ -38,7 +39,10 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 
 
 class NotNative(Exception):
-    """A parameter this module does not write as text: the caller runs the statement through psycopg."""
+    """The statement cannot run here; nothing was sent, and the caller runs it through psycopg's cursor.
+
+    Raised for a value of another type, a connection not in UTF-8, or a result of other types.
+    """
 
 
 class Prepared:
