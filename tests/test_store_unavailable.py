@@ -195,6 +195,49 @@ def test_issuing_in_one_statement_on_a_connection_lost_since_checkout_may_be_ret
     assert app.invoices.issue(owner.id, account.id, DRAFT).sequence == 2
 
 
+def test_issuing_in_one_statement_cut_off_on_the_server_leaves_the_outcome_unknown(
+    url: str, app: tb.Tenantbill
+) -> None:
+    # The issuing statement (tenantbill's prepared statement) waits for the series row,
+    # and its server process is terminated meanwhile: the caller cannot know whether
+    # it committed, the store stays usable, and the numbers stay gapless.
+    import psycopg
+
+    owner, account = app.accounts.sign_up(name="Plattform AS", email="eier@plattform.no")
+    assert app.invoices.issue(owner.id, account.id, DRAFT).sequence == 1
+    plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain) as holder, psycopg.connect(plain, autocommit=True) as admin:
+        holder.execute("SELECT 1 FROM tenantbill_series WHERE account_id = %s FOR UPDATE", (account.id,))
+        outcome: list[BaseException] = []
+
+        def issue() -> None:
+            try:
+                app.invoices.issue(owner.id, account.id, DRAFT)
+            except BaseException as error:
+                outcome.append(error)
+
+        thread = threading.Thread(target=issue)
+        thread.start()
+        waiting: list[Any] = []
+        for _ in range(500):  # until the statement waits for the row lock (at most 10 s)
+            waiting = admin.execute(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).fetchall()
+            if waiting:
+                break
+            time.sleep(0.02)
+        assert len(waiting) == 1
+        admin.execute("SELECT pg_terminate_backend(%s)", (waiting[0][0],))
+        thread.join(timeout=10)
+        holder.rollback()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], tb.StoreUnavailable), outcome
+    assert not outcome[0].retryable
+    assert "The outcome is unknown" in str(outcome[0])
+    assert app.invoices.issue(owner.id, account.id, DRAFT).sequence == 2  # it had not committed: no gap
+
+
 # ---------------------------------------------------------------- PostgreSQL crashed under load
 
 
