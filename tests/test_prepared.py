@@ -164,15 +164,26 @@ def test_issuing_uses_one_prepared_statement_and_goes_on_after_deallocate_all(ur
     engine.dispose()
 
 
-def test_a_connection_not_in_utf8_issues_through_psycopgs_cursor(url: str) -> None:
-    engine = sa.create_engine(url, pool_size=1, max_overflow=0, connect_args={"client_encoding": "LATIN1"})
+@pytest.mark.parametrize(
+    "settings",
+    [{"client_encoding": "LATIN1"}, {"prepare_threshold": None}],
+    ids=["not-utf8", "prepared-statements-off"],
+)
+def test_a_connection_not_in_utf8_or_without_prepared_statements_issues_through_the_cursor(
+    url: str, settings: dict[str, Any]
+) -> None:
+    engine = sa.create_engine(url, pool_size=1, max_overflow=0, connect_args=settings)
     store = SqlStore(engine)
     app = _app(store)
     owner, account = app.accounts.sign_up(name="Acme AS", email="ola@acme.example")
     invoice = app.invoices.issue(owner.id, account.id, _draft("Bøker"))
     assert invoice.number == "1"
     assert app.invoices.get(owner.id, invoice.id).lines[0].description == "Bøker"
+    assert app.invoices.issue(owner.id, account.id, _draft()).number == "2"
     with engine.connect() as connection:
         assert _prepared_names(connection) == []
+        if settings.get("prepare_threshold", 0) is None:  # nor psycopg's own
+            names = connection.exec_driver_sql("SELECT name FROM pg_prepared_statements").fetchall()
+            assert names == []
     store.close()
     engine.dispose()

@@ -14,8 +14,10 @@ The blocking libpq call releases the GIL, as psycopg's own waiting does; a
 ``KeyboardInterrupt`` arrives once the server has answered, so the outcome of
 a statement that commits on its own is always known.
 
-A value of a type not written here (or a connection whose encoding is not
-UTF-8) leaves the statement to psycopg's cursor, as every other statement.
+A value of a type not written here, a connection whose encoding is not UTF-8,
+or one whose prepared statements the host turned off (psycopg's
+``prepare_threshold=None``) leaves the statement to psycopg's cursor, as every
+other statement.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 class NotNative(Exception):
     """The statement cannot run here; nothing was sent, and the caller runs it through psycopg's cursor.
 
-    Raised for a value of another type, a connection not in UTF-8, or a result of other types.
+    Raised for a value of another type, a connection not in UTF-8 or with prepared statements
+    turned off (``prepare_threshold=None``), or a result of other types.
     """
 
 
@@ -110,7 +113,7 @@ _WRITERS: dict[type, Callable[[Any], bytes]] = {
 """How each type but ``str`` is written as text (exact types: a subclass goes to psycopg)."""
 
 _PREPARED: weakref.WeakKeyDictionary[Any, set[bytes] | None] = weakref.WeakKeyDictionary()
-"""The statements prepared on each psycopg connection (``None``: the connection is not UTF-8)."""
+"""The statements prepared on each psycopg connection (``None``: none are, see run_prepared)."""
 
 
 def run_prepared(driver: Any, statement: Prepared, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -121,12 +124,14 @@ def run_prepared(driver: Any, statement: Prepared, values: Mapping[str, Any]) ->
     """
     prepared = _PREPARED.get(driver, ())
     if prepared is None or not statement.usable:
-        raise NotNative("the connection's encoding is not UTF-8, or the result has other types")
+        raise NotNative("not on this connection, or the result has other types")
     parameters = statement.parameters(values)
     if not prepared:
-        if driver.info.encoding != "utf-8":
+        if driver.info.encoding != "utf-8" or driver.prepare_threshold is None:
+            # Not UTF-8; or prepared statements turned off by the host (prepare_threshold=None,
+            # as for a pooler in transaction mode that cannot keep them): the cursor runs it.
             _PREPARED[driver] = None
-            raise NotNative("the connection's encoding is not UTF-8")
+            raise NotNative("the connection is not in UTF-8, or prepared statements are off on it")
         prepared = _PREPARED[driver] = set()
     pgconn = driver.pgconn
     for attempt in (1, 2):
