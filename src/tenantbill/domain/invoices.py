@@ -645,27 +645,63 @@ def credit_lines(invoice: Invoice, indexes: Sequence[int] | None, already: Itera
 def credit_vat(
     invoice: Invoice, credited: Sequence[InvoiceLine], chosen: Sequence[int], prior: Sequence[Invoice]
 ) -> tuple[VatGroup, ...]:
-    """The VAT of a credit note, so that crediting every line one by one cancels the invoice exactly.
+    """The VAT of a credit note, so that crediting line by line never drifts from the invoice's VAT.
 
-    A rate whose last lines are credited now gets what is left of the
-    invoice's VAT for that rate; other rates are rounded as usual.
+    Per VAT rate and category, the VAT credited so far (the earlier notes'
+    and this one's) is the VAT of the base credited so far, rounded once: each
+    note's VAT is within one minor unit of its own base × rate and has its
+    sign, however many notes there are. A rate whose last lines are credited
+    now gets exactly what is left of the invoice's VAT for that rate.
     """
     groups = vat_breakdown(credited, invoice.currency)
+    unit = minor_unit(invoice.currency)
     done = {i for note in prior for i in note.credited_lines} | set(chosen)
     keys_left = {
         _vat_key(line.vat_rate, line.vat_category) for i, line in enumerate(invoice.lines) if i not in done
     }
-    left = {_vat_key(group.rate, group.category): group.vat for group in invoice.vat}
+    invoice_vat = {_vat_key(group.rate, group.category): group.vat for group in invoice.vat}
+    base_before: dict[_VatKey, Decimal] = {}
+    vat_before: dict[_VatKey, Decimal] = {}
     for note in prior:
         for group in note.vat:
             key = _vat_key(group.rate, group.category)
-            left[key] = left.get(key, _ZERO) + group.vat
-    return tuple(
-        group
-        if (key := _vat_key(group.rate, group.category)) in keys_left
-        else attrs.evolve(group, vat=-left.get(key, _ZERO))
-        for group in groups
-    )
+            base_before[key] = base_before.get(key, _ZERO) + group.base
+            vat_before[key] = vat_before.get(key, _ZERO) + group.vat
+    result = []
+    for group in groups:
+        key = _vat_key(group.rate, group.category)
+        if key in keys_left:
+            with localcontext(_EXACT):
+                so_far = (base_before.get(key, _ZERO) + group.base) * group.rate
+            vat = so_far.quantize(unit, rounding=ROUND_HALF_UP) - vat_before.get(key, _ZERO)
+        else:  # the rate's last lines: what is left of its VAT
+            vat = -invoice_vat.get(key, _ZERO) - vat_before.get(key, _ZERO)
+        result.append(group if vat == group.vat else attrs.evolve(group, vat=vat))
+    return tuple(result)
+
+
+def check_credit(original: Invoice, chosen: Sequence[int], total: Decimal) -> None:
+    """Refuse a credit note of ``total`` (negative: it credits) that adds to what is owed or credits too much.
+
+    A credit note lowers what the invoice asks for, by at most what is left
+    of its total after the earlier notes: lines that add up to a charge (a
+    discount line alone) or to more than is left (a line without the
+    discount that lowered it) are credited together with the lines they go
+    with.
+    """
+    amount, left = -total, original.total - original.credited
+    which = ", ".join(str(i) for i in chosen)
+    if amount < 0:
+        raise InvalidInvoice(
+            f"line(s) {which} of invoice {original.number} add up to a charge of {-amount} "
+            f"{original.currency}, not a credit: credit them together with the lines they discount"
+        )
+    if amount > left:
+        raise InvalidInvoice(
+            f"crediting line(s) {which} of invoice {original.number} ({amount} {original.currency}) "
+            f"is more than is left to credit ({left} {original.currency}): credit them together "
+            "with the discount lines of the invoice"
+        )
 
 
 def seller_of(account: Account) -> Seller:
@@ -770,7 +806,8 @@ def build_credit_note(
     customer and period as the invoice; dated today in the account's time
     zone, due at once, with the account's seller details as they are now.
     Raises :class:`InvalidInvoice` for a credit note, lines already credited
-    or out of range, and an empty reason.
+    or out of range, lines that credit nothing or more than is left (see
+    :func:`check_credit`), and an empty reason.
     """
     if original.is_credit_note:
         raise InvalidInvoice(f"{original.number} is a credit note; credit notes cannot be credited")
@@ -779,6 +816,7 @@ def build_credit_note(
     credited = tuple(_negated(original.lines[i]) for i in chosen)
     vat = credit_vat(original, credited, chosen, prior_notes)
     net, vat_total = _totals(vat)
+    check_credit(original, chosen, net + vat_total)
     issue_date = local_date(now, account.timezone)
     return Invoice(
         id=id,

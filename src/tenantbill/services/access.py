@@ -383,6 +383,7 @@ def _move_number_claims(
         if others:
             raise number_taken(
                 kind,
+                number,
                 f"cannot transfer: the {label} {number} is also used by another account of the "
                 "same owner, and two owners may not share a number; change one account's "
                 f"{label} first",
