@@ -160,6 +160,30 @@ def test_usage_before_the_subscription_started_is_refused(metered: Metered) -> N
     assert metered.usage() == []
 
 
+def test_usage_in_a_period_billed_already_is_refused_and_nothing_is_recorded(metered: Metered) -> None:
+    metered.app.billing.run(date(2026, 2, 1))  # bills January's usage period
+    late = metered.event("late", at=date(2026, 1, 31))
+    with pytest.raises(tb.InvalidInput, match=r"event 1 \(key 'late'\).*billed already.*2026-02-01 or later"):
+        metered.app.metering.record([metered.event("feb", at=date(2026, 2, 3)), late])
+    with pytest.raises(tb.InvalidInput, match="billed already"):
+        metered.record_usage(at=date(2026, 1, 31))
+    assert metered.usage() == []
+    assert metered.app.metering.record([metered.event("feb", at=date(2026, 2, 1))]).accepted == 1
+
+
+def test_usage_after_the_subscription_ended_is_refused(metered: Metered) -> None:
+    ended = metered.app.subscriptions.cancel(metered.customer.owner.id, metered.subscription.id)
+    assert ended.cancel_at == date(2026, 2, 1)  # at the end of the period
+    with pytest.raises(tb.InvalidInput, match="after the subscription ended"):
+        metered.app.metering.record([metered.event("after", at=date(2026, 2, 1))])
+    metered.record_usage(at=date(2026, 1, 31))  # the last day of service: still billed
+    metered.app.billing.run(date(2026, 3, 1))
+    issued = metered.app.invoices.of_account(metered.provider.owner.id, metered.provider.account.id)
+    assert [
+        (ln.description, ln.quantity) for i in issued for ln in i.lines if ln.description == "API calls"
+    ] == [("API calls", D("3"))]
+
+
 def test_a_key_recorded_by_record_usage_is_a_duplicate_in_a_batch(metered: Metered) -> None:
     metered.record_usage(idempotency_key="order-1")
     result = metered.app.metering.record([metered.event("order-1"), metered.event("order-2")])

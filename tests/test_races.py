@@ -26,6 +26,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -563,3 +564,55 @@ def test_a_credit_racing_a_payment_never_gives_more_than_was_paid(store: Store) 
         assert after.outstanding == 0
     # Each time the customer paid 400 of 1000, and the whole invoice was credited: 400 comes back once.
     assert app.invoices.balance(owner.id, account.id, "kunde-2") == Decimal(400) * TRIALS
+
+
+def test_usage_racing_the_run_that_bills_its_period_is_billed_or_refused_never_lost(store: Store) -> None:
+    app = tb.Tenantbill(
+        store=store, mailer=MemoryMailer(), clock=FixedClock(datetime(2026, 2, 1, 9, 0, tzinfo=UTC))
+    )
+    provider_owner, provider, _ = team(app, "host", 0)
+    customer_owner, customer, _ = team(app, "shop", 0)
+    plan = tb.Plan(code="web", name="Web", price=Decimal("100"), vat_rate=Decimal("0.25"))
+    for trial in range(12):
+        # A subscription whose January usage period the run bills on 1 February.
+        sub = app.subscriptions.start(
+            customer_owner.id, provider.id, customer.id, plan, anchor=date(2026, 1, 1)
+        )
+        record_usage = partial(
+            app.subscriptions.record_usage,
+            provider_owner.id,
+            sub.id,
+            item=f"Ekstra {trial}",
+            quantity=Decimal(2),
+            unit_price=Decimal("50"),
+            at=date(2026, 1, 31),
+        )
+
+        def late(call: Callable[[], T], seconds: float) -> Callable[[], T]:
+            return lambda: (time.sleep(seconds), call())[1]
+
+        # Started a little later each trial, so that some land while the run is billing the period.
+        record = attempt(late(record_usage, trial * 0.004))
+        usage, report = race([record, partial(app.billing.run, date(2026, 2, 1))], TIMEOUT)
+        assert not isinstance(report, str)
+        assert report.issued == 2
+        with store.transaction() as tx:
+            recorded = tx.subscriptions.usage_between(sub.id, date(2026, 1, 1), date(2026, 2, 1))
+            invoices = [i for i in tx.invoices.of_account(provider.id) if i.subscription_id == sub.id]
+        billed = [line for i in invoices for line in i.lines if line.description == f"Ekstra {trial}"]
+        if usage == "InvalidInput":  # the run came first: refused, not recorded
+            assert recorded == []
+            assert billed == []
+        else:  # recorded first: on the invoice of its period
+            assert recorded == [usage]
+            assert [line.quantity for line in billed] == [Decimal(2)]
+    # Once billed, the period takes no more usage.
+    with pytest.raises(tb.InvalidInput, match="billed already"):
+        app.subscriptions.record_usage(
+            provider_owner.id,
+            sub.id,
+            item="Sent",
+            quantity=Decimal(1),
+            unit_price=Decimal(1),
+            at=date(2026, 1, 31),
+        )

@@ -228,10 +228,23 @@ def usage_record(
 ) -> Usage:
     """Usage of ``subscription`` on ``on``, at the VAT rate of the plan in force that day unless given.
 
-    Raises :class:`InvalidInput` for usage before the subscription started.
+    Raises :class:`InvalidInput` for usage that would never be billed: before
+    the subscription started, in a monthly usage period billed already, or in
+    one that starts after the subscription ends.
     """
     if on < subscription.anchor:
         raise InvalidInput(f"usage on {on} is before the subscription started ({subscription.anchor})")
+    open_from = subscription.usage_period(subscription.usage_n).start
+    if on < open_from:
+        raise InvalidInput(
+            f"usage on {on} falls in a usage period billed already (up to {open_from}): it would "
+            f"never be billed; record it on {open_from} or later, or issue an invoice for it"
+        )
+    ends = subscription.cancel_at
+    if ends is not None and BillingCycle.MONTHLY.period_containing(subscription.anchor, on).start >= ends:
+        raise InvalidInput(
+            f"usage on {on} is after the subscription ended ({ends}): it would never be billed"
+        )
     rate = subscription.plan_at(on).vat_rate if vat_rate is None else vat_rate
     return Usage(
         id=id,

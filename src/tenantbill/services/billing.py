@@ -164,7 +164,9 @@ class SubscriptionService:
         The actor may manage customers on the provider account (usage is the
         provider's to meter). ``at`` is an aware instant (converted to the
         provider's calendar) or a date; it defaults to now. The VAT rate
-        defaults to the plan's.
+        defaults to the plan's. Usage that would never be billed is refused
+        with :class:`InvalidInput`: dated before the subscription started, in
+        a monthly usage period billed already, or after the subscription ended.
 
         With ``idempotency_key`` (one line, at most 200 characters) a retried
         call records nothing new: the same key with the same item, quantity,
@@ -182,6 +184,9 @@ class SubscriptionService:
             subscription = _visible(
                 tx, actor_id, subscription_id, Action.MANAGE_CUSTOMERS, provider_only=True
             )
+            # Locked as the billing run locks it: a run billing its period waits for this usage,
+            # or this call sees the period billed and refuses the usage (never recorded unbilled).
+            subscription = _load(tx, subscription.id, lock=True)
             provider = load_account(tx, subscription.provider_id)
 
             def record(on: date) -> Usage:

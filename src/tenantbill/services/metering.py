@@ -78,7 +78,8 @@ class MeteringService:
         :class:`~tenantbill.UsageEvent` (or a mapping of its fields) or has a
         bad field raises :class:`~tenantbill.errors.InvalidInput`, an unknown
         subscription :class:`~tenantbill.errors.NotFound`, usage dated before
-        its subscription started ``InvalidInput``; each message names the
+        its subscription started, in a usage period billed already or after
+        the subscription ended ``InvalidInput``; each message names the
         event's place in the batch and its key. At most :data:`MAX_BATCH`
         events per call.
 
@@ -93,19 +94,22 @@ class MeteringService:
             return MeteringResult(accepted=0, duplicates=0)
         recorded_at = self._ctx.now()
         with self._ctx.store.transaction() as tx:
+            # Each subscription locked as the billing run locks it (in one order: no deadlock
+            # between batches), so a run billing a period waits for the batch, or the batch
+            # sees the period billed and refuses usage in it.
             found: dict[str, tuple[Subscription, str]] = {}
+            for subscription_id in sorted({event.subscription_id for event in batch}):
+                subscription = tx.subscriptions.lock(subscription_id, wait=True)
+                if subscription is not None:
+                    provider = load_account(tx, subscription.provider_id)
+                    found[subscription_id] = (subscription, provider.timezone)
             usages: list[Usage] = []
             for index, event in enumerate(batch):
                 known = found.get(event.subscription_id)
                 if known is None:
-                    subscription = tx.subscriptions.get(event.subscription_id)
-                    if subscription is None:
-                        raise NotFound(
-                            f"{_named(index, event.key)}: there is no subscription "
-                            f"{shown(event.subscription_id)}"
-                        )
-                    provider = load_account(tx, subscription.provider_id)
-                    known = found[event.subscription_id] = (subscription, provider.timezone)
+                    raise NotFound(
+                        f"{_named(index, event.key)}: there is no subscription {shown(event.subscription_id)}"
+                    )
                 subscription, timezone = known
                 at = event.at
                 on: date = local_date(at, timezone) if isinstance(at, datetime) else at
