@@ -324,6 +324,13 @@ def test_a_party_refuses_hostile_text_and_wrong_types(changes: dict[str, Any], m
         ({"vat_rate": 0.25}, "not a float"),
         ({"vat_rate": D("1E+100000")}, "too large"),
         ({"vat_rate": D("1")}, r"\[0, 1\)"),
+        # Quantities and prices are Decimals: an int or a numeric string is refused too (API.md).
+        ({"quantity": 1}, r"must be a Decimal, not int: use Decimal\('1'\)"),
+        ({"unit_price": "199.50"}, r"must be a Decimal, not str: use Decimal\('199.50'\)"),
+        # A VAT category and a rate that contradict each other.
+        ({"vat_rate": D("0.25"), "vat_category": tb.VatCategory.E}, "carries no VAT"),
+        ({"vat_rate": D("0.25"), "vat_category": tb.VatCategory.O}, "carries no VAT"),
+        ({"vat_rate": D(0), "vat_category": tb.VatCategory.S}, "use Z for 0 %"),
     ],
 )
 def test_a_line_refuses_hostile_text_numbers_out_of_range_and_wrong_types(

@@ -229,7 +229,7 @@ BAD_FIELDS: list[dict[str, Any]] = [
     "bad", BAD_FIELDS, ids=lambda bad: f"{next(iter(bad))}={next(iter(bad.values()))!r:.20}"
 )
 def test_a_bad_field_is_refused_when_the_event_is_made(bad: dict[str, Any]) -> None:
-    good = {"key": "k", "subscription_id": "s", "item": "i", "quantity": 1, "unit_price": 1, "at": ANCHOR}
+    good = {"key": "k", "subscription_id": "s", "item": "i", "quantity": D(1), "unit_price": D(1), "at": ANCHOR}
     tb.UsageEvent(**good)
     with pytest.raises(tb.InvalidInput):
         tb.UsageEvent(**{**good, **bad})
@@ -420,9 +420,17 @@ def test_the_result_is_a_plain_value() -> None:
 
 def test_events_compare_by_value() -> None:
     at = datetime(2026, 1, 20, 12, tzinfo=timezone(timedelta(hours=1)))
-    one = tb.UsageEvent(key=" k ", subscription_id="s", item="i", quantity="1.0", unit_price=2, at=at)
+    one = tb.UsageEvent(key=" k ", subscription_id="s", item="i", quantity=D("1.0"), unit_price=D(2), at=at)
     assert one.key == "k"
     assert one.quantity == D("1.0")
     assert one == tb.UsageEvent(
         key="k", subscription_id="s", item="i", quantity=D("1.0"), unit_price=D(2), at=at
     )
+
+
+def test_record_usage_takes_quantities_and_prices_as_decimals_only(metered: Metered) -> None:
+    with pytest.raises(tb.InvalidInput, match="must be a Decimal, not int"):
+        metered.record_usage(quantity=2)
+    with pytest.raises(tb.InvalidInput, match="must be a Decimal, not str"):
+        metered.record_usage(unit_price="0.10")
+    assert metered.usage() == []

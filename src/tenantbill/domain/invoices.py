@@ -19,7 +19,14 @@ import attrs
 from tenantbill.domain.accounts import Account
 from tenantbill.domain.billing import BillingCycle, Period, local_date
 from tenantbill.domain.identity import Email
-from tenantbill.domain.money import MAX_AMOUNT, check_amount, minor_unit, normalize_currency, to_decimal
+from tenantbill.domain.money import (
+    MAX_AMOUNT,
+    check_amount,
+    minor_unit,
+    normalize_currency,
+    to_decimal,
+    to_exact_decimal,
+)
 from tenantbill.domain.text import (
     ADDRESS_MAX,
     CODE_MAX,
@@ -149,11 +156,11 @@ def credit_reason(value: object) -> str:
 
 
 def _quantity(value: object) -> Decimal:
-    return to_decimal(value, "quantity")
+    return to_exact_decimal(value, "quantity")
 
 
 def _unit_price(value: object) -> Decimal:
-    return to_decimal(value, "unit_price")
+    return to_exact_decimal(value, "unit_price")
 
 
 def parse_vat_rate(value: object) -> Decimal:
@@ -241,6 +248,18 @@ class Line:
     unit_price: Decimal = attrs.field(converter=_unit_price)
     vat_rate: Decimal = attrs.field(default=_ZERO, converter=parse_vat_rate)
     vat_category: VatCategory | None = attrs.field(default=None, converter=parse_category)
+
+    def __attrs_post_init__(self) -> None:
+        category = self.vat_category
+        if category is None:
+            return
+        if category is VatCategory.S and not self.vat_rate:
+            raise InvalidInvoice("a line of VAT category S (standard) has a rate above 0; use Z for 0 %")
+        if category is not VatCategory.S and self.vat_rate:
+            raise InvalidInvoice(
+                f"a line of VAT category {category.value} carries no VAT (rate 0), got vat_rate "
+                f"{self.vat_rate}; only category S has a rate above 0"
+            )
 
 
 def _lines(value: object) -> tuple[Line, ...]:

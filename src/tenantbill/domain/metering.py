@@ -14,7 +14,7 @@ from decimal import Decimal
 import attrs
 
 from tenantbill.domain.invoices import parse_vat_rate
-from tenantbill.domain.money import to_decimal
+from tenantbill.domain.money import to_exact_decimal
 from tenantbill.domain.subscriptions import Usage, usage_item
 from tenantbill.domain.text import one_line
 from tenantbill.errors import InvalidInput
@@ -40,11 +40,11 @@ def _subscription_id(value: object) -> str:
 
 
 def _quantity(value: object) -> Decimal:
-    return to_decimal(value, "quantity")
+    return to_exact_decimal(value, "quantity")
 
 
 def _unit_price(value: object) -> Decimal:
-    return to_decimal(value, "unit_price")
+    return to_exact_decimal(value, "unit_price")
 
 
 def _at(value: object) -> datetime | date:

@@ -78,6 +78,19 @@ def to_decimal(value: object, what: str, error: type[InvalidInput] = InvalidInvo
     return _decimal(value, what, error)
 
 
+def to_exact_decimal(value: object, what: str, error: type[InvalidInput] = InvalidInvoice) -> Decimal:
+    """:func:`to_decimal` for quantities and prices, which must be given as a ``Decimal``.
+
+    An int or a string (``1``, ``"1.10"``) is refused too, not only a float:
+    a quantity or price is money's exact arithmetic, and a caller that passes
+    something else has usually read it from somewhere unparsed.
+    """
+    number = _decimal(value, what, error)  # a float, a bool, or a bad number: its own message
+    if not isinstance(value, Decimal):
+        raise error(f"{what} must be a Decimal, not {type(value).__name__}: use Decimal({str(number)!r})")
+    return number
+
+
 def check_amount(value: Decimal, what: str, error: type[InvalidInput] = InvalidInvoice) -> Decimal:
     """``value`` if it has at most 15 digits before the decimal point, else ``error``.
 

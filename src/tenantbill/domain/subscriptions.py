@@ -18,7 +18,7 @@ import attrs
 from tenantbill.domain.accounts import Account
 from tenantbill.domain.billing import BillingCycle, Period, prorate
 from tenantbill.domain.invoices import InvoiceDraft, LedgerEntry, Line, Party, parse_vat_rate
-from tenantbill.domain.money import normalize_currency, round_money, to_decimal
+from tenantbill.domain.money import normalize_currency, round_money, to_decimal, to_exact_decimal
 from tenantbill.domain.text import CODE_MAX, NAME_MAX, one_line
 from tenantbill.errors import InvalidInput
 
@@ -63,7 +63,7 @@ def usage_item(value: object) -> str:
 
 
 def _price(value: object) -> Decimal:
-    price = to_decimal(value, "price")
+    price = to_exact_decimal(value, "price")
     if price < 0:
         raise InvalidInput(f"a plan's price cannot be negative, got {price}")
     return price

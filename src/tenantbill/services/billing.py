@@ -14,7 +14,7 @@ from tenantbill.domain.accounts import Account, Membership
 from tenantbill.domain.billing import local_date
 from tenantbill.domain.invoices import Invoice
 from tenantbill.domain.metering import same_usage, usage_key
-from tenantbill.domain.money import to_decimal
+from tenantbill.domain.money import to_exact_decimal
 from tenantbill.domain.policy import Action, allowed, check
 from tenantbill.domain.subscriptions import Plan, Subscription, Usage, usage_item
 from tenantbill.errors import (
@@ -177,8 +177,8 @@ class SubscriptionService:
         either. Of concurrent calls with one key, one records it.
         """
         item = usage_item(item)
-        qty = to_decimal(quantity, "quantity")
-        price = to_decimal(unit_price, "unit_price")
+        qty = to_exact_decimal(quantity, "quantity")
+        price = to_exact_decimal(unit_price, "unit_price")
         key = None if idempotency_key is None else usage_key(idempotency_key)
         with self._ctx.store.transaction() as tx:
             subscription = _visible(
