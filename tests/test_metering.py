@@ -229,7 +229,14 @@ BAD_FIELDS: list[dict[str, Any]] = [
     "bad", BAD_FIELDS, ids=lambda bad: f"{next(iter(bad))}={next(iter(bad.values()))!r:.20}"
 )
 def test_a_bad_field_is_refused_when_the_event_is_made(bad: dict[str, Any]) -> None:
-    good = {"key": "k", "subscription_id": "s", "item": "i", "quantity": D(1), "unit_price": D(1), "at": ANCHOR}
+    good = {
+        "key": "k",
+        "subscription_id": "s",
+        "item": "i",
+        "quantity": D(1),
+        "unit_price": D(1),
+        "at": ANCHOR,
+    }
     tb.UsageEvent(**good)
     with pytest.raises(tb.InvalidInput):
         tb.UsageEvent(**{**good, **bad})
