@@ -323,6 +323,33 @@ def test_seller_not_registered_for_vat_states_category_o_and_no_vat_id(factory: 
     assert text(root, "//cbc:TaxExemptionReason") == reason
 
 
+def test_vat_charged_by_a_seller_not_registered_for_vat_is_refused_saying_what_to_do(
+    factory: Factory,
+) -> None:
+    seller = factory.account(name="Enkeltperson Konsulent", **(SELLER | {"vat_registered": False}))
+    reason = "Selger er ikke registrert i Merverdiavgiftsregisteret"
+    invoice = issue(seller, line("Konsulenttimer", "2", "950", "0.25"), vat_exemption_reason=reason)
+    assert invoice.vat_total == Decimal("475.00")  # the rate the line states (see docs/decisions.md)
+
+    with pytest.raises(tb.EInvoiceError, match="not VAT-registered") as caught:
+        seller.app.invoices.ubl(seller.owner.id, invoice.id)
+
+    assert "vat_registered=True" in str(caught.value)
+    assert "vat_rate=0" in str(caught.value)
+
+
+def test_an_invoice_in_a_currency_without_cents_whose_lines_do_not_come_out_whole_is_refused(
+    seller: SignedUp,
+) -> None:
+    invoice = issue(seller, line("Lisens", "3", "333.50"), currency="JPY", tax_exchange_rate=Decimal("0.07"))
+    assert invoice.lines[0].amount == Decimal("1001")  # yen have no decimals
+
+    with pytest.raises(tb.EInvoiceError, match="cannot be sent as EHF") as caught:
+        seller.app.invoices.ubl(seller.owner.id, invoice.id)
+
+    assert "PEPPOL-EN16931-R120" in str(caught.value)
+
+
 def test_seller_outside_foretaksregisteret_does_not_state_it(factory: Factory) -> None:
     seller = factory.account(name="Fjord Software", business_register=False, **SELLER)
 

@@ -301,6 +301,7 @@ def test_a_party_refuses_hostile_text_and_wrong_types(changes: dict[str, Any], m
         ({"description": "Web\x00hotell"}, "NUL"),
         ({"description": "Web\ud800"}, "surrogate"),
         ({"description": "Web\x1bhotell"}, "control"),
+        ({"description": "Web\ufffehotell"}, "not a character"),
         ({"description": "x" * 1001}, "at most 1000"),
         ({"description": ""}, "must not be empty"),
         ({"description": 7}, "must be text"),

@@ -830,6 +830,14 @@ def document_of(invoice: Invoice, *, credited: Invoice | None = None, pdf: bytes
     categories = _categories_of(invoice)
     if credit and (credited is None or credited.id != invoice.credits_invoice_id):
         raise EInvoiceError(f"{where} is a credit note: give the invoice it credits (credited=)")
+    if not seller.vat_registered and any(line.vat_rate for line in invoice.lines):
+        raise EInvoiceError(
+            f"{where} charges VAT, but its seller was not VAT-registered when it was issued: every"
+            " line is then category O (not subject to VAT), which an e-invoice cannot charge VAT"
+            " on (BR-O-05). Credit it, then register the account for VAT"
+            " (app.accounts.update(..., vat_registered=True)) or issue its lines with vat_rate=0"
+        )
+    _check_two_decimals(invoice, where)
     reason = invoice.vat_exemption_reason
     needing = sorted(category.value for category in categories if category.needs_exemption_reason)
     if needing and reason is None:
@@ -964,6 +972,25 @@ def _in_cents(*amounts: Decimal) -> bool:
     return all(amount == amount.quantize(_CENT) for amount in amounts)
 
 
+def _check_two_decimals(invoice: Invoice, where: str) -> None:
+    """Refuse an invoice whose currency's amounts an e-invoice, which states two decimals, cannot carry."""
+    if minor_unit(invoice.currency) == _CENT:
+        return
+    for index, line in enumerate(invoice.lines, 1):
+        exact = line.quantity * line.unit_price
+        if line.amount != line.amount.quantize(_CENT) or abs(exact - line.amount) > _R120_TOLERANCE:
+            places = -minor_unit(invoice.currency).as_tuple().exponent  # type: ignore[operator]
+            raise EInvoiceError(
+                f"{where} is in {invoice.currency}, whose amounts have {places} decimals, while an"
+                f" e-invoice states every amount to the cent: line {index}'s amount {line.amount} is"
+                f" not its quantity × unit price ({exact}) to the cent (PEPPOL-EN16931-R120). Send"
+                " this invoice as a PDF; it cannot be sent as EHF"
+            )
+
+
+_R120_TOLERANCE: Final = Decimal("0.02")
+
+
 def _document_line(index: int, line: InvoiceLine, vat_registered: bool, credit: bool) -> DocumentLine:
     quantity, price, rate = line.quantity, line.unit_price, line.vat_rate
     amount = _signed(-1 if credit else 1, line.amount)
@@ -1096,10 +1123,16 @@ def _bank_account(text: str) -> BankAccount:
 def _customer_of(invoice: Invoice, categories: frozenset[VatCategory], where: str) -> Customer:
     party = invoice.bill_to
     if party.reference is None:
+        passed = (
+            "set it on the customer's account (app.accounts.update(..., buyer_reference=...)), which"
+            " the billing run puts on the invoices of its subscriptions"
+            if invoice.subscription_id is not None
+            else "pass Party(reference=...) when issuing"
+        )
         raise EInvoiceError(
             f"{where} has no buyer's reference, which an e-invoice must quote as BuyerReference"
             " (PEPPOL-EN16931-R003): the host must collect the buyer's reference (a person, department"
-            " or order number) and pass Party(reference=...) when issuing"
+            f" or order number) and {passed}"
         )
     if party.org_number is None:
         raise EInvoiceError(

@@ -9,6 +9,8 @@ names the field and the character:
 - NUL (U+0000), which PostgreSQL cannot store and C libraries read as the end;
 - lone surrogates (U+D800–U+DFFF on their own), which are not text: they
   cannot be encoded as UTF-8, so no database, PDF or e-mail can hold them;
+- U+FFFE and U+FFFF, which are not characters and which XML (an e-invoice)
+  cannot hold;
 - control characters (Unicode category Cc). A multi-line field (an address, a
   description, a note) keeps TAB, LF and CR; a one-line field (a name, a code,
   a prefix) refuses those and every other line break too (U+0085, U+2028,
@@ -59,8 +61,8 @@ CODE_MAX = 64
 """The longest code or key (a plan code, a customer key, an org number as typed)."""
 
 # Category Cc is exactly U+0000-U+001F and U+007F-U+009F.
-_MULTI_LINE_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-_ONE_LINE_BAD = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_MULTI_LINE_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_ONE_LINE_BAD = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 
 _CONTROL_NAMES = {
     0x00: "NUL",
@@ -155,6 +157,12 @@ def _refusal(what: str, char: str, position: int, *, one_line: bool) -> str:
         return (
             f"{what} contains a lone surrogate ({label}) at position {position}, which is not a "
             "character: the text was decoded wrongly; send it as proper Unicode (UTF-8)"
+        )
+    if code in (0xFFFE, 0xFFFF):
+        return (
+            f"{what} contains {label} at position {position}, which is not a character (a "
+            "byte-order mark read the wrong way round, say) and which XML, and so an e-invoice, "
+            "cannot hold: remove it"
         )
     name = _CONTROL_NAMES.get(code, "control character")
     if code == 0:
