@@ -173,8 +173,8 @@ def test_foreign_iban_normalizes_to_compact_upper_case(text: str, value: str) ->
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("8601.11.1794", "a Norwegian bank account number has 11 digits, got 10"),
-        ("8601.11.179470", "a Norwegian bank account number has 11 digits, got 12"),
+        ("8601.11.1794", "a Norwegian bank account number has 11 digits, got 10; an account elsewhere"),
+        ("8601.11.179470", "a Norwegian bank account number has 11 digits, got 12; an account elsewhere"),
         ("8601.11.17948", "check digit does not match"),
         ("NO94 8601 1117 947", "IBAN check digits do not match"),
         ("SE46 5000 0000 0583 9825 7466", "IBAN check digits do not match"),

@@ -172,7 +172,8 @@ def _parse_bank_account(text: object) -> tuple[str, str]:
         )
     if len(number) != _NO_ACCOUNT_LENGTH:
         raise InvalidBankAccount(
-            f"a Norwegian bank account number has {_NO_ACCOUNT_LENGTH} digits, got {len(number)}"
+            f"a Norwegian bank account number has {_NO_ACCOUNT_LENGTH} digits, got {len(number)};"
+            " an account elsewhere (a Swedish one, say) is given as its IBAN"
         )
     if not kontonr.is_valid(number):
         raise InvalidBankAccount(
