@@ -30,7 +30,7 @@ from tenantbill.domain.billing import Period
 from tenantbill.domain.identity import BankAccount, OrgNumber
 from tenantbill.domain.invoices import Invoice, InvoiceKind, InvoiceLine
 from tenantbill.domain.money import minor_unit, normalize_currency, to_decimal
-from tenantbill.domain.vat import VatCategory, default_category
+from tenantbill.domain.vat import VatCategory, default_category, rate_conflict
 from tenantbill.errors import EInvoiceError, InvalidInput, InvalidInvoice
 
 __all__ = [
@@ -391,13 +391,9 @@ class DocumentLine:
                 f"line {self.id}: a unit price is not negative (BR-27), got {self.unit_price};"
                 " use a negative quantity"
             )
-        category, rate = self.vat_category, self.vat_rate
-        if category is VatCategory.S and rate == 0:
-            raise InvalidInvoice(f"line {self.id}: category S has a rate above 0 (BR-S-05); use Z for 0 %")
-        if category is not VatCategory.S and rate != 0:
-            raise InvalidInvoice(
-                f"line {self.id}: category {category.value} has rate 0, got {rate}; only S carries VAT"
-            )
+        conflict = rate_conflict(self.vat_category, self.vat_rate)
+        if conflict is not None:
+            raise InvalidInvoice(f"line {self.id}: {conflict}")
 
     @property
     def vat_key(self) -> tuple[VatCategory, Decimal]:

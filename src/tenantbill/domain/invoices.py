@@ -37,7 +37,7 @@ from tenantbill.domain.text import (
     one_line,
     optional_one_line,
 )
-from tenantbill.domain.vat import VatCategory, parse_category
+from tenantbill.domain.vat import VatCategory, parse_category, rate_conflict
 from tenantbill.errors import InvalidInvoice, SeriesError
 
 __all__ = [
@@ -250,16 +250,10 @@ class Line:
     vat_category: VatCategory | None = attrs.field(default=None, converter=parse_category)
 
     def __attrs_post_init__(self) -> None:
-        category = self.vat_category
-        if category is None:
-            return
-        if category is VatCategory.S and not self.vat_rate:
-            raise InvalidInvoice("a line of VAT category S (standard) has a rate above 0; use Z for 0 %")
-        if category is not VatCategory.S and self.vat_rate:
-            raise InvalidInvoice(
-                f"a line of VAT category {category.value} carries no VAT (rate 0), got vat_rate "
-                f"{self.vat_rate}; only category S has a rate above 0"
-            )
+        if self.vat_category is not None:
+            conflict = rate_conflict(self.vat_category, self.vat_rate)
+            if conflict is not None:
+                raise InvalidInvoice(f"a line of VAT {conflict}")
 
 
 def _lines(value: object) -> tuple[Line, ...]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from tenantbill.errors import InvalidInvoice
 
-__all__ = ["VatCategory", "default_category", "parse_category"]
+__all__ = ["VatCategory", "default_category", "parse_category", "rate_conflict"]
 
 
 class VatCategory(enum.Enum):
@@ -57,3 +57,15 @@ def default_category(category: VatCategory | None, rate: Decimal, *, vat_registe
     if category is not None:
         return category
     return VatCategory.S if rate > 0 else VatCategory.Z
+
+
+def rate_conflict(category: VatCategory, rate: Decimal) -> str | None:
+    """What is wrong with a line of ``category`` at ``rate``, or ``None``: only S has a rate above 0."""
+    if category is VatCategory.S:
+        return None if rate else "category S has a rate above 0 (BR-S-05); use Z for 0 %"
+    if rate:
+        return (
+            f"category {category.value} has rate 0 and carries no VAT, got {rate}; "
+            "only category S has a rate above 0"
+        )
+    return None
