@@ -145,6 +145,7 @@ def test_accepting_with_an_existing_user_adds_a_membership_with_the_invited_role
     membership = app.access.accept(issued.token, user_id=outsider.id)
 
     assert membership == tb.Membership(account.id, outsider.id, tb.Role.BILLING)
+    assert (membership.name, membership.email) == (outsider.name, outsider.email)
     assert app.access.members(owner.id, account.id)[-1] == membership
     assert account in app.accounts.of_user(outsider.id)
     assert app.accounts.get(outsider.id, account.id) == account
@@ -161,6 +162,7 @@ def test_accepting_with_a_new_user_creates_the_user_without_an_account_of_their_
 
     user = app.users.get(membership.user_id)
     assert (user.name, user.email, user.invoice_emails) == ("Per Hansen", "per@example.no", False)
+    assert (membership.name, membership.email) == ("Per Hansen", "per@example.no")
     assert membership.role is tb.Role.MEMBER
     assert app.accounts.of_user(user.id) == [account]
 
@@ -488,6 +490,7 @@ def test_transferring_ownership_makes_the_former_owner_a_member(
     new_owner = app.access.transfer_ownership(owner.id, account.id, heir.id)
 
     assert new_owner == tb.Membership(account.id, heir.id, tb.Role.OWNER)
+    assert (new_owner.name, new_owner.email) == (heir.name, heir.email)
     assert app.accounts.get(heir.id, account.id).owner_id == heir.id
     assert set(app.access.members(heir.id, account.id)) == {
         tb.Membership(account.id, heir.id, tb.Role.OWNER),

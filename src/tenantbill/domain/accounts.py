@@ -125,8 +125,9 @@ class Membership:
     """A user's access to an account, with a role.
 
     ``name`` and ``email`` are the user's, filled in where memberships are
-    listed for people to read (``app.access.members``); ``None`` where a call
-    does not look them up. They are not part of equality: a membership is its
+    listed for people to read (``app.access.members``) and in what
+    ``app.access.accept`` and ``transfer_ownership`` return; ``None`` where a
+    call does not look them up (a store's own reads). They are not part of equality: a membership is its
     account, its user and its role.
     """
 

@@ -169,7 +169,7 @@ class AccessService:
             # and roll back any user they created).
             if not tx.invitations.accept(invitation.id, token_hash, user.id):
                 _refuse_not_pending(tx, invitation.id)
-            membership = Membership(invitation.account_id, user.id, invitation.role)
+            membership = Membership(invitation.account_id, user.id, invitation.role, user.name, user.email)
             tx.memberships.add(membership)
             _drop_email(tx, self._ctx, invitation, "the invitation was accepted")
             _audit(
@@ -247,7 +247,14 @@ class AccessService:
                 )
             account = load_account(tx, account_id)
             _move_number_claims(tx, account.id, account.org_number, account.bank_account, to_user_id)
-            new_owner = Membership(account_id, to_user_id, Role.OWNER)
+            user = tx.users.get(to_user_id)
+            new_owner = Membership(
+                account_id,
+                to_user_id,
+                Role.OWNER,
+                None if user is None else user.name,
+                None if user is None else user.email,
+            )
             _audit(tx, account_id, actor_id, "ownership_transferred", to_user_id, "", self._ctx.now())
             record(
                 tx,
