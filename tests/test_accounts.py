@@ -21,6 +21,8 @@ SWEDISH_ORG = "5560360793"
 BANK = "86011117947"
 BANK_IBAN = "NO93 8601 1117 947"
 OTHER_BANK = "12345678903"
+BANKGIRO = "BANKGIRO50501055"  # Bankgiro 5050-1055
+PLUSGIRO = "PLUSGIRO2865434"  # Plusgiro 28 65 43-4
 # A 1 × 1 PNG: a logo's header must give its size (a bare signature is refused).
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
@@ -84,6 +86,16 @@ def test_sign_up_stores_org_and_bank_numbers_in_normal_form(app: tb.Tenantbill) 
     assert (swedish.org_number, swedish.bank_account) == (SWEDISH_ORG, OTHER_BANK)
 
 
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [("Bankgiro 5050-1055", BANKGIRO), ("5050-1055", BANKGIRO), ("PG 28 65 43-4", PLUSGIRO)],
+)
+def test_sign_up_stores_a_giro_number_with_its_name(app: tb.Tenantbill, written: str, stored: str) -> None:
+    _, account = sign_up(app, "Svea", org_number="556036-0793", bank_account=written)
+
+    assert account.bank_account == stored
+
+
 def test_sign_up_accepts_the_whole_invoice_setup(app: tb.Tenantbill) -> None:
     _, account = sign_up(
         app,
@@ -141,6 +153,12 @@ def test_a_failed_sign_up_leaves_neither_user_nor_account(app: tb.Tenantbill) ->
         ({"org_number": "974760674"}, tb.InvalidOrgNumber, "check digit"),
         ({"org_number": "97476067"}, tb.InvalidOrgNumber, "9 digits, got 8"),
         ({"bank_account": "86011117948"}, tb.InvalidBankAccount, "check digit"),
+        ({"bank_account": "Bankgiro 5050-1056"}, tb.InvalidBankAccount, "check digit"),
+        (
+            {"bank_account": "50501055"},
+            tb.InvalidBankAccount,
+            "Bankgiro or Plusgiro number is given with its name",
+        ),
         ({"currency": "XYZ"}, tb.InvalidInput, "unknown currency"),
         ({"colour": "red"}, tb.InvalidInput, "unknown account field"),
     ],
@@ -285,6 +303,7 @@ def test_update_with_none_clears_the_optional_fields(app: tb.Tenantbill) -> None
         ({"org_number": "ABC"}, tb.InvalidOrgNumber, "digits"),
         ({"bank_account": "86011117948"}, tb.InvalidBankAccount, "check digit"),
         ({"bank_account": "NO93 8601 1117 948"}, tb.InvalidBankAccount, "IBAN"),
+        ({"bank_account": "Plusgiro 28 65 43-5"}, tb.InvalidBankAccount, "is not a Plusgiro number"),
         ({"currency": "XYZ"}, tb.InvalidInput, "unknown currency code 'XYZ'"),
         ({"locale": "xx"}, tb.InvalidInput, "unknown locale 'xx'"),
         ({"timezone": "Mars/Olympus"}, tb.InvalidInput, "unknown time zone 'Mars/Olympus'"),
@@ -420,6 +439,32 @@ def test_a_norwegian_iban_collides_with_its_domestic_number(
 
     with pytest.raises(tb.BankAccountTaken):
         sign_up(app, "Copycat", bank_account=second)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("Bankgiro 5050-1055", "5050-1055"),
+        ("BG 5050 1055", "bankgiro: 50501055"),
+        ("Plusgiro 28 65 43-4", "PG 2865434"),
+    ],
+)
+def test_a_giro_number_collides_with_itself_in_another_spelling(
+    app: tb.Tenantbill, first: str, second: str
+) -> None:
+    sign_up(app, "Svea", bank_account=first)
+
+    with pytest.raises(tb.BankAccountTaken):
+        sign_up(app, "Copycat", bank_account=second)
+
+
+def test_a_bankgiro_and_a_plusgiro_number_with_the_same_digits_belong_to_two_owners(
+    app: tb.Tenantbill,
+) -> None:
+    _, bankgiro = sign_up(app, "Svea", bank_account="Bankgiro 286-5434")
+    _, plusgiro = sign_up(app, "Norrland", bank_account="Plusgiro 28 65 43-4")
+
+    assert (bankgiro.bank_account, plusgiro.bank_account) == ("BANKGIRO2865434", PLUSGIRO)
 
 
 def test_the_owner_may_reuse_their_numbers_for_a_new_account(app: tb.Tenantbill) -> None:

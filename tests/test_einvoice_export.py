@@ -389,6 +389,40 @@ def test_swedish_seller_uses_scheme_0007_and_an_ocr_reference(factory: Factory) 
     assert text(root, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID") == "SE4550000000058398257466"
 
 
+@pytest.mark.parametrize(
+    ("bank_account", "number", "giro"),
+    [("Bankgiro 5050-1055", "50501055", "SE:BANKGIRO"), ("Plusgiro 28 65 43-4", "2865434", "SE:PLUSGIRO")],
+)
+def test_swedish_seller_with_a_giro_number_states_it_with_its_giro(
+    factory: Factory, bank_account: str, number: str, giro: str
+) -> None:
+    seller = factory.account(
+        name="Svensk Mjukvara AB",
+        org_number="556036-0793",
+        bank_account=bank_account,
+        address="Drottninggatan 1\n111 51 Stockholm",
+        vat_registered=True,
+        currency="SEK",
+        locale="sv",
+        kid="ocr",
+    )
+    invoice = issue(
+        seller,
+        line("Tjänst", "1", "1000"),
+        bill_to=buyer(name="Kund AB", org_number="202100-5489", reference="Inköp 42", address="Box 7"),
+    )
+
+    root = export(seller, invoice)
+
+    assert_states_the_invoice(root, invoice)
+    assert text(root, "cac:PaymentMeans/cbc:PaymentMeansCode") == "30"
+    assert text(root, "cac:PaymentMeans/cbc:PaymentID") == invoice.kid
+    assert text(root, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID") == number
+    assert (
+        text(root, "cac:PaymentMeans/cac:PayeeFinancialAccount/cac:FinancialInstitutionBranch/cbc:ID") == giro
+    )
+
+
 def test_buyer_country_is_its_own_or_else_the_seller_s(seller: SignedUp) -> None:
     abroad = issue(seller, bill_to=buyer(org_number="5560360793", country="se", address="Box 7"))
     home = issue(seller)

@@ -830,6 +830,16 @@ HUGE_NUMBERS = st.one_of(
 )
 HOSTILE_NUMBERS = st.one_of(HUGE_NUMBERS, WRONG_TYPES_FOR_NUMBERS, _with(st.one_of(NUL, SURROGATE)))
 TEXT_HOSTILE = st.one_of(ONE_LINE_HOSTILE, WRONG_TYPES)
+# Swedish giro numbers as typed, spoiled: a bad character, a wrong check digit or length, huge.
+GIRO_HOSTILE = st.one_of(
+    st.builds(
+        lambda name, bad: f"{name}5050{bad}1055",
+        st.sampled_from(["", "Bankgiro ", "BG: ", "Plusgiro ", "PG"]),
+        BAD_IN_MULTI_LINE,
+    ),
+    st.sampled_from(["Bankgiro 5050-1056", "PG 4 36 14-2", "BG 0505-1057", "Plusgiro 123456789", "BG"]),
+    st.sampled_from([101, 10**6]).map(lambda n: "Bankgiro " + "5" * n),
+)
 ADDRESS_HOSTILE = st.one_of(MULTI_LINE_HOSTILE, WRONG_TYPES)
 LOGO_HOSTILE = st.one_of(
     st.sampled_from([png_header(9000, 9000), jpeg_header(9000, 9000), png_header(0, 0), b"GIF89a"]),
@@ -867,7 +877,7 @@ def _account_calls(t: Tenant) -> dict[str, tuple[st.SearchStrategy[Any], Callabl
         "vat_registered": st.one_of(st.integers(), st.text(max_size=3), st.none()),
         "logo": LOGO_HOSTILE,
         "org_number": TEXT_HOSTILE,
-        "bank_account": TEXT_HOSTILE,
+        "bank_account": st.one_of(TEXT_HOSTILE, GIRO_HOSTILE),
     }
     calls: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], object]]] = {}
     for field, values in setup.items():
@@ -1041,6 +1051,30 @@ HOSTILE_SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Bankgiro 5050-1055\x00",
+        "BG 5050\ud8001055",
+        "Plusgiro 28 65\u202843-4",
+        "Bankgiro 5050-1056",
+        "Bankgiro " + "5" * 10**6,
+        b"Bankgiro 5050-1055",
+        50501055,
+    ],
+)
+def test_a_hostile_giro_number_is_refused_and_changes_nothing(tenant: Tenant, value: object) -> None:
+    before = tenant.app.accounts.get(tenant.owner.id, tenant.account.id)
+
+    error = _refused(
+        lambda v: tenant.app.accounts.update(tenant.owner.id, tenant.account.id, bank_account=v), value
+    )
+
+    assert isinstance(error, tb.InvalidBankAccount)
+    assert tenant.app.accounts.get(tenant.owner.id, tenant.account.id) == before
+    tenant.issue()
 
 
 @HOSTILE_SETTINGS

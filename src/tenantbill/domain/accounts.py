@@ -76,8 +76,10 @@ class NewUser:
 class Account:
     """A tenant that issues invoices, with its invoice setup.
 
-    ``org_number`` and ``bank_account`` are the normalized digit strings (or a
-    compact IBAN for foreign bank accounts), or ``None``.
+    ``org_number`` and ``bank_account`` are in normal form (see
+    :class:`~tenantbill.domain.identity.OrgNumber` and
+    :class:`~tenantbill.domain.identity.BankAccount`: bare digits, a named
+    giro number such as ``BANKGIRO50501055``, or a compact IBAN), or ``None``.
 
     Getting paid: ``kid`` is how payment references are made (``"mod10"``,
     ``"mod11"``, Swedish ``"ocr"``, or ``None`` for none); ``country`` the

@@ -60,6 +60,8 @@ _ZERO: Final = Decimal(0)
 _CENT: Final = Decimal("0.01")
 ORG_NUMBER_SCHEMES: Final = {"NO": "0192", "SE": "0007"}
 _SE_STANDARD_RATES: Final = frozenset({Decimal("0.25"), Decimal("0.12"), Decimal("0.06")})
+# A Swedish giro number is paid by credit transfer, naming the giro as the payment service provider.
+_GIRO_PROVIDERS: Final = {"BANKGIRO": "SE:BANKGIRO", "PLUSGIRO": "SE:PLUSGIRO"}
 ATTACHMENT_MIME_CODES: Final = frozenset(
     {
         "application/pdf",
@@ -450,6 +452,20 @@ class Payment:
 
     account: BankAccount = attrs.field(validator=_is(BankAccount))
     kid: str | None = attrs.field(default=None, converter=_strip_or_none, validator=_text(optional=True))
+
+    @property
+    def account_id(self) -> str:
+        """The payment account identifier (BT-84): the domestic digits, the giro's digits or the IBAN."""
+        return self.account.number
+
+    @property
+    def service_provider(self) -> str | None:
+        """The payment service provider (BT-86): ``SE:BANKGIRO`` or ``SE:PLUSGIRO`` for a giro number.
+
+        The Swedish rules SE-R-007 to SE-R-010 read the account as a giro
+        number by it; other accounts name none.
+        """
+        return _GIRO_PROVIDERS.get(self.account.kind)
 
 
 @attrs.frozen

@@ -2,7 +2,8 @@
 
 Uniqueness rules compare these, so each is parsed once, at the boundary, into a
 single normal form: ``NO 974 760 673 MVA`` and ``974760673`` are the same org
-number, ``NO93 8601 1117 947`` and ``8601.11.17947`` the same bank account.
+number, ``NO93 8601 1117 947`` and ``8601.11.17947`` the same bank account,
+``Bankgiro 5050-1055`` and ``BG 5050 1055`` the same Swedish Bankgiro number.
 Check digits are verified with python-stdnum and e-mail syntax with
 email-validator, which never does a DNS lookup here.
 
@@ -17,17 +18,23 @@ Each prints the way people write it, through python-stdnum's ``format``:
 '974 760 673'
 >>> BankAccount.parse("86011117947").display()
 '8601.11.17947'
+
+and a Swedish giro number the way it is printed in Sweden:
+
+>>> BankAccount.parse("PG 2865434").display()
+'28 65 43-4'
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Self
+import re
+from typing import Final, Self
 
 import attrs
 import email_validator
 import idna
-from stdnum import iban
+from stdnum import iban, luhn
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
 from stdnum.no import kontonr
 from stdnum.no import orgnr as no_orgnr
@@ -36,11 +43,32 @@ from stdnum.util import clean, isdigits
 
 from tenantbill.errors import InvalidBankAccount, InvalidEmail, InvalidInput, InvalidOrgNumber
 
-__all__ = ["BankAccount", "Email", "OrgNumber", "display_bank_account", "display_org_number", "email_key"]
+__all__ = [
+    "BankAccount",
+    "Email",
+    "OrgNumber",
+    "bank_account_kind",
+    "display_bank_account",
+    "display_org_number",
+    "email_key",
+]
 
 _ORG_NUMBER_LENGTH = {"NO": 9, "SE": 10}
 _COUNTRY_NAME = {"NO": "Norwegian", "SE": "Swedish"}
 _NO_ACCOUNT_LENGTH = 11
+# Longer text is no account number in any spelling (an IBAN has at most 34 characters);
+# refusing it first keeps the work and the error message small.
+_MAX_ACCOUNT_TEXT: Final = 100
+
+# Swedish giro numbers end in a Luhn check digit and are named when written down:
+# "Bankgiro 5050-1055", "BG: 5050-1055", "Plusgiro 28 65 43-4", "PG 2865434".
+_GIRO_NAME: Final = re.compile(r"(BANKGIRO|PLUSGIRO|BG|PG)\s*:?", re.IGNORECASE | re.ASCII)
+_GIRO_KIND: Final = {"BANKGIRO": "BANKGIRO", "BG": "BANKGIRO", "PLUSGIRO": "PLUSGIRO", "PG": "PLUSGIRO"}
+_GIRO_DIGITS: Final = {"BANKGIRO": (7, 8, "7 or 8"), "PLUSGIRO": (2, 8, "2 to 8")}
+# A Bankgiro number is the one written with a dash before its last four digits, so it needs no name.
+_BANKGIRO_WRITTEN: Final = re.compile(r"[0-9]{3,4}-[0-9]{4}", re.ASCII)
+# What follows "BG" in a Bulgarian IBAN: check digits, the bank's four letters, 14 more characters.
+_BULGARIAN_IBAN_REST: Final = 20
 
 
 @attrs.frozen
@@ -76,10 +104,13 @@ class OrgNumber:
 
 @attrs.frozen
 class BankAccount:
-    """A bank account: Norwegian domestic digits (``kind="NO"``) or any other IBAN.
+    """A bank account: Norwegian domestic digits, a Swedish Bankgiro or Plusgiro number, or an IBAN.
 
-    A Norwegian IBAN is stored as its 11 domestic digits, so both spellings of one
-    account are equal.
+    ``kind`` is ``"NO"``, ``"BANKGIRO"``, ``"PLUSGIRO"`` or ``"IBAN"``. A
+    Norwegian IBAN is stored as its 11 domestic digits, so both spellings of one
+    account are equal. A giro number is stored with its name in front
+    (``BANKGIRO50501055``, ``PLUSGIRO2865434``): the name keeps it apart from
+    a Norwegian number and from the other giro's number with the same digits.
     """
 
     value: str
@@ -95,12 +126,25 @@ class BankAccount:
             raise InvalidBankAccount(f"{self!r} is not in normal form; build it with BankAccount.parse")
 
     def __str__(self) -> str:
-        """Return the domestic digits or the compact IBAN."""
+        """Return the normal form: the domestic digits, the named giro number or the compact IBAN."""
         return self.value
 
+    @property
+    def number(self) -> str:
+        """The account number alone, as a payment states it: ``value`` without a giro's name."""
+        return self.value.removeprefix(self.kind) if self.kind in ("BANKGIRO", "PLUSGIRO") else self.value
+
     def display(self) -> str:
-        """The account as printed: ``8601.11.17947`` for Norwegian digits, an IBAN in groups of four."""
-        return kontonr.format(self.value) if self.kind == "NO" else iban.format(self.value)
+        """The account as printed, without its kind.
+
+        ``8601.11.17947`` for Norwegian digits, ``5050-1055`` for a Bankgiro
+        number, ``28 65 43-4`` for a Plusgiro number, an IBAN in groups of four.
+        """
+        if self.kind == "NO":
+            return kontonr.format(self.value)
+        if self.kind == "IBAN":
+            return iban.format(self.value)
+        return _format_giro(self.kind, self.number)
 
 
 @attrs.frozen
@@ -158,8 +202,16 @@ def _parse_org_number(text: object) -> tuple[str, str]:
 
 
 def _parse_bank_account(text: object) -> tuple[str, str]:
-    """Return the digits or compact IBAN of a bank account, and its kind."""
-    number = _compact(text, "a bank account number", InvalidBankAccount)
+    """Return the normal form of a bank account (see :class:`BankAccount`), and its kind."""
+    written = _text(text, "a bank account number", InvalidBankAccount)
+    if len(written) > _MAX_ACCOUNT_TEXT:
+        raise InvalidBankAccount(
+            f"a bank account number is at most {_MAX_ACCOUNT_TEXT} characters long, got {len(written)}"
+        )
+    giro = _giro(written)
+    if giro is not None:
+        return _parse_giro(*giro, written)
+    number = _compact(written, "a bank account number", InvalidBankAccount)
     if number[:2].isascii() and number[:2].isalpha():
         number = _validate_iban(number, text)
         if not number.startswith("NO"):
@@ -173,13 +225,65 @@ def _parse_bank_account(text: object) -> tuple[str, str]:
     if len(number) != _NO_ACCOUNT_LENGTH:
         raise InvalidBankAccount(
             f"a Norwegian bank account number has {_NO_ACCOUNT_LENGTH} digits, got {len(number)};"
-            " an account elsewhere (a Swedish one, say) is given as its IBAN"
+            " a Swedish Bankgiro or Plusgiro number is given with its name ('Bankgiro 5050-1055',"
+            " 'Plusgiro 28 65 43-4'), an account elsewhere (a Swedish bank account, say) as its IBAN"
         )
     if not kontonr.is_valid(number):
         raise InvalidBankAccount(
             f"check digit does not match: {number} is not a Norwegian bank account number"
         )
     return number, "NO"
+
+
+def _giro(text: str) -> tuple[str, str] | None:
+    """The kind and the number (still to be checked) of a giro number as written, or None if it is none.
+
+    ``BG`` also starts a Bulgarian IBAN (``BG80 BNBG 9661 1020 3456 78``):
+    what follows it is read as one when it has letters and is that long.
+    """
+    written = clean(text).strip()  # Unicode dashes, spaces and digits as their ASCII ones
+    if _BANKGIRO_WRITTEN.fullmatch(written):
+        return "BANKGIRO", clean(written, "-")
+    name = _GIRO_NAME.match(written)
+    if name is None:
+        return None
+    number = clean(written[name.end() :], " .-").strip()
+    word = name[1].upper()
+    if word == "BG" and len(number) >= _BULGARIAN_IBAN_REST and not isdigits(number):
+        return None
+    return _GIRO_KIND[word], number
+
+
+def _parse_giro(kind: str, number: str, text: str) -> tuple[str, str]:
+    """Return a Bankgiro or Plusgiro number's normal form (its name and digits), and its kind."""
+    name = kind.capitalize()
+    if not number:
+        raise InvalidBankAccount(f"the {name} number is missing after its name, got {text!r}")
+    if not isdigits(number):
+        raise InvalidBankAccount(
+            f"a {name} number contains only digits (and spaces, dots, dashes) after its name, got {text!r}"
+        )
+    if number.startswith("0"):
+        raise InvalidBankAccount(
+            f"a {name} number does not start with 0: leave out leading zeros, got {text!r}"
+        )
+    shortest, longest, lengths = _GIRO_DIGITS[kind]
+    if not shortest <= len(number) <= longest:
+        raise InvalidBankAccount(f"a {name} number has {lengths} digits, got {len(number)}")
+    if not luhn.is_valid(number):
+        raise InvalidBankAccount(
+            f"check digit does not match: {_format_giro(kind, number)} is not a {name} number"
+        )
+    return kind + number, kind
+
+
+def _format_giro(kind: str, digits: str) -> str:
+    """A Bankgiro number as ``5050-1055``, a Plusgiro number as ``28 65 43-4`` (pairs, check digit)."""
+    if kind == "BANKGIRO":
+        return f"{digits[:-4]}-{digits[-4:]}"
+    body = digits[:-1]
+    pairs = [body[max(end - 2, 0) : end] for end in range(len(body), 0, -2)]
+    return f"{' '.join(reversed(pairs))}-{digits[-1]}"
 
 
 def _validate_iban(number: str, text: object) -> str:
@@ -217,6 +321,14 @@ def display_bank_account(text: str) -> str:
         return BankAccount.parse(text).display()
     except InvalidBankAccount:
         return text
+
+
+def bank_account_kind(text: str) -> str | None:
+    """The :attr:`BankAccount.kind` of a bank account, or None for text that is not one."""
+    try:
+        return BankAccount.parse(text).kind
+    except InvalidBankAccount:
+        return None
 
 
 def email_key(address: str) -> str:
@@ -264,9 +376,14 @@ def _parse_email(text: object) -> str:
 
 def _compact(text: object, what: str, error: type[InvalidInput]) -> str:
     """Return *text* upper-cased without spaces, dots and dashes, or raise *error*."""
-    if not isinstance(text, str):
-        raise error(f"{what} is given as text, got {text!r} ({type(text).__name__})")
-    number = clean(text, " .-").strip().upper()
+    number = clean(_text(text, what, error), " .-").strip().upper()
     if not number:
         raise error(f"{what} is empty")
     return number
+
+
+def _text(text: object, what: str, error: type[InvalidInput]) -> str:
+    """Return *text* if it is a ``str``, or raise *error* saying that *what* is given as text."""
+    if not isinstance(text, str):
+        raise error(f"{what} is given as text, got {text!r} ({type(text).__name__})")
+    return text

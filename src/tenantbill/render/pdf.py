@@ -78,7 +78,7 @@ from fpdf.drawing import DeviceRGB  # type: ignore[attr-defined]  # fpdf2 2.8 im
 from fpdf.image_datastructures import ImageCache
 from fpdf.image_parsing import preload_image
 
-from tenantbill.domain.identity import display_bank_account, display_org_number
+from tenantbill.domain.identity import bank_account_kind, display_bank_account, display_org_number
 from tenantbill.domain.invoices import Invoice, InvoiceLine, Seller
 from tenantbill.domain.payments import Reminder, reminder_due_date
 from tenantbill.domain.setup import LOGO_MAX_PIXELS, LOGO_MAX_SIDE, check_interest_rate, image_size
@@ -542,7 +542,13 @@ class _InvoiceWriter:
         return rows
 
     def _account_label(self, account: str) -> str:
-        return self.labels.iban if _is_iban(account) else self.labels.bank_account
+        """What the account is called: a Swedish giro by its name, an IBAN as such, else a bank account."""
+        labels, kind = self.labels, _account_kind(account)
+        if kind == "BANKGIRO":
+            return labels.bankgiro
+        if kind == "PLUSGIRO":
+            return labels.plusgiro
+        return labels.iban if _is_iban(account) else labels.bank_account
 
     # The lines table -------------------------------------------------------------------------
 
@@ -657,8 +663,12 @@ class _InvoiceWriter:
     def _footer(self, page: int, pages: int) -> None:
         invoice = self.invoice
         parts = [_clean(invoice.seller.name), *_seller_ids(invoice.seller, self.labels)[:1]]
-        if invoice.seller.bank_account:
-            parts.append(_bank_account(invoice.seller.bank_account))
+        account = invoice.seller.bank_account
+        if account:
+            shown = _bank_account(account)
+            # A giro number alone reads as any number: the footer names it ("Bankgiro 5050-1055").
+            giro = _account_kind(account) in ("BANKGIRO", "PLUSGIRO")
+            parts.append(f"{self._account_label(account)} {shown}" if giro else shown)
         self.rule(_LEFT, _FOOTER_Y - 1.5, _RIGHT)
         self.text(_LEFT, _FOOTER_Y, _WIDTH - 30, " · ".join(parts), size=7.5, color=_MUTED, h=4.0)
         label = self.labels.page.format(page=page, pages=pages)
@@ -1037,8 +1047,13 @@ def _is_iban(value: str) -> bool:
 
 @functools.lru_cache(maxsize=1024)
 def _bank_account(value: str) -> str:
-    """A Norwegian account as "8601.11.17947", an IBAN in groups of four, by python-stdnum's format."""
+    """A Norwegian account as "8601.11.17947", a Bankgiro number as "5050-1055", an IBAN in groups of four."""
     return _clean(display_bank_account(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _account_kind(value: str) -> str | None:
+    return bank_account_kind(value)
 
 
 def _seller_ids(seller: Seller, labels: Labels) -> list[str]:

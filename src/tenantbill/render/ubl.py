@@ -435,21 +435,28 @@ def _payment_means(root: _Element, document: EDocument) -> None:
     due_date = document.due_date  # a CreditNote has no DueDate: its payment means states it
     due = due_date.isoformat() if document.is_credit_note and due_date is not None else None
     kid = payment.kid or None
-    template, slots = _payment_template(due is not None, kid is not None)
+    template, slots = _payment_template(due is not None, kid is not None, payment.service_provider)
     texts = [text for text in (due, kid) if text is not None]
-    root.append(_filled(template, slots, [*texts, payment.account.value]))
+    root.append(_filled(template, slots, [*texts, payment.account_id]))
 
 
-@lru_cache(maxsize=8)
-def _payment_template(due: bool, kid: bool) -> tuple[_Element, tuple[int, ...]]:
-    """PaymentMeans: credit transfer; the due date, the KID and the account are set per document."""
+@lru_cache(maxsize=16)
+def _payment_template(due: bool, kid: bool, provider: str | None) -> tuple[_Element, tuple[int, ...]]:
+    """PaymentMeans: credit transfer; the due date, the KID and the account are set per document.
+
+    A Swedish giro number names its giro (``SE:BANKGIRO``) as the account's
+    FinancialInstitutionBranch, which follows the account's ID in UBL.
+    """
     means = _template("PaymentMeans")
     _cbc(means, "PaymentMeansCode", _CREDIT_TRANSFER)
     if due:
         _cbc(means, "PaymentDueDate", "")
     if kid:
         _cbc(means, "PaymentID", "")
-    _cbc(_cac(means, "PayeeFinancialAccount"), "ID", "")
+    account = _cac(means, "PayeeFinancialAccount")
+    _cbc(account, "ID", "")
+    if provider is not None:
+        _cbc(_cac(account, "FinancialInstitutionBranch"), "ID", provider)
     return _slotted(means)
 
 
