@@ -350,6 +350,17 @@ def test_an_invoice_in_a_currency_without_cents_whose_lines_do_not_come_out_whol
     assert "PEPPOL-EN16931-R120" in str(caught.value)
 
 
+def test_a_line_whose_product_has_more_than_28_digits_exports_as_issued(seller: SignedUp) -> None:
+    # 0.5 × 200 000 000 000 000.009999999999999 = 100 000 000 000 000.0049999999999995: 31 digits.
+    # Rounded to 28 digits first it would come out at .01, not the .00 it was issued with.
+    invoice = issue(seller, line("Rammeavtale", "0.5", "200000000000000.009999999999999"))
+    assert invoice.lines[0].amount == Decimal("100000000000000.00")
+
+    root = export(seller, invoice)
+
+    assert_states_the_invoice(root, invoice)
+
+
 def test_seller_outside_foretaksregisteret_does_not_state_it(factory: Factory) -> None:
     seller = factory.account(name="Fjord Software", business_register=False, **SELLER)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any, Final, Self, TypeVar
@@ -29,7 +29,7 @@ from attrs import AttrsInstance
 from tenantbill.domain.billing import Period
 from tenantbill.domain.identity import BankAccount, OrgNumber
 from tenantbill.domain.invoices import Invoice, InvoiceKind, InvoiceLine
-from tenantbill.domain.money import minor_unit, normalize_currency, to_decimal
+from tenantbill.domain.money import EXACT, minor_unit, normalize_currency, to_decimal
 from tenantbill.domain.vat import VatCategory, default_category, rate_conflict
 from tenantbill.errors import EInvoiceError, InvalidInput, InvalidInvoice
 
@@ -636,7 +636,8 @@ def _check_lines(document: EDocument) -> None:
         if line.id in seen:
             raise InvalidInvoice(f"line id {line.id!r} is used twice; each line has its own id")
         seen.add(line.id)
-        expected = (line.quantity * line.unit_price).quantize(quantum, ROUND_HALF_UP)
+        with localcontext(EXACT):
+            expected = (line.quantity * line.unit_price).quantize(quantum, ROUND_HALF_UP)
         if line.net_amount != expected:
             raise InvalidInvoice(
                 f"line {line.id}: net amount {line.net_amount} is not quantity × unit price = {expected}"
@@ -989,7 +990,8 @@ def _check_two_decimals(invoice: Invoice, where: str) -> None:
     if minor_unit(invoice.currency) == _CENT:
         return
     for index, line in enumerate(invoice.lines, 1):
-        exact = line.quantity * line.unit_price
+        with localcontext(EXACT):
+            exact = line.quantity * line.unit_price
         if line.amount != line.amount.quantize(_CENT) or abs(exact - line.amount) > _R120_TOLERANCE:
             places = -minor_unit(invoice.currency).as_tuple().exponent  # type: ignore[operator]
             raise EInvoiceError(

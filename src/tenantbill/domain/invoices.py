@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 import attrs
@@ -20,6 +20,7 @@ from tenantbill.domain.accounts import Account
 from tenantbill.domain.billing import BillingCycle, Period, local_date
 from tenantbill.domain.identity import Email
 from tenantbill.domain.money import (
+    EXACT,
     MAX_AMOUNT,
     check_amount,
     minor_unit,
@@ -71,7 +72,6 @@ _MAX_SERIES_START = 10**15
 _MAX_EMAILS = 50
 # Products and sums of bounded amounts (15 + 15 digits each side) computed exactly,
 # whatever the caller's decimal context: nothing is rounded until quantize().
-_EXACT = Context(prec=80, rounding=ROUND_HALF_UP)
 
 
 def _party_name(value: object) -> str:
@@ -318,7 +318,7 @@ class InvoiceDraft:
         currency = self.currency or "EUR"
         lines = compute_lines(self.lines, currency)
         vat = vat_breakdown(lines, currency)
-        with localcontext(_EXACT):
+        with localcontext(EXACT):
             net = sum((group.base for group in vat), _ZERO)
             vat_total = sum((group.vat for group in vat), _ZERO)
             total = net + vat_total
@@ -587,7 +587,7 @@ def compute_lines(
     issued = []
     # One loop with no call per line but InvoiceLine's: it runs for every invoice issued.
     # (The categories are default_category's, inlined.)
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         for index, line in enumerate(lines):
             quantity, unit_price = line.quantity, line.unit_price
             amount = quantity * unit_price
@@ -619,7 +619,7 @@ def vat_breakdown(lines: Sequence[InvoiceLine], currency: str) -> tuple[VatGroup
     """VAT grouped per rate and category (rate ascending), each rounded once on the group's net base."""
     unit = minor_unit(currency)
     bases: dict[_VatKey, list[Any]] = {}
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         for line in lines:
             category = line.vat_category
             key = (line.vat_rate, "" if category is None else category._value_)
@@ -684,7 +684,7 @@ def credit_vat(
     for group in groups:
         key = _vat_key(group.rate, group.category)
         if key in keys_left:
-            with localcontext(_EXACT):
+            with localcontext(EXACT):
                 so_far = (base_before.get(key, _ZERO) + group.base) * group.rate
             vat = so_far.quantize(unit, rounding=ROUND_HALF_UP) - vat_before.get(key, _ZERO)
         else:  # the rate's last lines: what is left of its VAT

@@ -20,6 +20,7 @@ import attrs
 from tenantbill.errors import CurrencyMismatch, InvalidInput, InvalidInvoice
 
 __all__ = [
+    "EXACT",
     "MAX_AMOUNT",
     "MAX_DECIMAL_PLACES",
     "MAX_INTEGER_DIGITS",
@@ -39,6 +40,13 @@ MAX_AMOUNT = Decimal(10) ** MAX_INTEGER_DIGITS
 """Every amount is strictly smaller than this in absolute value (10^15)."""
 MAX_DECIMAL_PLACES = 15
 """The most digits a number may have after the decimal point (trailing zeros aside)."""
+
+EXACT = Context(prec=80, rounding=ROUND_HALF_UP)
+"""The context for products of quantities and prices: wide enough that none is rounded.
+
+At most 15 + 15 digits each, a product has at most 60; the default context
+keeps 28, which could move a half cent. Round the result with ``quantize``.
+"""
 
 
 def normalize_currency(code: object) -> str:
