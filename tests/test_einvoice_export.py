@@ -369,17 +369,22 @@ def test_seller_outside_foretaksregisteret_does_not_state_it(factory: Factory) -
     assert texts(root, "//cac:PartyTaxScheme/cbc:CompanyID") == ["NO974760673MVA"]
 
 
-def test_swedish_seller_uses_scheme_0007_and_an_ocr_reference(factory: Factory) -> None:
-    seller = factory.account(
+def swedish_seller(factory: Factory, bank_account: str) -> SignedUp:
+    """A VAT-registered Swedish company invoicing in SEK with OCR references."""
+    return factory.account(
         name="Svensk Mjukvara AB",
         org_number="556036-0793",
-        bank_account="SE45 5000 0000 0583 9825 7466",
+        bank_account=bank_account,
         address="Drottninggatan 1\n111 51 Stockholm",
         vat_registered=True,
         currency="SEK",
         locale="sv",
         kid="ocr",
     )
+
+
+def test_swedish_seller_uses_scheme_0007_and_an_ocr_reference(factory: Factory) -> None:
+    seller = swedish_seller(factory, "SE45 5000 0000 0583 9825 7466")
     invoice = issue(
         seller,
         line("Tjänst", "1", "1000"),
@@ -407,16 +412,7 @@ def test_swedish_seller_uses_scheme_0007_and_an_ocr_reference(factory: Factory) 
 def test_swedish_seller_with_a_giro_number_states_it_with_its_giro(
     factory: Factory, bank_account: str, number: str, giro: str
 ) -> None:
-    seller = factory.account(
-        name="Svensk Mjukvara AB",
-        org_number="556036-0793",
-        bank_account=bank_account,
-        address="Drottninggatan 1\n111 51 Stockholm",
-        vat_registered=True,
-        currency="SEK",
-        locale="sv",
-        kid="ocr",
-    )
+    seller = swedish_seller(factory, bank_account)
     invoice = issue(
         seller,
         line("Tjänst", "1", "1000"),
