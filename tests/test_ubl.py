@@ -322,19 +322,27 @@ def test_eur_invoice_states_its_vat_in_nok_in_a_second_tax_total() -> None:
     assert text(root, "cac:TaxTotal/cac:TaxSubtotal/cbc:TaxAmount") == "249.88"
 
 
-def test_swedish_seller_and_buyer_use_scheme_0007_and_an_ocr_reference() -> None:
+def swedish_document(account: str, lines: list[DocumentLine], ocr: str, **customer: Any) -> EDocument:
+    """A Swedish company's invoice in SEK to a Swedish buyer, paid to ``account`` with an OCR reference."""
     stockholm = PostalAddress.from_text("Drottninggatan 1, 111 51 Stockholm", "SE")
     supplier = seller(name="Svensk Mjukvara AB", org_number=OrgNumber.parse("556036-0793"), address=stockholm)
-    customer = buyer(
-        name="Kund AB", org_number=OrgNumber.parse("202100-5489"), address=stockholm, reference="Inköp 42"
-    )
-    ocr = make_kid("ocr", customer_number=42, sequence=1001)
-    invoice = document(
-        [line("1", "Tjänst", "1", "1000", S, "0.25"), line("2", "Böcker", "1", "100", S, "0.06")],
+    buyer_ = buyer(name="Kund AB", org_number=OrgNumber.parse("202100-5489"), address=stockholm, **customer)
+    return document(
+        lines,
         currency="SEK",
         supplier=supplier,
-        customer=customer,
-        payment=Payment(BankAccount.parse("SE45 5000 0000 0583 9825 7466"), kid=ocr),
+        customer=buyer_,
+        payment=Payment(BankAccount.parse(account), kid=ocr),
+    )
+
+
+def test_swedish_seller_and_buyer_use_scheme_0007_and_an_ocr_reference() -> None:
+    ocr = make_kid("ocr", customer_number=42, sequence=1001)
+    invoice = swedish_document(
+        "SE45 5000 0000 0583 9825 7466",
+        [line("1", "Tjänst", "1", "1000", S, "0.25"), line("2", "Böcker", "1", "100", S, "0.06")],
+        ocr,
+        reference="Inköp 42",
     )
 
     root = assert_valid(ubl(invoice))
@@ -358,17 +366,8 @@ def test_swedish_seller_and_buyer_use_scheme_0007_and_an_ocr_reference() -> None
 def test_swedish_seller_paid_to_a_giro_number_names_the_giro_as_the_accounts_branch(
     account: str, number: str, giro: str
 ) -> None:
-    stockholm = PostalAddress.from_text("Drottninggatan 1, 111 51 Stockholm", "SE")
-    supplier = seller(name="Svensk Mjukvara AB", org_number=OrgNumber.parse("556036-0793"), address=stockholm)
-    customer = buyer(name="Kund AB", org_number=OrgNumber.parse("202100-5489"), address=stockholm)
     ocr = make_kid("ocr", customer_number=42, sequence=1001)
-    invoice = document(
-        [line("1", "Tjänst", "1", "1000", S, "0.25")],
-        currency="SEK",
-        supplier=supplier,
-        customer=customer,
-        payment=Payment(BankAccount.parse(account), kid=ocr),
-    )
+    invoice = swedish_document(account, [line("1", "Tjänst", "1", "1000", S, "0.25")], ocr)
 
     root = assert_valid(ubl(invoice))
 

@@ -51,6 +51,7 @@ __all__ = [
     "display_bank_account",
     "display_org_number",
     "email_key",
+    "giro_name",
 ]
 
 _ORG_NUMBER_LENGTH = {"NO": 9, "SE": 10}
@@ -321,6 +322,14 @@ def display_bank_account(text: str) -> str:
         return BankAccount.parse(text).display()
     except InvalidBankAccount:
         return text
+
+
+def giro_name(text: str) -> str | None:
+    """``"Bankgiro"`` or ``"Plusgiro"`` for a Swedish giro number (so called in every language), else None."""
+    return _GIRO_NAMES.get(bank_account_kind(text) or "")
+
+
+_GIRO_NAMES: Final = {"BANKGIRO": "Bankgiro", "PLUSGIRO": "Plusgiro"}
 
 
 def bank_account_kind(text: str) -> str | None:

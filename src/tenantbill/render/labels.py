@@ -88,9 +88,6 @@ class Labels:
     """Shown when the account has a late-payment interest rate: ``{rate}`` a year."""
     your_reference: str = "Your reference"
     """The buyer's reference (``Party.reference``), under the buyer's address."""
-    bankgiro: str = "Bankgiro"
-    plusgiro: str = "Plusgiro"
-    """The Swedish giro systems, which every language calls by their names."""
 
     def cycle_name(self, name: str, months: int) -> str:
         """The printed name of a billing cycle of ``months`` months called ``name`` in English."""

@@ -86,9 +86,6 @@ class _Texts:
     already_paid: str
     reminder_file: str
     """The attachment's name before the invoice number (ASCII letters, digits and ``-`` only)."""
-    bankgiro: str = "Bankgiro"
-    plusgiro: str = "Plusgiro"
-    """The Swedish giro systems, which every language calls by their names."""
 
 
 _CATALOGUE: dict[str, _Texts] = {
@@ -682,22 +679,13 @@ def _how_to_pay(invoice: Invoice, t: _Texts) -> tuple[list[tuple[str, str]], str
     facts: list[tuple[str, str]] = []
     account = invoice.seller.bank_account
     if account:
-        kind, shown = _display_account(account)
-        facts.append((_account_label(kind, t), shown))
+        giro, shown = _display_account(account)
+        facts.append((giro or t.bank_account, shown))
     kid = _kid(invoice)
     if kid:
         facts.append((t.kid, kid))
     facts.append((t.invoice_number, invoice.number))
     return facts, t.kid_reference if kid else t.payment_reference
-
-
-def _account_label(kind: str | None, t: _Texts) -> str:
-    """A Swedish giro number is labelled with its giro's name, any other account as a bank account."""
-    if kind == "BANKGIRO":
-        return t.bankgiro
-    if kind == "PLUSGIRO":
-        return t.plusgiro
-    return t.bank_account
 
 
 def _kid(invoice: Invoice) -> str | None:
@@ -852,11 +840,11 @@ def _filename(number: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _display_account(account: str) -> tuple[str | None, str]:
-    """A bank account's kind (None if it is not one) and how people write it.
+    """A bank account's giro name (None if it is no giro number) and how people write it.
 
     ``1234.56.78903`` for Norwegian digits, ``5050-1055`` for a Bankgiro number,
     an IBAN in fours.
     """
-    from tenantbill.domain.identity import bank_account_kind, display_bank_account
+    from tenantbill.domain.identity import display_bank_account, giro_name
 
-    return bank_account_kind(account), display_bank_account(account)
+    return giro_name(account), display_bank_account(account)

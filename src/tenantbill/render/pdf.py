@@ -78,7 +78,7 @@ from fpdf.drawing import DeviceRGB  # type: ignore[attr-defined]  # fpdf2 2.8 im
 from fpdf.image_datastructures import ImageCache
 from fpdf.image_parsing import preload_image
 
-from tenantbill.domain.identity import bank_account_kind, display_bank_account, display_org_number
+from tenantbill.domain.identity import display_bank_account, display_org_number, giro_name
 from tenantbill.domain.invoices import Invoice, InvoiceLine, Seller
 from tenantbill.domain.payments import Reminder, reminder_due_date
 from tenantbill.domain.setup import LOGO_MAX_PIXELS, LOGO_MAX_SIDE, check_interest_rate, image_size
@@ -543,12 +543,8 @@ class _InvoiceWriter:
 
     def _account_label(self, account: str) -> str:
         """What the account is called: a Swedish giro by its name, an IBAN as such, else a bank account."""
-        labels, kind = self.labels, _account_kind(account)
-        if kind == "BANKGIRO":
-            return labels.bankgiro
-        if kind == "PLUSGIRO":
-            return labels.plusgiro
-        return labels.iban if _is_iban(account) else labels.bank_account
+        labels = self.labels
+        return _giro_name(account) or (labels.iban if _is_iban(account) else labels.bank_account)
 
     # The lines table -------------------------------------------------------------------------
 
@@ -665,10 +661,9 @@ class _InvoiceWriter:
         parts = [_clean(invoice.seller.name), *_seller_ids(invoice.seller, self.labels)[:1]]
         account = invoice.seller.bank_account
         if account:
-            shown = _bank_account(account)
+            shown, giro = _bank_account(account), _giro_name(account)
             # A giro number alone reads as any number: the footer names it ("Bankgiro 5050-1055").
-            giro = _account_kind(account) in ("BANKGIRO", "PLUSGIRO")
-            parts.append(f"{self._account_label(account)} {shown}" if giro else shown)
+            parts.append(f"{giro} {shown}" if giro else shown)
         self.rule(_LEFT, _FOOTER_Y - 1.5, _RIGHT)
         self.text(_LEFT, _FOOTER_Y, _WIDTH - 30, " · ".join(parts), size=7.5, color=_MUTED, h=4.0)
         label = self.labels.page.format(page=page, pages=pages)
@@ -1052,8 +1047,8 @@ def _bank_account(value: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _account_kind(value: str) -> str | None:
-    return bank_account_kind(value)
+def _giro_name(value: str) -> str | None:
+    return giro_name(value)
 
 
 def _seller_ids(seller: Seller, labels: Labels) -> list[str]:
