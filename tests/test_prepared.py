@@ -146,18 +146,18 @@ def test_a_result_of_other_types_is_left_to_psycopg_and_nothing_runs(driver: Any
     assert driver.execute("SELECT count(*) FROM stamped").fetchone() == (0,)
 
 
-def test_issuing_uses_one_prepared_statement_and_goes_on_after_deallocate_all(url: str) -> None:
+def test_issuing_uses_two_prepared_statements_and_goes_on_after_deallocate_all(url: str) -> None:
     engine = sa.create_engine(url, pool_size=1, max_overflow=0)
     store = SqlStore(engine)
     app = _app(store)
     owner, account = app.accounts.sign_up(name="Acme AS", email="ola@acme.example")
     assert app.invoices.issue(owner.id, account.id, _draft()).number == "1"
-    with engine.connect() as connection:  # the store's one pooled connection
-        assert len(_prepared_names(connection)) == 1
+    with engine.connect() as connection:  # the store's one pooled connection: the lock and the issue
+        assert len(_prepared_names(connection)) == 2
         connection.exec_driver_sql("DEALLOCATE ALL")
     assert app.invoices.issue(owner.id, account.id, _draft("Bøker «x» ✓")).number == "2"
     with engine.connect() as connection:
-        assert len(_prepared_names(connection)) == 1
+        assert len(_prepared_names(connection)) == 2
     second = app.invoices.by_number(owner.id, account.id, "2")
     assert [line.description for line in second.lines] == ["Bøker «x» ✓"]
     store.close()
@@ -187,3 +187,97 @@ def test_a_connection_not_in_utf8_or_without_prepared_statements_issues_through_
             assert names == []
     store.close()
     engine.dispose()
+
+
+def test_a_statement_run_after_another_is_in_its_transaction_and_sees_what_it_did(driver: Any) -> None:
+    driver.execute("CREATE TABLE seen (n integer PRIMARY KEY)")
+    first = Prepared(
+        _sql("SELECT count(*) FROM (INSERT INTO seen VALUES (CAST(:n AS integer)) RETURNING n) AS i")
+    )
+    # (a data-modifying statement in WITH, as the first statement's work; its result is not read)
+    first = Prepared(_sql("WITH i AS (INSERT INTO seen VALUES (CAST(:n AS integer)) RETURNING n) SELECT 1"))
+    count = Prepared(_sql("SELECT count(*) FROM seen WHERE n <= CAST(:n AS integer)"))
+    assert run_prepared(driver, count, {"n": 1}, first) == (1,)  # the second statement sees the first's row
+    assert driver.execute("SELECT count(*) FROM seen").fetchone() == (1,)  # and both committed
+    assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert driver.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+
+
+def test_if_the_second_statement_fails_the_first_is_rolled_back(driver: Any) -> None:
+    driver.execute("CREATE TABLE seen (n integer PRIMARY KEY)")
+    first = Prepared(_sql("WITH i AS (INSERT INTO seen VALUES (CAST(:n AS integer)) RETURNING n) SELECT 1"))
+    failing = Prepared(_sql("SELECT 1 / (CAST(:n AS integer) - 1)"))
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        run_prepared(driver, failing, {"n": 1}, first)
+    assert driver.execute("SELECT count(*) FROM seen").fetchone() == (0,)
+    assert run_prepared(driver, failing, {"n": 2}, first) == (1,)  # the connection is usable again
+    assert driver.execute("SELECT n FROM seen").fetchall() == [(2,)]
+
+
+def test_if_the_first_statement_fails_the_second_does_not_run(driver: Any) -> None:
+    driver.execute("CREATE TABLE seen (n integer PRIMARY KEY)")
+    failing = Prepared(_sql("SELECT 1 / (CAST(:n AS integer) - 1)"))
+    insert = Prepared(_sql("INSERT INTO seen VALUES (CAST(:n AS integer)) RETURNING n"))
+    with pytest.raises(psycopg.errors.DivisionByZero) as raised:
+        run_prepared(driver, insert, {"n": 1}, failing)
+    assert raised.value.sqlstate == "22012"
+    assert driver.execute("SELECT count(*) FROM seen").fetchone() == (0,)
+    assert run_prepared(driver, insert, {"n": 3}, failing) == (3,)
+
+
+def test_a_pipeline_goes_on_after_deallocate_all(driver: Any) -> None:
+    first = Prepared(_sql("SELECT CAST(:n AS integer)"))
+    second = Prepared(_sql("SELECT CAST(:n AS integer) + 1"))
+    assert run_prepared(driver, second, {"n": 1}, first) == (2,)
+    driver.execute("DEALLOCATE ALL")
+    assert run_prepared(driver, second, {"n": 2}, first) == (3,)
+
+
+def test_issuing_waits_for_the_accounts_issuers_lock(url: str) -> None:
+    """An issue starts once the one before it on the account has committed: it waits for their lock."""
+    import threading
+
+    from tenantbill.sql.postgres import _SERIES_LOCK_CLASS, _account_lock
+
+    store = SqlStore(url)
+    app = _app(store)
+    owner, account = app.accounts.sign_up(name="Acme AS", email="ola@acme.example")
+    assert app.invoices.issue(owner.id, account.id, _draft()).number == "1"
+    holder = sa.create_engine(url)
+    issued: list[str] = []
+    with holder.connect() as connection:
+        connection.exec_driver_sql(
+            f"SELECT pg_advisory_xact_lock({_SERIES_LOCK_CLASS}, {_account_lock(account.id)})"
+        )
+        thread = threading.Thread(
+            target=lambda: issued.append(app.invoices.issue(owner.id, account.id, _draft()).number)
+        )
+        thread.start()
+        thread.join(0.5)
+        assert issued == []
+        assert thread.is_alive()
+        connection.rollback()  # releases it
+        thread.join(10)
+    assert issued == ["2"]
+    store.close()
+    holder.dispose()
+
+
+def test_an_interrupt_while_waiting_is_raised_once_the_answer_is_in(driver: Any) -> None:
+    import signal
+    import threading
+    import time
+
+    driver.execute("CREATE TABLE seen (n integer PRIMARY KEY)")
+    slow = Prepared(_sql("SELECT pg_sleep(CAST(:n AS integer) * 0.4)"))
+    insert = Prepared(_sql("INSERT INTO seen VALUES (CAST(:n AS integer)) RETURNING n"))
+    main = threading.get_ident()
+    timer = threading.Timer(0.1, lambda: signal.pthread_kill(main, signal.SIGINT))
+    began = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_prepared(driver, insert, {"n": 1}, slow)
+    assert time.monotonic() - began >= 0.4  # not before the server answered
+    assert driver.execute("SELECT n FROM seen").fetchall() == [(1,)]  # so it is known to have committed
+    assert driver.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+    assert run_prepared(driver, insert, {"n": 2}) == (2,)

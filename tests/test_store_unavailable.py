@@ -195,19 +195,28 @@ def test_issuing_in_one_statement_on_a_connection_lost_since_checkout_may_be_ret
     assert app.invoices.issue(owner.id, account.id, DRAFT).sequence == 2
 
 
+@pytest.mark.parametrize("held", ["series row", "issuers' lock"])
 def test_issuing_in_one_statement_cut_off_on_the_server_leaves_the_outcome_unknown(
-    url: str, app: tb.Tenantbill
+    url: str, app: tb.Tenantbill, held: str
 ) -> None:
-    # The issuing statement (tenantbill's prepared statement) waits for the series row,
-    # and its server process is terminated meanwhile: the caller cannot know whether
-    # it committed, the store stays usable, and the numbers stay gapless.
+    # The issuing statement (tenantbill's prepared statement, after the account's advisory lock
+    # in the same round trip) waits for the series row or for that lock, and its server process
+    # is terminated meanwhile: the caller cannot know whether it committed, the store stays
+    # usable, and the numbers stay gapless.
     import psycopg
+
+    from tenantbill.sql.postgres import _SERIES_LOCK_CLASS, _account_lock
 
     owner, account = app.accounts.sign_up(name="Plattform AS", email="eier@plattform.no")
     assert app.invoices.issue(owner.id, account.id, DRAFT).sequence == 1
     plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(plain) as holder, psycopg.connect(plain, autocommit=True) as admin:
-        holder.execute("SELECT 1 FROM tenantbill_series WHERE account_id = %s FOR UPDATE", (account.id,))
+        if held == "series row":
+            holder.execute("SELECT 1 FROM tenantbill_series WHERE account_id = %s FOR UPDATE", (account.id,))
+        else:
+            holder.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", (_SERIES_LOCK_CLASS, _account_lock(account.id))
+            )
         outcome: list[BaseException] = []
 
         def issue() -> None:

@@ -15,7 +15,13 @@
   unit of work that only reads costs no ``BEGIN``/``COMMIT`` round trips.
 - ``invoices.add_numbered`` as the first write of a unit of work is one
   statement that numbers, inserts and queues the e-mails, and commits on its
-  own: the series row is locked only while the server runs it.
+  own: the series row is locked only while the server runs it. It is sent
+  after an advisory lock on the account, in one pipeline (one round trip, one
+  implicit transaction): issuers of one account wait for that lock, so the
+  statement starts after the one before it has committed, and finds the
+  series row free and current. (Waiting for the row itself, PostgreSQL would
+  recheck the row once it is free by starting the whole statement's plan
+  again, with the row held.)
 - A pooled connection that the server has closed (a restart, a crash, an
   idle timeout) is noticed when it is taken from the pool, without a round
   trip, and replaced: after a restart the next call succeeds.
@@ -100,6 +106,9 @@ _ISSUE_MESSAGES_AT_MOST = 8
 _EVENTS_LOCK_KEY = 0x7E4A_E7E7
 """The advisory lock that serializes event appends: positions follow commit order (see PostgresEvents)."""
 
+_SERIES_LOCK_CLASS = 0x7E4A_5E21
+"""The first key of the advisory locks issuers of an account wait for (the second: a hash of its id)."""
+
 _USAGE_LOCK_CLASS = 0x7E4A_B112
 """The first key of the advisory locks on usage buckets (the two-key form: apart from one-key locks)."""
 _USAGE_LOCK_BUCKETS = 256
@@ -151,6 +160,15 @@ class PostgresStatements(Statements):
             select(func.pg_advisory_xact_lock(_USAGE_LOCK_CLASS, buckets.c.bucket))
         )
         self.lock_usage_buckets.writes = True  # a lock held until the transaction ends: begin it first
+        self.lock_account_issuers = self.prepared(
+            self.compile(
+                select(
+                    func.pg_advisory_xact_lock(
+                        literal_column(str(_SERIES_LOCK_CLASS)), bindparam("lock_account", type_=Integer)
+                    )
+                )
+            )
+        )
         self.insert_usage_batch = self.compile(_insert_usage_batch())
 
     def issue(self, messages: int, events: int = 0, checked: bool = False) -> Sql:
@@ -447,6 +465,11 @@ class PostgresMetering(SqlMetering):
         return {(row[0], row[1]) for row in tx._all(q.insert_usage_batch, arrays)}
 
 
+def _account_lock(account_id: str) -> int:
+    """The second key of the advisory lock issuers of ``account_id`` wait for: a signed 32-bit hash."""
+    return zlib.crc32(account_id.encode("utf-8", "surrogatepass")) - 0x8000_0000
+
+
 def _usage_bucket(subscription_id: str) -> int:
     """The advisory lock bucket of a subscription's usage (a bounded number of locks per batch)."""
     return zlib.crc32(subscription_id.encode("utf-8", "surrogatepass")) % _USAGE_LOCK_BUCKETS
@@ -575,6 +598,7 @@ class PostgresUnitOfWork(UnitOfWork):
         """:meth:`PostgresInvoices.add_numbered` as one autocommitted statement; seals the unit of work."""
         values = self._f.invoice_values(invoice, None)
         values["key_account_id"] = invoice.account_id
+        values["lock_account"] = _account_lock(invoice.account_id)
         for k, message in enumerate(messages):
             values.update({f"m{k}_{name}": value for name, value in self._f.outbox_values(message).items()})
         recent = self.recent
@@ -617,7 +641,7 @@ class PostgresUnitOfWork(UnitOfWork):
             self._log.info("%s\n[compiled once] %r", sql.text, sql.parameters(values))
         try:
             try:
-                return run_prepared(driver, self._q.prepared(sql), values)
+                return run_prepared(driver, self._q.prepared(sql), values, self._q.lock_account_issuers)
             except NotNative:  # (nothing sent) a value or a connection for psycopg's own cursor
                 self._cursor.execute(sql.text, sql.parameters(values))
                 row: tuple[Any, ...] | None = self._cursor.fetchone()

@@ -14,6 +14,14 @@ The blocking libpq call releases the GIL, as psycopg's own waiting does; a
 ``KeyboardInterrupt`` arrives once the server has answered, so the outcome of
 a statement that commits on its own is always known.
 
+A statement may be run with another before it (``first``): both go in one
+pipeline with one ``Sync``, so they are one round trip and one implicit
+transaction, and the second takes its snapshot only once the first has
+finished. Issuing uses it to wait for the account's advisory lock before the
+issuing statement starts (see :mod:`tenantbill.sql.postgres`). The wait for
+the answer is on the socket (the GIL released); an interrupt during it is
+held until the answer is in, as above.
+
 A value of a type not written here, a connection whose encoding is not UTF-8,
 or one whose prepared statements the host turned off (psycopg's
 ``prepare_threshold=None``) leaves the statement to psycopg's cursor, as every
@@ -22,8 +30,10 @@ other statement.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import select
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -116,16 +126,22 @@ _PREPARED: weakref.WeakKeyDictionary[Any, set[bytes] | None] = weakref.WeakKeyDi
 """The statements prepared on each psycopg connection (``None``: none are, see run_prepared)."""
 
 
-def run_prepared(driver: Any, statement: Prepared, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+def run_prepared(
+    driver: Any, statement: Prepared, values: Mapping[str, Any], first: Prepared | None = None
+) -> tuple[Any, ...] | None:
     """Run ``statement`` on ``driver`` (a psycopg connection at rest); its first row, if any.
 
-    Raises :class:`NotNative` before anything is sent if it cannot be run
-    here, and psycopg's own error classes for what the server answers.
+    ``first``: a statement run just before, with the same ``values``, in the
+    same implicit transaction and round trip (its result is not read; if it
+    fails, ``statement`` does not run). Raises :class:`NotNative` before
+    anything is sent if it cannot be run here, and psycopg's own error
+    classes for what the server answers.
     """
     prepared = _PREPARED.get(driver, ())
     if prepared is None or not statement.usable:
         raise NotNative("not on this connection, or the result has other types")
     parameters = statement.parameters(values)
+    before = None if first is None else first.parameters(values)
     if not prepared:
         if driver.info.encoding != "utf-8" or driver.prepare_threshold is None:
             # Not UTF-8; or prepared statements turned off by the host (prepare_threshold=None,
@@ -136,23 +152,118 @@ def run_prepared(driver: Any, statement: Prepared, values: Mapping[str, Any]) ->
     pgconn = driver.pgconn
     for attempt in (1, 2):
         if statement.name not in prepared:
-            _check(driver, pgconn.prepare(statement.name, statement.command))
+            _prepare(driver, statement.name, statement.command)
             described = pgconn.describe_prepared(statement.name)
             _check(driver, described)
             if not all(described.ftype(i) in _READ for i in range(described.nfields)):
                 statement.usable = False  # (prepared, and never run here)
                 raise NotNative("the result has columns other than integers and text")
             prepared.add(statement.name)
-        result = pgconn.exec_prepared(statement.name, parameters)
+        if first is None:
+            answers = [pgconn.exec_prepared(statement.name, parameters)]
+        else:
+            if first.name not in prepared:
+                _prepare(driver, first.name, first.command)
+                prepared.add(first.name)
+            answers = _pipelined(pgconn, [(first.name, before), (statement.name, parameters)])
+        if attempt == 1 and any(_deallocated(answer) for answer in answers):
+            # Deallocated since (DEALLOCATE ALL): nothing ran (or ran and rolled back, in the pipeline).
+            prepared.discard(statement.name)
+            if first is not None:
+                prepared.discard(first.name)
+            continue
+        for answer in answers[:-1]:
+            _check(driver, answer)
+        result = answers[-1]
         if result.status == pq.ExecStatus.TUPLES_OK:
             if result.ntuples == 0:
                 return None
             return _row(result)
-        if attempt == 1 and result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000":
-            prepared.discard(statement.name)  # deallocated since (DEALLOCATE ALL): nothing ran
-            continue
         _check(driver, result)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _prepare(driver: Any, name: bytes, command: bytes) -> None:
+    """Prepare ``command`` as ``name`` on ``driver``; one of that name is the same text (a digest of it)."""
+    result = driver.pgconn.prepare(name, command)
+    if result.error_field(pq.DiagnosticField.SQLSTATE) != b"42P05":  # duplicate_prepared_statement
+        _check(driver, result)
+
+
+def _deallocated(result: Any) -> bool:
+    return bool(result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000")
+
+
+def _pipelined(pgconn: Any, statements: list[tuple[bytes, list[bytes | None] | None]]) -> list[Any]:
+    """Run prepared ``statements`` in one pipeline and one ``Sync``: the last answer of each, in order.
+
+    They are one implicit transaction: if one fails, those after it answer
+    ``PIPELINE_ABORTED`` and nothing of them is committed. The connection is
+    out of pipeline mode again when this returns, unless it was lost.
+    """
+    pgconn.enter_pipeline_mode()
+    try:
+        for name, parameters in statements:
+            pgconn.send_query_prepared(name, parameters)
+        pgconn.pipeline_sync()
+        answers = _answers(pgconn, len(statements))
+    finally:
+        if pgconn.pipeline_status != pq.PipelineStatus.OFF:
+            with contextlib.suppress(psycopg.Error):  # answers left unread: the connection was lost
+                pgconn.exit_pipeline_mode()
+    return answers
+
+
+def _answers(pgconn: Any, count: int) -> list[Any]:
+    """Send what is buffered and read until the pipeline's ``Sync``; the last result of each statement.
+
+    Waits on the socket (releasing the GIL). A ``KeyboardInterrupt`` while
+    waiting is raised once every answer is in, so the outcome is known.
+    """
+    interrupted: KeyboardInterrupt | None = None
+    fd = pgconn.socket
+    while pgconn.flush():  # 1: more to send; the server may answer meanwhile
+        try:
+            ready = _wait(fd, select.POLLIN | select.POLLOUT)
+        except KeyboardInterrupt as error:
+            interrupted, ready = error, 0
+        if ready & select.POLLIN:
+            pgconn.consume_input()
+    answers: list[Any] = []
+    last = None
+    while True:
+        while pgconn.is_busy():
+            try:
+                _wait(fd, select.POLLIN)
+            except KeyboardInterrupt as error:
+                interrupted = error
+                continue
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:  # the end of one statement's results
+            if last is None:  # nothing more will come: the connection is lost
+                raise psycopg.OperationalError(
+                    pgconn.error_message.decode("utf-8", "replace").strip()
+                    or "the connection to the server was lost"
+                )
+            answers.append(last)
+            last = None
+        elif result.status == pq.ExecStatus.PIPELINE_SYNC:
+            break
+        else:
+            last = result
+    if interrupted is not None:
+        raise interrupted
+    if len(answers) != count:  # pragma: no cover - as the protocol guarantees
+        raise psycopg.OperationalError(f"{len(answers)} answers to {count} statements in a pipeline")
+    return answers
+
+
+def _wait(fd: int, events: int) -> int:
+    """Wait until ``fd`` is ready for ``events`` (the GIL released); what it is ready for."""
+    poll = select.poll()
+    poll.register(fd, events)
+    return sum(ready for _, ready in poll.poll())
 
 
 def _row(result: Any) -> tuple[Any, ...]:
