@@ -146,18 +146,18 @@ def test_a_result_of_other_types_is_left_to_psycopg_and_nothing_runs(driver: Any
     assert driver.execute("SELECT count(*) FROM stamped").fetchone() == (0,)
 
 
-def test_issuing_uses_two_prepared_statements_and_goes_on_after_deallocate_all(url: str) -> None:
+def test_issuing_uses_three_prepared_statements_and_goes_on_after_deallocate_all(url: str) -> None:
     engine = sa.create_engine(url, pool_size=1, max_overflow=0)
     store = SqlStore(engine)
     app = _app(store)
     owner, account = app.accounts.sign_up(name="Acme AS", email="ola@acme.example")
     assert app.invoices.issue(owner.id, account.id, _draft()).number == "1"
-    with engine.connect() as connection:  # the store's one pooled connection: the lock and the issue
-        assert len(_prepared_names(connection)) == 2
+    with engine.connect() as connection:  # the store's one pooled connection: lock, issue, flush
+        assert len(_prepared_names(connection)) == 3
         connection.exec_driver_sql("DEALLOCATE ALL")
     assert app.invoices.issue(owner.id, account.id, _draft("Bøker «x» ✓")).number == "2"
     with engine.connect() as connection:
-        assert len(_prepared_names(connection)) == 2
+        assert len(_prepared_names(connection)) == 3
     second = app.invoices.by_number(owner.id, account.id, "2")
     assert [line.description for line in second.lines] == ["Bøker «x» ✓"]
     store.close()
@@ -281,3 +281,31 @@ def test_an_interrupt_while_waiting_is_raised_once_the_answer_is_in(driver: Any)
     assert driver.execute("SELECT n FROM seen").fetchall() == [(1,)]  # so it is known to have committed
     assert driver.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
     assert run_prepared(driver, insert, {"n": 2}) == (2,)
+
+
+def test_a_statement_run_then_is_a_transaction_of_its_own_after_the_statement(driver: Any) -> None:
+    driver.execute("CREATE TABLE seen (n integer PRIMARY KEY)")
+    insert = Prepared(_sql("INSERT INTO seen VALUES (CAST(:n AS integer)) RETURNING n"))
+    then = Prepared(_sql("SELECT count(*) FROM seen"))
+    xid = Prepared(_sql("SELECT txid_current()"))
+    assert run_prepared(driver, insert, {"n": 1}, None, then) == (1,)
+    # then runs after the statement committed, in another transaction
+    first = run_prepared(driver, xid, {}, None, xid)
+    assert first is not None
+    assert run_prepared(driver, xid, {})[0] > first[0] + 1  # type: ignore[index]
+    assert driver.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+
+
+def test_if_what_follows_fails_the_statement_is_committed_and_its_outcome_reported_unknown(
+    driver: Any,
+) -> None:
+    driver.execute("CREATE TABLE seen (n integer PRIMARY KEY)")
+    insert = Prepared(_sql("INSERT INTO seen VALUES (CAST(:n AS integer)) RETURNING n"))
+    failing = Prepared(_sql("SELECT 1 / (CAST(:n AS integer) - 1)"))
+    with pytest.raises(psycopg.OperationalError, match="committed, but what follows it failed") as raised:
+        run_prepared(driver, insert, {"n": 1}, None, failing)
+    assert getattr(raised.value, "sqlstate", None) is None  # so the store reports the outcome unknown
+    assert driver.execute("SELECT n FROM seen").fetchall() == [(1,)]
+    with pytest.raises(psycopg.errors.UniqueViolation):  # the statement's own error comes first
+        run_prepared(driver, insert, {"n": 1}, None, failing)
+    assert run_prepared(driver, insert, {"n": 2}, None, Prepared(_sql("SELECT 1"))) == (2,)

@@ -12,6 +12,7 @@ they need the PostgreSQL server binaries, which CI always has.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -353,6 +354,99 @@ def test_a_crash_while_issuing_and_delivering_loses_nothing_and_numbers_nothing_
         f" across a crash, in {seconds:.1f} s; calls that met it: {dict(failures)}"
     )
     assert seconds < 30
+
+
+# ---------------------------------------------------------------- what was answered is on disk
+
+
+@contextlib.contextmanager
+def wal_writer_paused(url: str) -> Iterator[None]:
+    """The server's WAL writer stopped (SIGSTOP): WAL no commit flushed stays in shared memory.
+
+    Then a crash (an immediate stop: SIGQUIT, which the writer handles first
+    when it is let go) loses exactly what no commit has flushed to disk.
+    """
+    import os
+    import signal
+
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain, autocommit=True) as admin:
+        row = admin.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'").fetchone()
+    assert row is not None
+    os.kill(row[0], signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # (gone with a crash)
+            os.kill(row[0], signal.SIGCONT)
+
+
+def crash(server: Any, url: str) -> None:
+    """Crash the server (its WAL writer paused: see ``wal_writer_paused``) and start it again."""
+    import os
+    import signal
+
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain, autocommit=True) as admin:
+        row = admin.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'").fetchone()
+    assert row is not None
+    stopping = threading.Thread(target=server.stop, args=("immediate",))
+    stopping.start()
+    time.sleep(0.5)  # the postmaster has sent SIGQUIT: handled first when the writer goes on
+    os.kill(row[0], signal.SIGCONT)
+    stopping.join(timeout=30)
+    server.start()
+
+
+def test_an_issued_invoice_is_on_disk_before_issue_returns(server: Any, url: str) -> None:
+    # The issuing transaction commits without waiting for the disk, so the account's lock is
+    # free sooner; the flush that follows in the same round trip must still come first.
+    store = SqlStore(url)
+    mailer = MemoryMailer()
+    app = tb.Tenantbill(store=store, mailer=mailer, clock=FixedClock(AT))
+    owner, account = app.accounts.sign_up(name="Plattform AS", email="eier@plattform.no")
+    assert app.invoices.issue(owner.id, account.id, DRAFT).sequence == 1
+    with wal_writer_paused(url):
+        issued = app.invoices.issue(owner.id, account.id, MAILED)
+        crash(server, url)
+    kept = app.invoices.get(owner.id, issued.id)
+    assert (kept.sequence, kept.number) == (2, issued.number)
+    assert app.billing.deliver().sent == 1  # its e-mail, queued with it
+    assert [message["To"] for message in mailer.sent] == ["faktura@kunde.no"]
+    assert app.invoices.issue(owner.id, account.id, DRAFT).sequence == 3
+    store.close()
+
+
+def test_events_are_read_only_once_on_disk(server: Any, url: str) -> None:
+    # An event committed without waiting for the disk (as an issue's is, until its flush) is
+    # returned by events.read only once it is on disk: a forwarder never sends one that a
+    # crash then takes back.
+    import psycopg
+
+    store = SqlStore(url)
+    app = tb.Tenantbill(store=store, mailer=MemoryMailer(), clock=FixedClock(AT))
+    _owner, account = app.accounts.sign_up(name="Plattform AS", email="eier@plattform.no")
+    start = app.events.read(after=0, limit=1000)
+    after = start[-1].position if start else 0
+    plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with wal_writer_paused(url):
+        with psycopg.connect(plain, autocommit=True) as other:
+            other.execute("SET synchronous_commit = off")
+            other.execute(
+                "INSERT INTO tenantbill_events (type, account_id, at, data)"
+                " VALUES ('test.async', %s, now(), '{}')",
+                (account.id,),
+            )
+        read = app.events.read(after=after, limit=1000)
+        assert [event.type for event in read] == ["test.async"]
+        crash(server, url)
+    again = app.events.read(after=after, limit=1000)
+    assert [(event.position, event.type) for event in again] == [(read[0].position, "test.async")]
+    store.close()
 
 
 # ---------------------------------------------------------------- SQLite locked

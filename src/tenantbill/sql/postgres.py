@@ -21,7 +21,10 @@
   statement starts after the one before it has committed, and finds the
   series row free and current. (Waiting for the row itself, PostgreSQL would
   recheck the row once it is free by starting the whole statement's plan
-  again, with the row held.)
+  again, with the row held.) That transaction commits without waiting for
+  the disk, releasing its locks at once; a second one in the same round
+  trip writes one WAL record and commits as the session does, so the
+  answer comes only once both are on disk (docs/decisions.md).
 - A pooled connection that the server has closed (a restart, a crash, an
   idle timeout) is noticed when it is taken from the pool, without a round
   trip, and replaced: after a restart the next call succeeds.
@@ -160,15 +163,26 @@ class PostgresStatements(Statements):
             select(func.pg_advisory_xact_lock(_USAGE_LOCK_CLASS, buckets.c.bucket))
         )
         self.lock_usage_buckets.writes = True  # a lock held until the transaction ends: begin it first
+        # Before the issuing statement, in its transaction: wait for the account's issuers' lock,
+        # and let the transaction's COMMIT release its locks without waiting for the disk ...
         self.lock_account_issuers = self.prepared(
             self.compile(
                 select(
                     func.pg_advisory_xact_lock(
                         literal_column(str(_SERIES_LOCK_CLASS)), bindparam("lock_account", type_=Integer)
-                    )
+                    ),
+                    func.set_config(*map(literal_column, ("'synchronous_commit'", "'off'", "true"))),
                 )
             )
         )
+        # ... then, in the same round trip, a transaction of its own that commits as the session
+        # does: it writes a record (a transactional logical message, which every WAL level
+        # takes and no table sees), so its COMMIT flushes the WAL up to its own commit record,
+        # past the issue's, and the answer comes once the invoice is on disk.
+        message: tuple[Any, ...] = (true(), literal_column("'tenantbill'"), literal_column("''"))
+        flush = select(func.pg_logical_emit_message(*message))
+        self.flush_commits = self.prepared(self.compile(flush))
+        self.flush_commits_read = self.compile(flush)  # (through the cursor)
         self.insert_usage_batch = self.compile(_insert_usage_batch())
 
     def issue(self, messages: int, events: int = 0, checked: bool = False) -> Sql:
@@ -503,6 +517,16 @@ class PostgresEvents(SqlEvents):
             tx.events_locked = True
         super().write_pending()
 
+    def read(self, after: int, limit: int) -> list[Event]:
+        # An issue's transaction is visible a disk flush before it is durable (see
+        # PostgresStore): events read outside a transaction are returned once a commit of
+        # this session's own has flushed the WAL past them, so no event leaves before it is kept.
+        read = super().read(after, limit)
+        tx = self._tx
+        if read and not tx.begun:
+            tx._one(self._q.flush_commits_read, {})
+        return read
+
 
 class PostgresUnitOfWork(UnitOfWork):
     """A unit of work that begins its database transaction at its first write."""
@@ -641,7 +665,8 @@ class PostgresUnitOfWork(UnitOfWork):
             self._log.info("%s\n[compiled once] %r", sql.text, sql.parameters(values))
         try:
             try:
-                return run_prepared(driver, self._q.prepared(sql), values, self._q.lock_account_issuers)
+                q = self._q
+                return run_prepared(driver, q.prepared(sql), values, q.lock_account_issuers, q.flush_commits)
             except NotNative:  # (nothing sent) a value or a connection for psycopg's own cursor
                 self._cursor.execute(sql.text, sql.parameters(values))
                 row: tuple[Any, ...] | None = self._cursor.fetchone()

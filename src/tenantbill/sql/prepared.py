@@ -127,21 +127,27 @@ _PREPARED: weakref.WeakKeyDictionary[Any, set[bytes] | None] = weakref.WeakKeyDi
 
 
 def run_prepared(
-    driver: Any, statement: Prepared, values: Mapping[str, Any], first: Prepared | None = None
+    driver: Any,
+    statement: Prepared,
+    values: Mapping[str, Any],
+    first: Prepared | None = None,
+    then: Prepared | None = None,
 ) -> tuple[Any, ...] | None:
     """Run ``statement`` on ``driver`` (a psycopg connection at rest); its first row, if any.
 
     ``first``: a statement run just before, with the same ``values``, in the
     same implicit transaction and round trip (its result is not read; if it
-    fails, ``statement`` does not run). Raises :class:`NotNative` before
-    anything is sent if it cannot be run here, and psycopg's own error
-    classes for what the server answers.
+    fails, ``statement`` does not run). ``then``: a statement run right
+    after, in a transaction of its own but the same round trip, whose answer
+    is waited for: if it fails after ``statement`` succeeded, the outcome of
+    ``statement`` is reported unknown (``psycopg.OperationalError``, no
+    SQLSTATE). Raises :class:`NotNative` before anything is sent if it cannot
+    be run here, and psycopg's own error classes for what the server answers.
     """
     prepared = _PREPARED.get(driver, ())
     if prepared is None or not statement.usable:
         raise NotNative("not on this connection, or the result has other types")
-    parameters = statement.parameters(values)
-    before = None if first is None else first.parameters(values)
+    steps = [(step, step.parameters(values)) for step in (first, statement, then) if step is not None]
     if not prepared:
         if driver.info.encoding != "utf-8" or driver.prepare_threshold is None:
             # Not UTF-8; or prepared statements turned off by the host (prepare_threshold=None,
@@ -159,28 +165,36 @@ def run_prepared(
                 statement.usable = False  # (prepared, and never run here)
                 raise NotNative("the result has columns other than integers and text")
             prepared.add(statement.name)
-        if first is None:
-            answers = [pgconn.exec_prepared(statement.name, parameters)]
+        if len(steps) == 1:
+            answers = [pgconn.exec_prepared(statement.name, steps[0][1])]
         else:
-            if first.name not in prepared:
-                _prepare(driver, first.name, first.command)
-                prepared.add(first.name)
-            answers = _pipelined(pgconn, [(first.name, before), (statement.name, parameters)])
+            for step, _ in steps:
+                if step.name not in prepared:
+                    _prepare(driver, step.name, step.command)
+                    prepared.add(step.name)
+            named = [(step.name, parameters) for step, parameters in steps]
+            transactions = [named[:-1], named[-1:]] if then is not None else [named]
+            answers = [answer for answered in _pipelined(pgconn, transactions) for answer in answered]
         if attempt == 1 and any(_deallocated(answer) for answer in answers):
             # Deallocated since (DEALLOCATE ALL): nothing ran (or ran and rolled back, in the pipeline).
-            prepared.discard(statement.name)
-            if first is not None:
-                prepared.discard(first.name)
+            prepared.difference_update(step.name for step, _ in steps)
             continue
-        for answer in answers[:-1]:
+        mine = 1 if first is not None else 0
+        for answer in answers[:mine]:
             _check(driver, answer)
-        result = answers[-1]
-        if result.status == pq.ExecStatus.TUPLES_OK:
-            if result.ntuples == 0:
-                return None
-            return _row(result)
-        _check(driver, result)
+        result = answers[mine]
+        if result.status != pq.ExecStatus.TUPLES_OK:
+            _check(driver, result)
+        if then is not None and answers[-1].status not in _DONE:
+            failed = (answers[-1].error_message or pgconn.error_message).decode("utf-8", "replace").strip()
+            raise psycopg.OperationalError(f"the statement committed, but what follows it failed: {failed}")
+        if result.ntuples == 0:
+            return None
+        return _row(result)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+_DONE = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
 
 
 def _prepare(driver: Any, name: bytes, command: bytes) -> None:
@@ -194,19 +208,21 @@ def _deallocated(result: Any) -> bool:
     return bool(result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000")
 
 
-def _pipelined(pgconn: Any, statements: list[tuple[bytes, list[bytes | None] | None]]) -> list[Any]:
-    """Run prepared ``statements`` in one pipeline and one ``Sync``: the last answer of each, in order.
+def _pipelined(pgconn: Any, transactions: list[list[tuple[bytes, list[bytes | None]]]]) -> list[list[Any]]:
+    """Run prepared statements in one pipeline, a ``Sync`` after each list: the last answer of each.
 
-    They are one implicit transaction: if one fails, those after it answer
-    ``PIPELINE_ABORTED`` and nothing of them is committed. The connection is
-    out of pipeline mode again when this returns, unless it was lost.
+    The statements of one list are one implicit transaction: if one fails,
+    those after it answer ``PIPELINE_ABORTED`` and nothing of them is
+    committed; the next list runs all the same. The connection is out of
+    pipeline mode again when this returns, unless it was lost.
     """
     pgconn.enter_pipeline_mode()
     try:
-        for name, parameters in statements:
-            pgconn.send_query_prepared(name, parameters)
-        pgconn.pipeline_sync()
-        answers = _answers(pgconn, len(statements))
+        for statements in transactions:
+            for name, parameters in statements:
+                pgconn.send_query_prepared(name, parameters)
+            pgconn.pipeline_sync()
+        answers = _answers(pgconn, [len(statements) for statements in transactions])
     finally:
         if pgconn.pipeline_status != pq.PipelineStatus.OFF:
             with contextlib.suppress(psycopg.Error):  # answers left unread: the connection was lost
@@ -214,11 +230,12 @@ def _pipelined(pgconn: Any, statements: list[tuple[bytes, list[bytes | None] | N
     return answers
 
 
-def _answers(pgconn: Any, count: int) -> list[Any]:
-    """Send what is buffered and read until the pipeline's ``Sync``; the last result of each statement.
+def _answers(pgconn: Any, counts: list[int]) -> list[list[Any]]:
+    """Send what is buffered and read to the last ``Sync``: the last result of each statement, per ``Sync``.
 
-    Waits on the socket (releasing the GIL). A ``KeyboardInterrupt`` while
-    waiting is raised once every answer is in, so the outcome is known.
+    ``counts``: how many statements come before each ``Sync``. Waits on the
+    socket (releasing the GIL). A ``KeyboardInterrupt`` while waiting is
+    raised once every answer is in, so the outcome is known.
     """
     interrupted: KeyboardInterrupt | None = None
     fd = pgconn.socket
@@ -229,9 +246,9 @@ def _answers(pgconn: Any, count: int) -> list[Any]:
             interrupted, ready = error, 0
         if ready & select.POLLIN:
             pgconn.consume_input()
-    answers: list[Any] = []
+    answers: list[list[Any]] = [[]]
     last = None
-    while True:
+    while len(answers) <= len(counts):
         while pgconn.is_busy():
             try:
                 _wait(fd, select.POLLIN)
@@ -246,16 +263,17 @@ def _answers(pgconn: Any, count: int) -> list[Any]:
                     pgconn.error_message.decode("utf-8", "replace").strip()
                     or "the connection to the server was lost"
                 )
-            answers.append(last)
+            answers[-1].append(last)
             last = None
         elif result.status == pq.ExecStatus.PIPELINE_SYNC:
-            break
+            answers.append([])
         else:
             last = result
     if interrupted is not None:
         raise interrupted
-    if len(answers) != count:  # pragma: no cover - as the protocol guarantees
-        raise psycopg.OperationalError(f"{len(answers)} answers to {count} statements in a pipeline")
+    answers.pop()  # (after the last Sync)
+    if [len(answered) for answered in answers] != counts:  # pragma: no cover - as the protocol guarantees
+        raise psycopg.OperationalError(f"answers {answers} to {counts} statements in a pipeline")
     return answers
 
 
