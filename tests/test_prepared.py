@@ -302,10 +302,21 @@ def test_if_what_follows_fails_the_statement_is_committed_and_its_outcome_report
     driver.execute("CREATE TABLE seen (n integer PRIMARY KEY)")
     insert = Prepared(_sql("INSERT INTO seen VALUES (CAST(:n AS integer)) RETURNING n"))
     failing = Prepared(_sql("SELECT 1 / (CAST(:n AS integer) - 1)"))
-    with pytest.raises(psycopg.OperationalError, match="committed, but what follows it failed") as raised:
+    with pytest.raises(psycopg.OperationalError, match="committed; what follows it failed") as raised:
         run_prepared(driver, insert, {"n": 1}, None, failing)
     assert getattr(raised.value, "sqlstate", None) is None  # so the store reports the outcome unknown
     assert driver.execute("SELECT n FROM seen").fetchall() == [(1,)]
     with pytest.raises(psycopg.errors.UniqueViolation):  # the statement's own error comes first
         run_prepared(driver, insert, {"n": 1}, None, failing)
     assert run_prepared(driver, insert, {"n": 2}, None, Prepared(_sql("SELECT 1"))) == (2,)
+
+
+def test_what_follows_deallocated_alone_runs_again_but_the_statement_does_not(driver: Any) -> None:
+    driver.execute("CREATE TABLE seen (n integer PRIMARY KEY)")
+    insert = Prepared(_sql("INSERT INTO seen VALUES (CAST(:n AS integer)) RETURNING n"))
+    then = Prepared(_sql("SELECT count(*) FROM seen WHERE CAST(:n AS integer) > 0"))
+    assert run_prepared(driver, insert, {"n": 1}, None, then) == (1,)
+    driver.execute(f"DEALLOCATE {then.name.decode()}")
+    assert run_prepared(driver, insert, {"n": 2}, None, then) == (2,)  # inserted once, not retried
+    assert driver.execute("SELECT n FROM seen ORDER BY n").fetchall() == [(1,), (2,)]
+    assert run_prepared(driver, insert, {"n": 3}, None, then) == (3,)

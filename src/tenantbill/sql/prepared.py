@@ -17,10 +17,13 @@ a statement that commits on its own is always known.
 A statement may be run with another before it (``first``): both go in one
 pipeline with one ``Sync``, so they are one round trip and one implicit
 transaction, and the second takes its snapshot only once the first has
-finished. Issuing uses it to wait for the account's advisory lock before the
-issuing statement starts (see :mod:`tenantbill.sql.postgres`). The wait for
-the answer is on the socket (the GIL released); an interrupt during it is
-held until the answer is in, as above.
+finished. And with one after it (``then``), in a transaction of its own
+after a second ``Sync``, still in the same round trip. Issuing uses both: it
+waits for the account's advisory lock before the issuing statement starts,
+and a transaction after it flushes the issue to disk before the answer (see
+:mod:`tenantbill.sql.postgres`). The wait for the answers is on the socket
+(the GIL released); an interrupt during it is held until they are in, as
+above.
 
 A value of a type not written here, a connection whose encoding is not UTF-8,
 or one whose prepared statements the host turned off (psycopg's
@@ -175,19 +178,26 @@ def run_prepared(
             named = [(step.name, parameters) for step, parameters in steps]
             transactions = [named[:-1], named[-1:]] if then is not None else [named]
             answers = [answer for answered in _pipelined(pgconn, transactions) for answer in answered]
-        if attempt == 1 and any(_deallocated(answer) for answer in answers):
+        mine = 1 if first is not None else 0
+        if attempt == 1 and any(_deallocated(answer) for answer in answers[: mine + 1]):
             # Deallocated since (DEALLOCATE ALL): nothing ran (or ran and rolled back, in the pipeline).
             prepared.difference_update(step.name for step, _ in steps)
             continue
-        mine = 1 if first is not None else 0
         for answer in answers[:mine]:
             _check(driver, answer)
         result = answers[mine]
         if result.status != pq.ExecStatus.TUPLES_OK:
             _check(driver, result)
-        if then is not None and answers[-1].status not in _DONE:
-            failed = (answers[-1].error_message or pgconn.error_message).decode("utf-8", "replace").strip()
-            raise psycopg.OperationalError(f"the statement committed, but what follows it failed: {failed}")
+        if then is not None:
+            after = answers[-1]
+            if _deallocated(after):  # the statement committed: only what follows runs again
+                prepared.discard(then.name)
+                _prepare(driver, then.name, then.command)
+                prepared.add(then.name)
+                after = pgconn.exec_prepared(then.name, steps[-1][1])
+            if after.status not in _DONE:
+                failed = (after.error_message or pgconn.error_message).decode("utf-8", "replace").strip()
+                raise psycopg.OperationalError(f"the statement committed; what follows it failed: {failed}")
         if result.ntuples == 0:
             return None
         return _row(result)
