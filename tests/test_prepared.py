@@ -320,3 +320,38 @@ def test_what_follows_deallocated_alone_runs_again_but_the_statement_does_not(dr
     assert run_prepared(driver, insert, {"n": 2}, None, then) == (2,)  # inserted once, not retried
     assert driver.execute("SELECT n FROM seen ORDER BY n").fetchall() == [(1,), (2,)]
     assert run_prepared(driver, insert, {"n": 3}, None, then) == (3,)
+
+
+def test_a_role_that_may_not_write_the_flush_record_issues_with_commits_that_wait(url: str) -> None:
+    # pg_logical_emit_message revoked (in this database): issues commit as PostgreSQL does by
+    # default, waiting for the disk, and events are read without a flush of their own.
+    import uuid
+
+    from tenantbill.sql import postgres
+
+    role = f"tenantbill_role_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        connection.exec_driver_sql(f"GRANT ALL ON SCHEMA public TO {role}")
+        connection.exec_driver_sql(
+            "REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) FROM PUBLIC"
+        )
+    store = SqlStore(sa.make_url(url).set(username=role, password=None).render_as_string(hide_password=False))
+    try:
+        app = _app(store)
+        owner, account = app.accounts.sign_up(name="Acme AS", email="ola@acme.example")
+        numbers = [app.invoices.issue(owner.id, account.id, _draft()).number for _ in range(3)]
+        assert numbers == ["1", "2", "3"]
+        assert [event.type for event in app.events.read()].count("invoice.issued") == 3
+        pooled = store._engine.raw_connection()  # the one connection the calls above used
+        try:
+            assert postgres._FLUSH_APART.get(pooled.driver_connection) is False
+        finally:
+            pooled.close()
+    finally:
+        store.close()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP OWNED BY {role}")
+            connection.exec_driver_sql(f"DROP ROLE {role}")
+        admin.dispose()

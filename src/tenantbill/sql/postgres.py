@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import select as _select
+import weakref
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -165,16 +166,12 @@ class PostgresStatements(Statements):
         self.lock_usage_buckets.writes = True  # a lock held until the transaction ends: begin it first
         # Before the issuing statement, in its transaction: wait for the account's issuers' lock,
         # and let the transaction's COMMIT release its locks without waiting for the disk ...
-        self.lock_account_issuers = self.prepared(
-            self.compile(
-                select(
-                    func.pg_advisory_xact_lock(
-                        literal_column(str(_SERIES_LOCK_CLASS)), bindparam("lock_account", type_=Integer)
-                    ),
-                    func.set_config(*map(literal_column, ("'synchronous_commit'", "'off'", "true"))),
-                )
-            )
+        queue = func.pg_advisory_xact_lock(
+            literal_column(str(_SERIES_LOCK_CLASS)), bindparam("lock_account", type_=Integer)
         )
+        no_wait = func.set_config(*map(literal_column, ("'synchronous_commit'", "'off'", "true")))
+        self.lock_account_issuers = self.prepared(self.compile(select(queue, no_wait)))
+        self.lock_account_issuers_only = self.prepared(self.compile(select(queue)))  # (flushed by COMMIT)
         # ... then, in the same round trip, a transaction of its own that commits as the session
         # does: it writes a record (a transactional logical message, which every WAL level
         # takes and no table sees), so its COMMIT flushes the WAL up to its own commit record,
@@ -479,6 +476,29 @@ class PostgresMetering(SqlMetering):
         return {(row[0], row[1]) for row in tx._all(q.insert_usage_batch, arrays)}
 
 
+_FLUSH_APART: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+"""Per psycopg connection: whether its role may write the flush record (``pg_logical_emit_message``)."""
+
+
+def _may_flush_apart(driver: Any) -> bool:
+    """Whether an issue on ``driver`` may commit without waiting for the disk and be flushed after.
+
+    Only if the role may run ``pg_logical_emit_message`` (every role may,
+    unless an administrator revoked it): otherwise the issue's own COMMIT
+    waits for the disk, holding its locks, as PostgreSQL commits by default.
+    Asked once per connection.
+    """
+    known = _FLUSH_APART.get(driver)
+    if known is None:
+        row = driver.execute(
+            "SELECT coalesce(bool_and(has_function_privilege(oid, 'EXECUTE')), false) FROM pg_proc"
+            " WHERE proname = 'pg_logical_emit_message' AND pronamespace = 'pg_catalog'::regnamespace"
+            " AND proargtypes[2] = 'text'::regtype"
+        ).fetchone()
+        known = _FLUSH_APART[driver] = bool(row is not None and row[0])
+    return known
+
+
 def _account_lock(account_id: str) -> int:
     """The second key of the advisory lock issuers of ``account_id`` wait for: a signed 32-bit hash."""
     return zlib.crc32(account_id.encode("utf-8", "surrogatepass")) - 0x8000_0000
@@ -523,7 +543,7 @@ class PostgresEvents(SqlEvents):
         # this session's own has flushed the WAL past them, so no event leaves before it is kept.
         read = super().read(after, limit)
         tx = self._tx
-        if read and not tx.begun:
+        if read and not tx.begun and _may_flush_apart(tx._cursor.connection):
             tx._one(self._q.flush_commits_read, {})
         return read
 
@@ -663,10 +683,18 @@ class PostgresUnitOfWork(UnitOfWork):
             self._raise(lost, True)
         if self._log is not None:
             self._log.info("%s\n[compiled once] %r", sql.text, sql.parameters(values))
+        q = self._q
+        try:
+            apart = _may_flush_apart(driver)  # (nothing of the issue sent yet)
+        except _DRIVER_ERRORS as error:
+            self._raise(error, True)
+        lock: Prepared = q.lock_account_issuers
+        flush: Prepared | None = q.flush_commits
+        if not apart:  # the issue's COMMIT waits for the disk itself
+            lock, flush = q.lock_account_issuers_only, None
         try:
             try:
-                q = self._q
-                return run_prepared(driver, q.prepared(sql), values, q.lock_account_issuers, q.flush_commits)
+                return run_prepared(driver, q.prepared(sql), values, lock, flush)
             except NotNative:  # (nothing sent) a value or a connection for psycopg's own cursor
                 self._cursor.execute(sql.text, sql.parameters(values))
                 row: tuple[Any, ...] | None = self._cursor.fetchone()
