@@ -177,9 +177,8 @@ class PostgresStatements(Statements):
         # takes and no table sees), so its COMMIT flushes the WAL up to its own commit record,
         # past the issue's, and the answer comes once the invoice is on disk.
         message: tuple[Any, ...] = (true(), literal_column("'tenantbill'"), literal_column("''"))
-        flush = select(func.pg_logical_emit_message(*message))
-        self.flush_commits = self.prepared(self.compile(flush))
-        self.flush_commits_read = self.compile(flush)  # (through the cursor)
+        self.flush_commits_read = self.compile(select(func.pg_logical_emit_message(*message)))  # (cursor)
+        self.flush_commits = self.prepared(self.flush_commits_read)  # (libpq's own, in the issue's pipeline)
         self.insert_usage_batch = self.compile(_insert_usage_batch())
 
     def issue(self, messages: int, events: int = 0, checked: bool = False) -> Sql:
