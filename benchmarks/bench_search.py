@@ -12,7 +12,9 @@ issuing a million invoices.
 
 Pages timed: the first page (limit 50), a page from the middle (with the
 cursor of a row half-way), the first page to one customer; ``events.read``
-from the start and from half-way (limit 500). Each is the median of 30 calls.
+from the start and from half-way (limit 500). Both sizes are built first; then
+each page is read 30 times on each, one call on the small store and the same
+call on the big one in turn, and each figure is the median of its 30 calls.
 Issuing: 4 threads issue on 4 accounts (each its own series), with the
 ``invoice.issued`` event and with it left out, on a server with PostgreSQL's
 default durability.
@@ -44,16 +46,6 @@ from tenantbill.sql.schema import events, invoices  # noqa: E402
 
 CALLS = 30
 CUSTOMERS = 100
-
-
-def _median_ms(call: Callable[[], object]) -> float:
-    call()  # warm
-    times = []
-    for _ in range(CALLS):
-        begin = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - begin)
-    return statistics.median(times) * 1000
 
 
 def _fill_sqlite(store: Any, account_id: str, template: dict[str, Any], count: int) -> None:
@@ -126,31 +118,52 @@ def _fill_postgres(store: Any, account_id: str, template_id: str, count: int) ->
         connection.execute(sa.text(f"VACUUM ANALYZE {events.name}"))
 
 
-def _pages(url: str, count: int, backend: str) -> dict[str, float]:
-    """Build a store with ``count`` invoices and events; the median page times in ms."""
+def _pages(url: str, count: int, backend: str) -> tuple[SqlStore, dict[str, Callable[[], object]]]:
+    """A store with ``count`` invoices and events, and the page reads to time on it (by name)."""
     store = SqlStore(url)
-    try:
-        app, owner, account = app_on(store)
-        template = app.invoices.issue(owner, account, draft(lines=2))
-        if backend == "sqlite":
-            with store._engine.connect() as connection:
-                row = connection.execute(invoices.select().where(invoices.c.id == template.id)).one()
-                values = dict(row._mapping)
-            _fill_sqlite(store, account, values, count)
-        else:
-            _fill_postgres(store, account, template.id, count)
-        middle = START + timedelta(minutes=count // 2)
-        cursor = invoice_cursor("issued", middle.date(), middle, f"b{count // 2:015d}")
-        half = count // 2
-        return {
-            "search, first page": _median_ms(lambda: app.invoices.search(owner, account)),
-            "search, a page half-way": _median_ms(lambda: app.invoices.search(owner, account, cursor=cursor)),
-            "search, one customer": _median_ms(lambda: app.invoices.search(owner, account, customer="c7")),
-            "events.read, from the start": _median_ms(lambda: app.events.read(None, limit=500)),
-            "events.read, half-way": _median_ms(lambda: app.events.read(half, limit=500)),
-        }
-    finally:
-        store.close()
+    app, owner, account = app_on(store)
+    template = app.invoices.issue(owner, account, draft(lines=2))
+    if backend == "sqlite":
+        with store._engine.connect() as connection:
+            row = connection.execute(invoices.select().where(invoices.c.id == template.id)).one()
+            values = dict(row._mapping)
+        _fill_sqlite(store, account, values, count)
+    else:
+        _fill_postgres(store, account, template.id, count)
+    middle = START + timedelta(minutes=count // 2)
+    cursor = invoice_cursor("issued", middle.date(), middle, f"b{count // 2:015d}")
+    half = count // 2
+    return store, {
+        "search, first page": lambda: app.invoices.search(owner, account),
+        "search, a page half-way": lambda: app.invoices.search(owner, account, cursor=cursor),
+        "search, one customer": lambda: app.invoices.search(owner, account, customer="c7"),
+        "events.read, from the start": lambda: app.events.read(None, limit=500),
+        "events.read, half-way": lambda: app.events.read(half, limit=500),
+    }
+
+
+def _side_by_side(
+    small: dict[str, Callable[[], object]], big: dict[str, Callable[[], object]]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The median ms of each page on the small and on the big store, the calls alternating.
+
+    One call on one store, then the same call on the other (which goes first
+    alternates too), ``CALLS`` times: both sizes see the same machine.
+    """
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in small}
+    for name in small:
+        calls = (small[name], big[name])
+        for call in calls:
+            call()  # warm
+        for round_ in range(CALLS):
+            for side in (round_ % 2, 1 - round_ % 2):
+                begin = time.perf_counter()
+                calls[side]()
+                times[name][side].append(time.perf_counter() - begin)
+    return (
+        {name: statistics.median(pair[0]) * 1000 for name, pair in times.items()},
+        {name: statistics.median(pair[1]) * 1000 for name, pair in times.items()},
+    )
 
 
 def _issue_rate(url: str, threads: int, per_thread: int, *, with_events: bool) -> float:
@@ -209,19 +222,27 @@ def run(scale: int = 1, quick: bool = False) -> list[Row]:
     sizes = (10_000, 100_000 if quick else 1_000_000)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as directory:
-        found = [_pages(f"sqlite:///{Path(directory) / f'search{n}.db'}", n, "sqlite") for n in sizes]
-        rows += _rows("SQLite", found[0], found[1], sizes)
+        built = [_pages(f"sqlite:///{Path(directory) / f'search{n}.db'}", n, "sqlite") for n in sizes]
+        try:
+            small, big = _side_by_side(built[0][1], built[1][1])
+        finally:
+            for store, _ in built:
+                store.close()
+        rows += _rows("SQLite", small, big, sizes)
     if not (dev.PG_BIN / "pg_ctl").exists():
         return [*rows, {"name": f"PostgreSQL not found in {dev.PG_BIN}: skipped", "value": 0, "unit": ""}]
     from bench_pg import _database
 
     with dev.postgres(durable=True, reuse=False) as server:
         assert server is not None
-        found = []
-        for n in sizes:
-            with _database(server) as url:
-                found.append(_pages(url, n, "postgresql"))
-        rows += _rows("PostgreSQL", found[0], found[1], sizes)
+        with _database(server) as small_url, _database(server) as big_url:
+            built = [_pages(small_url, sizes[0], "postgresql"), _pages(big_url, sizes[1], "postgresql")]
+            try:
+                small, big = _side_by_side(built[0][1], built[1][1])
+            finally:
+                for store, _ in built:
+                    store.close()
+        rows += _rows("PostgreSQL", small, big, sizes)
         for label, with_events in (("with", True), ("without", False), ("with (again)", True)):
             with _database(server) as url:
                 rate = _issue_rate(url, threads=4, per_thread=250, with_events=with_events)
