@@ -46,7 +46,7 @@ def run(scale: int = 1) -> list[Row]:
         for factor in (1, 10):
             n_mem = 2_000 * scale * factor
             n_sql = 300 * scale * factor
-            mem = _rate(MemoryStore, n_mem, 3)
+            mem = _rate(MemoryStore, n_mem, 7 if factor == 1 else 3)
             sql = _rate(sqlite_store, n_sql, 3)
             rows.append(
                 {

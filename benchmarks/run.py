@@ -9,6 +9,7 @@ same run, or a count; the figures are medians of several repetitions.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import platform
@@ -32,6 +33,7 @@ def main() -> int:
     results: dict[str, list[dict[str, object]]] = {}
     for name in names:
         print(f"== {name}", flush=True)
+        gc.collect()  # what the benchmark before left behind is not this one's to collect
         begin = time.perf_counter()
         rows = importlib.import_module(f"bench_{name}").run(scale=args.scale)
         results[name] = rows
