@@ -218,17 +218,23 @@ def _rows(backend: str, small: dict[str, float], big: dict[str, float], sizes: t
     return rows
 
 
+def _growth(label: str, urls: list[str], sizes: tuple[int, int], backend: str) -> list[Row]:
+    """Both stores built, then their pages timed side by side: the rows of ``label``."""
+    built = [_pages(url, n, backend) for url, n in zip(urls, sizes, strict=True)]
+    try:
+        small, big = _side_by_side(built[0][1], built[1][1])
+    finally:
+        for store, _ in built:
+            store.close()
+    return _rows(label, small, big, sizes)
+
+
 def run(scale: int = 1, quick: bool = False) -> list[Row]:
     sizes = (10_000, 100_000 if quick else 1_000_000)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as directory:
-        built = [_pages(f"sqlite:///{Path(directory) / f'search{n}.db'}", n, "sqlite") for n in sizes]
-        try:
-            small, big = _side_by_side(built[0][1], built[1][1])
-        finally:
-            for store, _ in built:
-                store.close()
-        rows += _rows("SQLite", small, big, sizes)
+        urls = [f"sqlite:///{Path(directory) / f'search{n}.db'}" for n in sizes]
+        rows += _growth("SQLite", urls, sizes, "sqlite")
     if not (dev.PG_BIN / "pg_ctl").exists():
         return [*rows, {"name": f"PostgreSQL not found in {dev.PG_BIN}: skipped", "value": 0, "unit": ""}]
     from bench_pg import _database
@@ -236,13 +242,7 @@ def run(scale: int = 1, quick: bool = False) -> list[Row]:
     with dev.postgres(durable=True, reuse=False) as server:
         assert server is not None
         with _database(server) as small_url, _database(server) as big_url:
-            built = [_pages(small_url, sizes[0], "postgresql"), _pages(big_url, sizes[1], "postgresql")]
-            try:
-                small, big = _side_by_side(built[0][1], built[1][1])
-            finally:
-                for store, _ in built:
-                    store.close()
-        rows += _rows("PostgreSQL", small, big, sizes)
+            rows += _growth("PostgreSQL", [small_url, big_url], sizes, "postgresql")
         for label, with_events in (("with", True), ("without", False), ("with (again)", True)):
             with _database(server) as url:
                 rate = _issue_rate(url, threads=4, per_thread=250, with_events=with_events)
